@@ -1,0 +1,39 @@
+import type { Logger } from '../log.js';
+
+export interface LinkSocksClientOptions {
+  /** Token; empty means `anonymous`, as the Go client does. */
+  token?: string;
+  /** Server URL, normalised as Go does (SESSION.md §2); default ws://localhost:8765. */
+  url?: string;
+  /** Provider (reverse) role. */
+  reverse?: boolean;
+  /** Provider only: connector token to add after start-up (autonomy mode). */
+  connectorToken?: string;
+  /** Local SOCKS5 listener (forward/connector); default 127.0.0.1:9870; port 0 picks one. */
+  socksHost?: string;
+  socksPort?: number;
+  socksUsername?: string;
+  socksPassword?: string;
+  /** Open the SOCKS5 listener before the WebSocket is up (Go `-i`). */
+  socksNoWait?: boolean;
+  /** Reconnect with backoff when the WebSocket drops; library default false, CLI default true. */
+  reconnect?: boolean;
+  /** Retry after an authentication failure instead of stopping. */
+  retryAuth?: boolean;
+  /** Number of WebSocket connections; default 1. */
+  threads?: number;
+  /** Provider only: proxy for target dials. */
+  upstreamProxy?: string;
+  /** Reply to SOCKS clients before the dialing side confirms (Go `-f`). */
+  fastOpen?: boolean;
+  /** Ignore HTTP(S)_PROXY for the WebSocket dial. */
+  noEnvProxy?: boolean;
+  /** Extra CA certificate(s) (PEM) for wss://. */
+  ca?: string | Buffer;
+  /** Skip TLS verification for wss:// (unsafe). */
+  insecure?: boolean;
+  /** Largest Data payload this side sends; default 1 MiB. */
+  bufferSize?: number;
+  connectTimeoutMs?: number;
+  logger?: Logger;
+}

@@ -1,0 +1,63 @@
+import type { Server as HttpServer } from 'node:http';
+import type { Logger } from '../log.js';
+
+export interface PortRange {
+  min: number;
+  max: number;
+}
+
+export interface LinkSocksServerOptions {
+  /** WebSocket/API listen host (Go `-H`); default 0.0.0.0. */
+  host?: string;
+  /** WebSocket/API listen port (Go `-P`); default 8765; 0 picks a free port. */
+  port?: number;
+  /** Mount on this existing HTTP(S) server instead of creating one (host/port are then ignored). */
+  httpServer?: HttpServer;
+  /** Bind host of reverse-token SOCKS5 listeners (Go `-s`); default 127.0.0.1. */
+  socksHost?: string;
+  /** Port pool for reverse tokens; default 1024–10240. */
+  portPool?: PortRange;
+  /** Enables the HTTP API (Go `-k`). */
+  apiKey?: string;
+  /** Reverse SOCKS5 listeners reply success before the provider has connected (Go `-f`). */
+  fastOpen?: boolean;
+  /** Proxy for forward-mode target dials: socks5://… or http://… (Go `-x`). */
+  upstreamProxy?: string;
+  /** Largest Data payload this side sends; default 1 MiB (Go `-b` is its read buffer). */
+  bufferSize?: number;
+  /** Target dial timeout, DNS included; default 10 s. */
+  connectTimeoutMs?: number;
+  /** How long a reverse SOCKS connection waits for a provider; default 10 s. */
+  providerWaitMs?: number;
+  /** How long a connector's Connect waits for a provider; default 5 s. */
+  connectorWaitProviderMs?: number;
+  /** Channels idle this long are closed; default 12 h. */
+  channelIdleTimeoutMs?: number;
+  /** Persistent token store (beyond Go); memory only when absent. */
+  stateFile?: string;
+  logger?: Logger;
+}
+
+export interface ReverseTokenOptions {
+  /** Empty or absent: a 16-hex-digit token is generated. */
+  token?: string;
+  /** SOCKS5 port; 0 or absent: taken from the pool. Ignored with allowManageConnector. */
+  port?: number;
+  username?: string;
+  password?: string;
+  /** Autonomy mode: no SOCKS port; providers manage their own connector tokens. */
+  allowManageConnector?: boolean;
+}
+
+export interface TokenStatus {
+  token: string;
+  type: 'forward' | 'reverse';
+  clients_count: number;
+  port?: number;
+  connector_tokens?: string[];
+}
+
+export interface ServerStatus {
+  version: string;
+  tokens: TokenStatus[];
+}

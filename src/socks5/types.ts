@@ -1,0 +1,84 @@
+import type { Socket } from 'node:net';
+
+/** SOCKS5 reply codes (RFC 1928 §6). */
+export const Reply = {
+  Succeeded: 0x00,
+  GeneralFailure: 0x01,
+  NotAllowed: 0x02,
+  NetworkUnreachable: 0x03,
+  HostUnreachable: 0x04,
+  ConnectionRefused: 0x05,
+  TtlExpired: 0x06,
+  CommandNotSupported: 0x07,
+  AddressTypeNotSupported: 0x08,
+} as const;
+export type ReplyCode = (typeof Reply)[keyof typeof Reply];
+
+export type AddressType = 'ipv4' | 'ipv6' | 'domain';
+
+export interface Socks5Credentials {
+  username: string;
+  password: string;
+}
+
+export interface Socks5ServerOptions {
+  /** Listen host; default 127.0.0.1. */
+  host?: string;
+  /** Listen port; 0 picks a free one. */
+  port: number;
+  /** When set, RFC 1929 username/password is required (no-auth is refused). */
+  credentials?: Socks5Credentials;
+  /** Greeting + auth + request must complete within this time; default 30 s. */
+  handshakeTimeoutMs?: number;
+  /** Serve HTTP CONNECT on the same port (first byte tells them apart); default true. */
+  httpConnect?: boolean;
+  /** Idle timeout of UDP associations; default 5 min. */
+  udpIdleTimeoutMs?: number;
+}
+
+/** A parsed, authenticated CONNECT request waiting for the proxy's decision. */
+export interface SocksConnectRequest {
+  command: 'connect';
+  host: string;
+  port: number;
+  addressType: AddressType;
+  /** The client's TCP socket; paused until accept() or reject(). */
+  socket: Socket;
+  /** Bytes the client sent after its request (pipelined data); forward them first. */
+  head: Buffer;
+  /** Send the success reply; the caller then owns the socket (it is resumed by the caller). */
+  accept(): Socket;
+  /** Send a failure reply with this code and close the socket. */
+  reject(code: ReplyCode): void;
+}
+
+export interface UdpDatagram {
+  host: string;
+  port: number;
+  addressType: AddressType;
+  data: Buffer;
+}
+
+/** The SOCKS-side UDP relay of one UDP ASSOCIATE. */
+export interface UdpAssociation {
+  /** Datagrams from the SOCKS client, header stripped. */
+  on(event: 'datagram', listener: (d: UdpDatagram) => void): this;
+  /** The control connection closed or the association idled out; sockets are closed already. */
+  on(event: 'close', listener: () => void): this;
+  /** Send a reply datagram to the SOCKS client, with `fromHost:fromPort` in the SOCKS header. */
+  send(fromHost: string, fromPort: number, data: Buffer): void;
+  close(): void;
+}
+
+export interface SocksUdpRequest {
+  command: 'udp';
+  /** DST.ADDR/DST.PORT of the request (usually 0.0.0.0:0; informational). */
+  host: string;
+  port: number;
+  socket: Socket;
+  /** Bind the UDP relay socket on the listener's host and send the success reply. */
+  accept(): Promise<UdpAssociation>;
+  reject(code: ReplyCode): void;
+}
+
+export type SocksRequest = SocksConnectRequest | SocksUdpRequest;
