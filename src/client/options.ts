@@ -35,5 +35,9 @@ export interface LinkSocksClientOptions {
   /** Largest Data payload this side sends; default 1 MiB. */
   bufferSize?: number;
   connectTimeoutMs?: number;
+  /** First reconnect delay; default 1 s (multiplied by 1.5 per failed attempt). */
+  reconnectDelayMs?: number;
+  /** Cap of the reconnect delay; default 10 min. */
+  maxReconnectDelayMs?: number;
   logger?: Logger;
 }

@@ -39,6 +39,8 @@ export interface Socks5ServerOptions {
 /** A parsed, authenticated CONNECT request waiting for the proxy's decision. */
 export interface SocksConnectRequest {
   command: 'connect';
+  /** How the client asked: SOCKS5 CONNECT or HTTP CONNECT on the same port (informational). */
+  protocol?: 'socks5' | 'http-connect';
   host: string;
   port: number;
   addressType: AddressType;
@@ -68,6 +70,8 @@ export interface UdpAssociation {
   /** Send a reply datagram to the SOCKS client, with `fromHost:fromPort` in the SOCKS header. */
   send(fromHost: string, fromPort: number, data: Buffer): void;
   close(): void;
+  /** Client datagrams dropped so far (foreign sender, fragmented, truncated, bad ATYP). */
+  readonly dropped?: number;
 }
 
 export interface SocksUdpRequest {

@@ -1,0 +1,174 @@
+// Interop scenarios, parameterised by which implementation runs the server and which runs the
+// clients. Each `setup*` starts one mode's topology and returns a fixture exposing the SOCKS5 port
+// applications use; the `check*` functions are the traffic assertions shared by all modes.
+// Completion is detected by counting bytes, never by EOF: Go delays closes by about 5 s.
+import { expect } from 'chai';
+
+import { freePort, LOCALHOST, startEchoServer, waitForPort, type EchoServer } from '../test/helpers/net.js';
+import { makePayload, sha256 } from '../test/helpers/payload.js';
+import { socksConnectReply, socksEcho, SocksReply } from '../test/helpers/socks.js';
+import {
+  AUTH_FAILED,
+  runClientExpectingExit,
+  startClient,
+  startConnector,
+  startProvider,
+  startServer,
+  type ClientHandle,
+  type Impl,
+  type PeerHandle,
+  type ServerHandle,
+} from './peers.js';
+
+export interface Fixture {
+  /** Where SOCKS5 applications connect in this mode. */
+  readonly socksPort: number;
+  readonly echo: EchoServer;
+  readonly server: ServerHandle;
+  /** Everything stopped in reverse start order. */
+  stop(): Promise<void>;
+}
+
+const FORWARD_TOKEN = 'interop-forward-token';
+const REVERSE_TOKEN = 'interop-reverse-token';
+const CONNECTOR_TOKEN = 'interop-connector-token';
+
+/** Stops whatever was started, last first; used on success (fixture.stop) and on setup failure. */
+class Stack {
+  private readonly items: Array<{ stop(): Promise<unknown> }> = [];
+  push<T extends { stop(): Promise<unknown> } | { close(): Promise<unknown> }>(item: T): T {
+    this.items.push('stop' in item ? item : { stop: () => item.close() });
+    return item;
+  }
+  async stopAll(): Promise<void> {
+    while (this.items.length > 0) await this.items.pop()?.stop();
+  }
+}
+
+async function build(start: (stack: Stack) => Promise<Omit<Fixture, 'stop'>>): Promise<Fixture> {
+  const stack = new Stack();
+  try {
+    const fixture = await start(stack);
+    return { ...fixture, stop: () => stack.stopAll() };
+  } catch (err) {
+    await stack.stopAll();
+    throw err;
+  }
+}
+
+/** Forward mode: `server -t T` + `client -t T`; SOCKS5 on the client. */
+export function setupForward(serverImpl: Impl, clientImpl: Impl): Promise<Fixture> {
+  return build(async (stack) => {
+    const echo = stack.push(await startEchoServer());
+    const server = stack.push(await startServer(serverImpl, { token: FORWARD_TOKEN }));
+    const client: ClientHandle = stack.push(await startClient(clientImpl, { url: server.url, token: FORWARD_TOKEN }));
+    return { socksPort: client.socksPort, echo, server };
+  });
+}
+
+/** Reverse mode: `server -t T -r -p P` + `provider -t T`; SOCKS5 on the server. */
+export function setupReverse(serverImpl: Impl, providerImpl: Impl): Promise<Fixture> {
+  return build(async (stack) => {
+    const echo = stack.push(await startEchoServer());
+    const server = stack.push(await startServer(serverImpl, { token: REVERSE_TOKEN, reverse: true }));
+    stack.push(await startProvider(providerImpl, { url: server.url, token: REVERSE_TOKEN }));
+    const socksPort = requirePort(server.socksPort);
+    // A Go server opens the reverse SOCKS5 listener when the first provider joins, without a log line.
+    await waitForPort(socksPort);
+    return { socksPort, echo, server };
+  });
+}
+
+/** Agent mode: `server -t P -c C -r` + `provider -t P` + `connector -t C`; SOCKS5 on the connector. */
+export function setupAgent(serverImpl: Impl, clientImpl: Impl): Promise<Fixture> {
+  return build(async (stack) => {
+    const echo = stack.push(await startEchoServer());
+    const server = stack.push(
+      await startServer(serverImpl, { token: REVERSE_TOKEN, reverse: true, connectorToken: CONNECTOR_TOKEN }),
+    );
+    expect(server.connectorToken, 'connector token printed by the server').to.equal(CONNECTOR_TOKEN);
+    // The provider first: v1.7.15 servers fail a connector's Connect when no provider is there yet.
+    stack.push(await startProvider(clientImpl, { url: server.url, token: REVERSE_TOKEN }));
+    const connector = stack.push(await startConnector(clientImpl, { url: server.url, token: CONNECTOR_TOKEN }));
+    return { socksPort: connector.socksPort, echo, server };
+  });
+}
+
+/** Autonomy mode: `server -t P -r -a` + `provider -t P -c C` + `connector -t C`; SOCKS5 on the connector. */
+export function setupAutonomy(serverImpl: Impl, clientImpl: Impl): Promise<Fixture> {
+  return build(async (stack) => {
+    const echo = stack.push(await startEchoServer());
+    const server = stack.push(await startServer(serverImpl, { token: REVERSE_TOKEN, autonomy: true }));
+    expect(server.proc.findLine(/SOCKS5 port: -1/), 'autonomy token has no SOCKS port').to.not.equal(undefined);
+    stack.push(await startProvider(clientImpl, { url: server.url, token: REVERSE_TOKEN, connectorToken: CONNECTOR_TOKEN }));
+    const connector = stack.push(await startConnectorOnceRegistered(clientImpl, server, CONNECTOR_TOKEN));
+    return { socksPort: connector.socksPort, echo, server };
+  });
+}
+
+/**
+ * The provider registers the connector token after authenticating and a v1.7.15 provider logs
+ * nothing about it; the server does ("New connector token added"). If the server does not print
+ * that, fall back to retrying a connector whose authentication was refused.
+ */
+async function startConnectorOnceRegistered(impl: Impl, server: ServerHandle, token: string): Promise<PeerHandle & ClientHandle> {
+  const announced = await server.proc
+    .waitForLine(/New connector token added/, 5000)
+    .then(() => true, () => false);
+  const attempts = announced ? 1 : 5;
+  let lastError: unknown;
+  for (let i = 0; i < attempts; i += 1) {
+    try {
+      return await startConnector(impl, { url: server.url, token });
+    } catch (err) {
+      lastError = err;
+      if (!AUTH_FAILED.test(String(err))) throw err;
+    }
+  }
+  throw lastError;
+}
+
+function requirePort(port: number | undefined): number {
+  if (port === undefined) throw new Error('server has no reverse SOCKS5 port');
+  return port;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Traffic checks (shared by every mode)
+
+/** 1 MiB through one tunnel to the echo server, compared by SHA-256. */
+export async function checkLargeEcho(fixture: Fixture, size = 1024 * 1024): Promise<void> {
+  const payload = makePayload(size, 11);
+  const echoed = await socksEcho(fixture.socksPort, fixture.echo.port, payload);
+  expect(echoed.length).to.equal(payload.length);
+  expect(sha256(echoed)).to.equal(sha256(payload));
+}
+
+/** Several tunnels at once, each with its own payload, none mixed up. */
+export async function checkParallelEcho(fixture: Fixture, count = 4, size = 128 * 1024): Promise<void> {
+  const before = fixture.echo.connections;
+  const payloads = Array.from({ length: count }, (_, i) => makePayload(size, 100 + i));
+  const results = await Promise.all(payloads.map((p) => socksEcho(fixture.socksPort, fixture.echo.port, p)));
+  results.forEach((echoed, i) => expect(sha256(echoed), `tunnel ${i}`).to.equal(sha256(payloads[i] as Buffer)));
+  expect(fixture.echo.connections - before).to.equal(count);
+}
+
+/** CONNECT to a port nobody listens on must get a SOCKS5 failure reply, not success or silence. */
+export async function checkClosedPortRefused(fixture: Fixture): Promise<void> {
+  const closedPort = await freePort();
+  const reply = await socksConnectReply(fixture.socksPort, LOCALHOST, closedPort);
+  expect(reply, `SOCKS5 reply code 0x${reply.toString(16)}`).to.not.equal(SocksReply.succeeded);
+}
+
+/** A client with a wrong token must exit with a non-zero status and report the failure. */
+export async function checkAuthFailure(server: ServerHandle, clientImpl: Impl): Promise<void> {
+  const { exit, proc } = await runClientExpectingExit(clientImpl, { url: server.url, token: 'wrong-token' });
+  expect(exit.code, proc.output()).to.not.equal(0);
+  expect(exit.code, proc.output()).to.not.equal(null);
+  expect(proc.findLine(AUTH_FAILED), proc.output()).to.not.equal(undefined);
+}
+
+/** Forward-mode server with no clients, for the auth-failure scenario. */
+export function startForwardServer(serverImpl: Impl): Promise<ServerHandle> {
+  return startServer(serverImpl, { token: FORWARD_TOKEN });
+}

@@ -1,0 +1,243 @@
+/**
+ * The Go-compatible HTTP API (../shared/spec/API.md): `GET /` banner, `/api/token` and
+ * `/api/status`, answering with Go's status codes, headers, JSON key order and error texts.
+ * Mounted by the server on the WebSocket listener; it only talks to a TokenAdmin.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import Koa from 'koa';
+import { Router } from '@koa/router';
+import { silentLogger, type Logger } from '../log.js';
+import { encodeLikeGo } from './go-json.js';
+import { BodyTooLargeError, InvalidBodyError, MAX_BODY_BYTES, parseTokenRequest, readBody } from './token-request.js';
+import { TOKEN_ERROR_TEXT, TokenError, type TokenAdmin, type TokenStatusEntry } from './types.js';
+
+export interface ApiHandlerOptions {
+  admin: TokenAdmin;
+  /** Enables `/api/*`; without it (or when empty) those paths are unknown, as in Go. */
+  apiKey?: string;
+  /** Version for the `GET /` banner; default: admin.status().version. */
+  version?: string;
+  /** Request bodies larger than this get 413; default 64 KiB. */
+  maxBodyBytes?: number;
+  logger?: Logger;
+}
+
+export type ApiHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+const JSON_TYPE = 'application/json';
+/** What Go's content sniffing yields for the plain-text and JSON bodies it writes untyped. */
+const TEXT_TYPE = 'text/plain; charset=utf-8';
+
+const INVALID_API_KEY = 'invalid API key';
+const INVALID_BODY = 'invalid request body';
+const INVALID_TYPE = 'invalid token type';
+const TOKEN_NOT_SPECIFIED = 'token not specified';
+const BODY_TOO_LARGE = 'request body too large';
+const INTERNAL_ERROR = 'internal error';
+
+/** api.go `TokenResponse`: key order success, token, port, error; empty fields omitted. */
+function tokenResponse(fields: { success: boolean; token?: string; port?: number; error?: string }): string {
+  return encodeLikeGo({
+    success: fields.success,
+    ...(fields.token !== undefined && fields.token !== '' && { token: fields.token }),
+    ...(fields.port !== undefined && fields.port !== 0 && { port: fields.port }),
+    ...(fields.error !== undefined && fields.error !== '' && { error: fields.error }),
+  });
+}
+
+/** Rebuilds each entry in Go's key order, whatever order the admin used. */
+function statusEntry(entry: TokenStatusEntry): Record<string, unknown> {
+  return {
+    token: entry.token,
+    type: entry.type,
+    clients_count: entry.clients_count,
+    ...(entry.type === 'reverse' && { port: entry.port ?? -1 }),
+    ...(entry.connector_tokens !== undefined && entry.connector_tokens.length > 0 && { connector_tokens: entry.connector_tokens }),
+  };
+}
+
+/** Constant-time comparison that also hides the key's length: both sides are hashed first. */
+function keyMatches(given: string | undefined, expected: string): boolean {
+  const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
+  return timingSafeEqual(digest(given ?? ''), digest(expected)) && given !== undefined;
+}
+
+/** Go answers 400 before routing when the request path has a malformed percent escape. */
+function hasBadEscape(path: string): boolean {
+  return /%(?![0-9a-fA-F]{2})/.test(path);
+}
+
+/**
+ * Percent-decoding of a path segment as Go's URL.Path has it. Escapes are validated beforehand;
+ * bytes that are not UTF-8 become U+FFFD instead of throwing as decodeURIComponent would.
+ */
+function percentDecode(text: string): string {
+  const bytes = Buffer.from(text.replace(/%([0-9a-fA-F]{2})/g, (_match, hex: string) => String.fromCharCode(parseInt(hex, 16))), 'latin1');
+  // Node hands over the request target as latin1, so raw UTF-8 bytes survive this round trip too.
+  return bytes.toString('utf8');
+}
+
+export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
+  const { admin } = options;
+  const logger = options.logger ?? silentLogger();
+  const apiKey = options.apiKey !== undefined && options.apiKey !== '' ? options.apiKey : undefined;
+  const maxBody = options.maxBodyBytes ?? MAX_BODY_BYTES;
+
+  const app = new Koa();
+  // Errors are answered and logged below; Koa's default stderr printing would bypass the logger.
+  app.silent = true;
+  const router = new Router({ strict: true, sensitive: true });
+
+  const send = (ctx: Koa.Context, status: number, contentType: string | undefined, body: string): void => {
+    ctx.status = status;
+    if (contentType !== undefined) ctx.set('Content-Type', contentType);
+    ctx.body = body;
+    // Koa types string bodies as text/html or text/plain when no type is set; Go sends none.
+    if (contentType === undefined) ctx.remove('Content-Type');
+  };
+
+  router.all('/', (ctx) => {
+    const version = options.version ?? admin.status().version;
+    const banner = apiKey !== undefined
+      ? `LinkSocks ${version} is running. API endpoints available at /api/*\n`
+      : `LinkSocks ${version} is running but API is not enabled.\n`;
+    send(ctx, 200, TEXT_TYPE, banner);
+  });
+
+  if (apiKey !== undefined) {
+    const tokenHandler = async (ctx: Koa.Context): Promise<void> => {
+      // Go sets the type before checking the key, so even the 401 is JSON here.
+      ctx.set('Content-Type', JSON_TYPE);
+      if (!keyMatches(ctx.get('X-API-Key') || undefined, apiKey)) {
+        send(ctx, 401, JSON_TYPE, tokenResponse({ success: false, error: INVALID_API_KEY }));
+        return;
+      }
+      if (ctx.method === 'POST') await addToken(ctx);
+      else if (ctx.method === 'DELETE') await removeToken(ctx);
+      else send(ctx, 405, JSON_TYPE, '');
+    };
+
+    const addToken = async (ctx: Koa.Context): Promise<void> => {
+      let request;
+      try {
+        request = parseTokenRequest(await readBody(ctx.req, maxBody));
+      } catch (err) {
+        if (err instanceof BodyTooLargeError) {
+          ctx.set('Connection', 'close');
+          send(ctx, 413, JSON_TYPE, tokenResponse({ success: false, error: BODY_TOO_LARGE }));
+          return;
+        }
+        if (err instanceof InvalidBodyError) {
+          send(ctx, 400, JSON_TYPE, tokenResponse({ success: false, error: INVALID_BODY }));
+          return;
+        }
+        throw err;
+      }
+      try {
+        switch (request.type) {
+          case 'forward': {
+            const token = admin.addForwardToken(request.token);
+            logger.info({ type: 'forward' }, 'Token added via API');
+            send(ctx, 200, JSON_TYPE, tokenResponse({ success: true, token }));
+            return;
+          }
+          case 'reverse': {
+            const result = admin.addReverseToken({
+              token: request.token,
+              port: request.port,
+              ...(request.username !== '' && { username: request.username }),
+              ...(request.password !== '' && { password: request.password }),
+              allowManageConnector: request.allowManageConnector,
+            });
+            logger.info({ type: 'reverse', port: result.port }, 'Token added via API');
+            send(ctx, 200, JSON_TYPE, tokenResponse({ success: true, token: result.token, port: result.port }));
+            return;
+          }
+          case 'connector': {
+            if (request.reverseToken === '') {
+              send(ctx, 200, JSON_TYPE, tokenResponse({ success: false, error: TOKEN_ERROR_TEXT.reverseRequired }));
+              return;
+            }
+            const token = admin.addConnectorToken(request.token, request.reverseToken);
+            logger.info({ type: 'connector' }, 'Token added via API');
+            send(ctx, 200, JSON_TYPE, tokenResponse({ success: true, token }));
+            return;
+          }
+          default:
+            send(ctx, 400, JSON_TYPE, tokenResponse({ success: false, error: INVALID_TYPE }));
+        }
+      } catch (err) {
+        if (!(err instanceof TokenError)) throw err;
+        send(ctx, 200, JSON_TYPE, tokenResponse({ success: false, error: err.message }));
+      }
+    };
+
+    const removeToken = async (ctx: Koa.Context): Promise<void> => {
+      let token = percentDecode(ctx.path.slice('/api/token/'.length));
+      if (token === '') {
+        try {
+          token = parseTokenRequest(await readBody(ctx.req, maxBody)).token;
+        } catch (err) {
+          if (!(err instanceof InvalidBodyError) && !(err instanceof BodyTooLargeError)) throw err;
+          if (err instanceof BodyTooLargeError) ctx.set('Connection', 'close');
+          token = '';
+        }
+        if (token === '') {
+          send(ctx, 200, JSON_TYPE, tokenResponse({ success: false, error: TOKEN_NOT_SPECIFIED }));
+          return;
+        }
+      }
+      // Go reports success for unknown tokens too (API.md §4.2).
+      const existed = admin.removeToken(token);
+      if (existed) logger.info('Token removed via API');
+      send(ctx, 200, JSON_TYPE, tokenResponse({ success: true, token }));
+    };
+
+    router.all('/api/token', tokenHandler);
+    router.all('/api/token/{*rest}', tokenHandler);
+
+    router.all('/api/status', (ctx) => {
+      // No type is set before the key check here, so Go's 401 body is sniffed as text.
+      if (!keyMatches(ctx.get('X-API-Key') || undefined, apiKey)) {
+        send(ctx, 401, TEXT_TYPE, tokenResponse({ success: false, error: INVALID_API_KEY }));
+        return;
+      }
+      if (ctx.method !== 'GET') {
+        send(ctx, 405, undefined, '');
+        return;
+      }
+      const status = admin.status();
+      send(ctx, 200, JSON_TYPE, encodeLikeGo({
+        version: status.version,
+        tokens: status.tokens.map(statusEntry),
+        direct: { enabled: false },
+      }));
+    });
+  }
+
+  app.use(async (ctx, next) => {
+    if (hasBadEscape(ctx.path)) {
+      ctx.set('Connection', 'close');
+      send(ctx, 400, TEXT_TYPE, '400 Bad Request');
+      return;
+    }
+    try {
+      await next();
+    } catch (err) {
+      // Never log the path or body: both may carry tokens.
+      logger.error({ err: { name: (err as Error).name, code: (err as { code?: unknown }).code, message: (err as Error).message } }, 'API request failed');
+      if (!ctx.headerSent) {
+        send(ctx, 500, JSON_TYPE, tokenResponse({ success: false, error: INTERNAL_ERROR }));
+      }
+      return;
+    }
+    if (ctx.body === undefined || ctx.body === null) {
+      ctx.set('X-Content-Type-Options', 'nosniff');
+      send(ctx, 404, TEXT_TYPE, '404 page not found\n');
+    }
+  });
+  app.use(router.routes());
+
+  return app.callback();
+}

@@ -1,0 +1,180 @@
+/**
+ * `server` command: flags + environment → library options and the start-up token plan.
+ * Pure (no I/O), so tests call it directly. Semantics: ../shared/spec/CLI.md §3, §4, §6.1 and
+ * ../shared/spec/API.md §1 (an API key disables start-up tokens).
+ */
+import type { LinkSocksServerOptions } from '../server/options.js';
+import { CliError } from './errors.js';
+import { checkUpstreamProxy, HTTP_PROXY_UDP_WARNING } from './upstream-proxy.js';
+import {
+  type Env,
+  envValue,
+  flagInteger,
+  parseGoDuration,
+  parsePort,
+  parsePositiveInteger,
+  pickBool,
+  pickInteger,
+  pickString,
+} from './values.js';
+
+export const SERVER_DEFAULTS = {
+  wsHost: '0.0.0.0',
+  wsPort: 8765,
+  socksHost: '127.0.0.1',
+  socksPort: 9870,
+  bufferSize: 1048576,
+  connectorWaitProvider: '5s',
+} as const;
+
+/** Option values as commander hands them over: strings for valued flags, undefined when absent. */
+export interface RawServerFlags {
+  wsHost?: string;
+  wsPort?: string;
+  token?: string;
+  connectorToken?: string;
+  connectorAutonomy?: boolean;
+  bufferSize?: string;
+  reverse?: boolean;
+  socksHost?: string;
+  socksPort?: string;
+  socksUsername?: string;
+  socksPassword?: string;
+  /** Accepted for Go compatibility; has no effect in Go either. */
+  socksNowait?: boolean;
+  debug?: number;
+  apiKey?: string;
+  upstreamProxy?: string;
+  fastOpen?: boolean;
+  connectorWaitProvider?: string;
+  /** Go's direct-connection flags: accepted and ignored (out of scope, CLI.md §2). */
+  directEnable?: boolean;
+  directRendezvousUdp?: boolean;
+  directRendezvousHost?: string;
+  directRendezvousPort?: string;
+  // linksocks-ts extras
+  stateFile?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+}
+
+/** What the server creates at start-up (Go `runServer`). */
+export type ServerTokenPlan =
+  /** `-k`: tokens come from the API only; -t/-r/-c/-a/-p/-n/-w are ignored. */
+  | { mode: 'api' }
+  | { mode: 'forward'; token?: string }
+  | {
+      mode: 'reverse';
+      token?: string;
+      port: number;
+      username?: string;
+      password?: string;
+      /** Connector token to add; undefined → generated. */
+      connectorToken?: string;
+    }
+  | { mode: 'autonomy'; token?: string; port: number; username?: string; password?: string };
+
+export interface ServerCliConfig {
+  /** Options for `new LinkSocksServer` (the caller adds the logger). */
+  serverOptions: LinkSocksServerOptions;
+  plan: ServerTokenPlan;
+  /** 0 info, 1 debug, 2+ trace. */
+  debug: number;
+  /** Lines Go prints on stderr before start-up. */
+  warnings: string[];
+  /** linksocks-ts extra: serve HTTPS with this PEM certificate/key pair (file paths). */
+  tls?: { certFile: string; keyFile: string };
+}
+
+export function parseServerFlags(flags: RawServerFlags, env: Env): ServerCliConfig {
+  const host = pickString(flags.wsHost, env, 'LINKSOCKS_WEBSOCKET_HOST') ?? SERVER_DEFAULTS.wsHost;
+  const port =
+    pickInteger(flags.wsPort, '-P, --ws-port', env, 'LINKSOCKS_WEBSOCKET_PORT', parsePort) ?? SERVER_DEFAULTS.wsPort;
+  const socksHost = pickString(flags.socksHost, env, 'LINKSOCKS_SOCKS_HOST') ?? SERVER_DEFAULTS.socksHost;
+  const socksPort =
+    pickInteger(flags.socksPort, '-p, --socks-port', env, 'LINKSOCKS_SOCKS_PORT', parsePort) ??
+    SERVER_DEFAULTS.socksPort;
+  const token = nonEmpty(pickString(flags.token, env, 'LINKSOCKS_TOKEN'));
+  const connectorToken = nonEmpty(pickString(flags.connectorToken, env, 'LINKSOCKS_CONNECTOR_TOKEN'));
+  const username = nonEmpty(pickString(flags.socksUsername, env, 'LINKSOCKS_SOCKS_USERNAME'));
+  const password = nonEmpty(pickString(flags.socksPassword, env, 'LINKSOCKS_SOCKS_PASSWORD'));
+  const apiKey = nonEmpty(pickString(flags.apiKey, env, 'LINKSOCKS_API_KEY'));
+  const autonomy = pickBool(flags.connectorAutonomy, env, 'LINKSOCKS_CONNECTOR_AUTONOMY');
+  const fastOpen = pickBool(flags.fastOpen, env, 'LINKSOCKS_FASTOPEN');
+  const upstreamProxy = nonEmpty(pickString(flags.upstreamProxy, env, 'LINKSOCKS_UPSTREAM_PROXY'));
+  const bufferSize =
+    flagInteger(flags.bufferSize, '-b, --buffer-size', parsePositiveInteger) ?? SERVER_DEFAULTS.bufferSize;
+  const connectorWaitProviderMs = parseGoDuration(
+    flags.connectorWaitProvider ?? SERVER_DEFAULTS.connectorWaitProvider,
+    { kind: 'flag', flag: '--connector-wait-provider' },
+  );
+  // Validated like Go does even though the direct-connection feature is not implemented.
+  flagInteger(flags.directRendezvousPort, '--direct-rendezvous-port', parsePort);
+
+  const warnings: string[] = [];
+  if (checkUpstreamProxy(upstreamProxy) === 'http') warnings.push(HTTP_PROXY_UDP_WARNING);
+
+  const serverOptions: LinkSocksServerOptions = {
+    host,
+    port,
+    socksHost,
+    bufferSize,
+    connectorWaitProviderMs,
+  };
+  if (apiKey !== undefined) serverOptions.apiKey = apiKey;
+  if (fastOpen) serverOptions.fastOpen = true;
+  if (upstreamProxy !== undefined) serverOptions.upstreamProxy = upstreamProxy;
+  const stateFile = nonEmpty(flags.stateFile ?? envValue(env, 'LINKSOCKS_STATE_FILE'));
+  if (stateFile !== undefined) serverOptions.stateFile = stateFile;
+
+  const config: ServerCliConfig = {
+    serverOptions,
+    plan: tokenPlan({ apiKey, reverse: flags.reverse === true, autonomy, token, connectorToken, socksPort, username, password }),
+    debug: flags.debug ?? 0,
+    warnings,
+  };
+  const tls = tlsFiles(flags);
+  if (tls) config.tls = tls;
+  return config;
+}
+
+interface PlanInput {
+  apiKey: string | undefined;
+  reverse: boolean;
+  autonomy: boolean;
+  token: string | undefined;
+  connectorToken: string | undefined;
+  socksPort: number;
+  username: string | undefined;
+  password: string | undefined;
+}
+
+function tokenPlan(p: PlanInput): ServerTokenPlan {
+  if (p.apiKey !== undefined) return { mode: 'api' };
+  if (!p.reverse) return withDefined({ mode: 'forward' }, { token: p.token });
+  const common = { token: p.token, username: p.username, password: p.password };
+  if (p.autonomy) return withDefined({ mode: 'autonomy', port: p.socksPort }, common);
+  return withDefined({ mode: 'reverse', port: p.socksPort }, { ...common, connectorToken: p.connectorToken });
+}
+
+/** Copies only the defined fields (exact optional properties stay absent, not undefined). */
+function withDefined<T extends object>(base: T, extra: Record<string, string | undefined>): T {
+  const out = { ...base } as Record<string, unknown>;
+  for (const [k, v] of Object.entries(extra)) if (v !== undefined) out[k] = v;
+  return out as T;
+}
+
+function tlsFiles(flags: RawServerFlags): { certFile: string; keyFile: string } | undefined {
+  const cert = nonEmpty(flags.tlsCert);
+  const key = nonEmpty(flags.tlsKey);
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) {
+    throw new CliError('ERR_CLI_INVALID_FLAG', '--tls-cert and --tls-key must be given together');
+  }
+  return { certFile: cert, keyFile: key };
+}
+
+/** Go treats an empty string flag like an absent one for tokens, credentials and keys. */
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}

@@ -1,0 +1,105 @@
+/**
+ * `client` / `provider` / `connector`: starts the client, adds the provider's connector token
+ * (`-r -c`), then runs until SIGINT/SIGTERM or a fatal client error (../shared/spec/CLI.md §6.2, §7).
+ * Connection progress lines ("Authentication successful …", "SOCKS5 server started …") come from
+ * the library, as in Go.
+ */
+import { readFileSync } from 'node:fs';
+import { LinkSocksClient } from '../client/client.js';
+import type { LinkSocksClientOptions } from '../client/options.js';
+import type { ClientCliConfig } from './parse-client.js';
+import { type CliIo, errorMessage, fatalToStderr } from './process-io.js';
+
+/** The part of LinkSocksClient the CLI uses (tests pass a fake). */
+export type CliClient = Pick<LinkSocksClient, 'start' | 'close' | 'addConnector' | 'on' | 'off'>;
+
+export interface RunClientDeps extends CliIo {
+  createClient?: (options: LinkSocksClientOptions) => CliClient;
+  readFile?: (path: string) => Buffer;
+}
+
+/** Resolves to the exit status once the client has stopped. */
+export async function runClient(config: ClientCliConfig, deps: RunClientDeps): Promise<number> {
+  const { logger } = deps;
+  for (const w of config.warnings) deps.writeErr(`${w}\n`);
+
+  const options: LinkSocksClientOptions = { ...config.clientOptions, logger };
+  if (config.caFile !== undefined) {
+    try {
+      options.ca = (deps.readFile ?? ((p: string) => readFileSync(p)))(config.caFile);
+    } catch (err) {
+      return fatalToStderr(deps, `cannot read CA file: ${errorMessage(err)}`);
+    }
+  }
+  const client = (deps.createClient ?? ((o) => new LinkSocksClient(o)))(options);
+
+  // Fatal errors after start-up arrive as 'error' events; listen before start() so none is unhandled.
+  let fatal: ((err: unknown) => void) | undefined;
+  let pendingError: unknown;
+  const onError = (err: unknown): void => {
+    if (fatal) fatal(err);
+    else pendingError ??= err;
+  };
+  client.on('error', onError);
+
+  let stopSignal: (() => void) | undefined;
+  const stopped = new Promise<'signal'>((resolve) => {
+    const unsubscribe = deps.onShutdownSignal(() => {
+      unsubscribe();
+      resolve('signal');
+    });
+    stopSignal = unsubscribe;
+  });
+
+  const finish = async (code: number): Promise<number> => {
+    stopSignal?.();
+    await closeQuietly(client);
+    client.off('error', onError);
+    return code;
+  };
+
+  // A signal during start-up ends the program as well (exit 0), without waiting for the server.
+  const started = client.start().then(
+    () => 'started' as const,
+    (err: unknown) => ({ err }),
+  );
+  const first = await Promise.race([started, stopped]);
+  if (first === 'signal') {
+    logger.info('Shutting down client...');
+    return finish(0);
+  }
+  if (first !== 'started') {
+    logger.fatal(`Exit due to error: ${errorMessage(first.err)}`);
+    return finish(1);
+  }
+
+  if (config.addConnectorToken !== undefined) {
+    try {
+      const token = await client.addConnector(config.addConnectorToken);
+      logger.info({ connector_token: token }, 'Connector token added successfully');
+    } catch (err) {
+      logger.fatal({ err }, 'Failed to add connector token');
+      return finish(1);
+    }
+  }
+
+  const outcome = await new Promise<'signal' | { err: unknown }>((resolve) => {
+    void stopped.then(resolve);
+    fatal = (err) => resolve({ err });
+    if (pendingError !== undefined) fatal(pendingError);
+  });
+  if (outcome === 'signal') {
+    logger.info('Shutting down client...');
+    return finish(0);
+  }
+  logger.error(`Exit due to error: ${errorMessage(outcome.err)}`);
+  return finish(1);
+}
+
+async function closeQuietly(client: CliClient): Promise<void> {
+  try {
+    await client.close();
+  } catch {
+    // Best effort on the way out; the exit status is already decided.
+  }
+}

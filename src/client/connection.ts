@@ -1,0 +1,215 @@
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import WebSocket from 'ws';
+import type { ClientOptions, RawData } from 'ws';
+import type { Logger } from '../log.js';
+import { decodeMessage, encodeMessage } from '../protocol/index.js';
+import type { Message } from '../protocol/index.js';
+import { Link } from '../relay/link.js';
+import type { LinkOptions } from '../relay/link.js';
+import { AuthError, LinkSocksClientError } from './errors.js';
+import { usesQueryAuth, withAuthQuery } from './url.js';
+
+export interface ConnectionOptions {
+  url: URL;
+  token: string;
+  reverse: boolean;
+  instance: string;
+  /** Extra `ws` options (TLS settings, headers). */
+  wsOptions: ClientOptions;
+  reconnect: boolean;
+  retryAuth: boolean;
+  /** First reconnect delay (HEAD: 1 s), multiplied by 1.5 after each failed attempt up to the cap. */
+  initialDelayMs: number;
+  maxDelayMs: number;
+  authTimeoutMs: number;
+  linkOptions: LinkOptions;
+  logger: Logger;
+  /** Position among the client's threads, for log lines (`k/N`). */
+  index: number;
+  total: number;
+}
+
+const MAX_MESSAGE_SIZE = 32 * 1024 * 1024;
+const HANDSHAKE_TIMEOUT_MS = 45_000;
+
+/**
+ * One of the client's WebSocket connections ("thread", SESSION.md §9): dials, authenticates,
+ * hands the authenticated Link to the client, and reconnects with backoff when it drops.
+ *
+ * Events: 'up' (Link), 'down' (Link), 'fatal' (LinkSocksClientError) — the loop has stopped.
+ */
+export class ClientConnection extends EventEmitter {
+  private readonly options: ConnectionOptions;
+  private current: Link | undefined;
+  private ws: WebSocket | undefined;
+  private stopped = false;
+  private sleepTimer: NodeJS.Timeout | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(options: ConnectionOptions) {
+    super();
+    this.options = options;
+  }
+
+  get link(): Link | undefined {
+    return this.current && !this.current.isClosed ? this.current : undefined;
+  }
+
+  start(): void {
+    void this.run();
+  }
+
+  close(): void {
+    this.stopped = true;
+    if (this.sleepTimer) clearTimeout(this.sleepTimer);
+    this.wake?.();
+    this.current?.close(1000);
+    this.ws?.terminate();
+  }
+
+  private async run(): Promise<void> {
+    const { initialDelayMs, maxDelayMs, logger } = this.options;
+    let delay = initialDelayMs;
+    while (!this.stopped) {
+      let authenticated = false;
+      try {
+        const link = await this.connectOnce();
+        authenticated = true;
+        this.current = link;
+        this.emit('up', link);
+        await new Promise<void>((resolve) => link.once('close', resolve));
+        this.current = undefined;
+        this.emit('down', link);
+        if (this.stopped) return;
+        if (!this.options.reconnect) {
+          throw new LinkSocksClientError('ERR_LINKSOCKS_CONNECTION', 'connection to server lost', false);
+        }
+      } catch (err) {
+        if (this.stopped) return;
+        const error =
+          err instanceof LinkSocksClientError
+            ? err
+            : new LinkSocksClientError('ERR_LINKSOCKS_CONNECTION', errorText(err), true);
+        if (!error.retriable || !this.options.reconnect) {
+          this.stopped = true;
+          this.emit('fatal', error);
+          return;
+        }
+        logger.warn({ err: error.message }, 'Connection error');
+      }
+      delay = authenticated ? initialDelayMs : Math.min(delay * 1.5, maxDelayMs);
+      // Jitter (±20 %) keeps many clients of one server from reconnecting in lock step.
+      const wait = Math.round(delay * (0.8 + Math.random() * 0.4));
+      logger.info(`Connection error, waiting ${formatDuration(wait)} before retrying`);
+      await this.sleep(wait);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+      this.sleepTimer = setTimeout(resolve, ms);
+    });
+  }
+
+  /** Dials and authenticates once; resolves with the authenticated Link. */
+  private connectOnce(): Promise<Link> {
+    const { url, token, reverse, instance, logger } = this.options;
+    const queryAuth = usesQueryAuth(url);
+    const target = queryAuth ? withAuthQuery(url, token, reverse, instance) : url;
+    return new Promise<Link>((resolve, reject) => {
+      let socket: Socket | undefined;
+      let settled = false;
+      const ws = new WebSocket(target, {
+        perMessageDeflate: false,
+        maxPayload: MAX_MESSAGE_SIZE,
+        handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+        followRedirects: true,
+        maxRedirects: 5,
+        // Masking guards browsers against cache poisoning; it means nothing between two proxies,
+        // and an all-zero key lets `ws` skip XOR-ing every byte (RFC 6455 allows any key).
+        generateMask: (mask: Buffer) => mask.fill(0),
+        ...this.options.wsOptions,
+      });
+      this.ws = ws;
+      ws.binaryType = 'nodebuffer';
+      const timer = setTimeout(
+        () => fail(new LinkSocksClientError('ERR_LINKSOCKS_AUTH_TIMEOUT', 'timeout waiting for auth response', true)),
+        HANDSHAKE_TIMEOUT_MS + this.options.authTimeoutMs,
+      );
+      const fail = (err: LinkSocksClientError): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        ws.removeAllListeners('message');
+        ws.on('error', () => undefined);
+        ws.terminate();
+        reject(err);
+      };
+      ws.on('upgrade', (res: IncomingMessage) => {
+        socket = res.socket as Socket;
+      });
+      ws.on('unexpected-response', (_req, res: IncomingMessage) => {
+        fail(new LinkSocksClientError('ERR_LINKSOCKS_CONNECTION', `websocket: bad handshake (HTTP ${res.statusCode ?? '?'})`, true));
+      });
+      ws.on('error', (err: Error) => fail(new LinkSocksClientError('ERR_LINKSOCKS_CONNECTION', err.message, true)));
+      ws.on('close', () => fail(new LinkSocksClientError('ERR_LINKSOCKS_CONNECTION', 'connection closed during authentication', true)));
+      ws.on('open', () => {
+        logger.debug({ url: url.href }, 'WebSocket connected');
+        if (!queryAuth) ws.send(encodeMessage({ type: 'auth', token, reverse, instance }));
+      });
+      const onFirstMessage = (data: RawData): void => {
+        ws.off('message', onFirstMessage);
+        let msg: Message;
+        try {
+          msg = decodeMessage(Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer));
+        } catch {
+          fail(new LinkSocksClientError('ERR_LINKSOCKS_AUTH_UNEXPECTED', 'unexpected message type for auth response', true));
+          return;
+        }
+        if (msg.type !== 'authResponse') {
+          fail(new LinkSocksClientError('ERR_LINKSOCKS_AUTH_UNEXPECTED', 'unexpected message type for auth response', true));
+          return;
+        }
+        if (!msg.success) {
+          const text =
+            token === 'anonymous'
+              ? 'authentication failed: please provide a token with -t or set LINKSOCKS_TOKEN'
+              : 'authentication failed: invalid token';
+          logger.error({ reason: msg.error }, 'Authentication failed');
+          fail(new AuthError(text, msg.error, this.options.retryAuth));
+          return;
+        }
+        if (!socket) {
+          fail(new LinkSocksClientError('ERR_LINKSOCKS_CONNECTION', 'no socket after upgrade', true));
+          return;
+        }
+        settled = true;
+        clearTimeout(timer);
+        ws.removeAllListeners('close');
+        ws.removeAllListeners('error');
+        // Created synchronously so messages right behind the AuthResponse reach the Link.
+        const link = new Link(ws, socket, this.options.linkOptions);
+        const { index, total } = this.options;
+        logger.info(`Authentication successful for ${reverse ? 'reverse' : 'forward'} proxy (${index + 1}/${total})`);
+        resolve(link);
+      };
+      ws.on('message', onFirstMessage);
+    });
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Go's time.Duration style for the retry log line (`1.5s`, `2m30s`). */
+function formatDuration(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${Number(s.toFixed(3))}s`;
+  const m = Math.floor(s / 60);
+  return `${m}m${Number((s - m * 60).toFixed(3))}s`;
+}

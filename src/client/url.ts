@@ -1,0 +1,33 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * The server URL as the Go client normalises it (SESSION.md §2): no scheme → wss://, http(s) →
+ * ws(s), an empty or `/` path → `/socket`; anything else kept.
+ */
+export function normaliseServerUrl(input: string): URL {
+  const withScheme = input.includes('://') ? input : `wss://${input}`;
+  const url = new URL(withScheme);
+  if (url.protocol === 'http:') url.protocol = 'ws:';
+  else if (url.protocol === 'https:') url.protocol = 'wss:';
+  if (url.pathname === '' || url.pathname === '/') url.pathname = '/socket';
+  return url;
+}
+
+/** Go authenticates by query parameters only when the path is exactly `/socket` (SESSION.md §3.1). */
+export function usesQueryAuth(url: URL): boolean {
+  return url.pathname === '/socket';
+}
+
+export function tokenHash(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/** The query-auth URL: `instance`, `reverse`, `token` set (replacing), keys sorted as Go encodes them. */
+export function withAuthQuery(url: URL, token: string, reverse: boolean, instance: string): URL {
+  const out = new URL(url.href);
+  out.searchParams.set('instance', instance);
+  out.searchParams.set('reverse', String(reverse));
+  out.searchParams.set('token', tokenHash(token));
+  out.searchParams.sort();
+  return out;
+}

@@ -1,0 +1,20 @@
+/**
+ * Plain counters kept by the relay. Tests assert teardown through them (no sleeping), and the
+ * metrics exporter reads them.
+ */
+export class RelayCounters {
+  /** Channels currently registered on any link (TCP pipes, UDP associations, relay routes). */
+  channelsOpen = 0;
+  channelsOpened = 0;
+  channelsFailed = 0;
+  /** Bytes read from local sockets and sent over links, and the reverse. */
+  bytesToLink = 0;
+  bytesFromLink = 0;
+  unknownChannelMessages = 0;
+  malformedMessages = 0;
+  unsupportedMessages = 0;
+  /** Times a local socket made its link stop reading (slow reader). */
+  inboundPauses = 0;
+  /** Times a link made local sockets stop reading (slow WebSocket). */
+  producerPauses = 0;
+}

@@ -1,0 +1,146 @@
+import type { Socket } from 'node:net';
+import type { ConnectMessage } from '../protocol/index.js';
+import type { ChannelEndpoint, ChannelMessage, Link } from './link.js';
+import { TcpChannel } from './tcp-channel.js';
+import type { TcpChannelStats } from './tcp-channel.js';
+
+/** Opens the outbound TCP connection for a channel (directly or through an upstream proxy). */
+export type TcpDialer = (host: string, port: number) => Promise<Socket>;
+
+/** Serves UDP Connects; provided by the UDP module when UDP is enabled. */
+export type UdpChannelOpener = (link: Link, channelId: string) => void;
+
+export interface DialingSideOptions {
+  dialTcp: TcpDialer;
+  openUdp?: UdpChannelOpener;
+  maxPayload: number;
+  halfCloseLingerMs?: number;
+  /** Data that may arrive for a channel while its dial is in progress (fast open); then the link pauses. */
+  pendingDataLimit?: number;
+  onFinished?: (info: TcpChannelStats) => void;
+  onDialFailed?: (channelId: string, host: string, port: number, error: string) => void;
+}
+
+const DEFAULT_PENDING_LIMIT = 1024 * 1024;
+
+/**
+ * The dialing side of a channel (SESSION.md §10.2): on Connect, dial the target, answer with a
+ * ConnectResponse, then relay. The channel is registered synchronously so Data sent right behind
+ * the Connect (fast open) is kept, never dropped.
+ */
+export function handleConnect(link: Link, msg: ConnectMessage, options: DialingSideOptions): void {
+  const { channelId } = msg;
+  if (link.channels.has(channelId)) return; // a duplicate Connect: the first one stands
+  if (msg.protocol === 'udp') {
+    if (options.openUdp) {
+      options.openUdp(link, channelId);
+    } else {
+      link.send({ type: 'connectResponse', success: false, channelId, error: 'udp is not supported' });
+    }
+    return;
+  }
+  if (msg.protocol !== 'tcp') {
+    // Go ignores it without a reply; a failed response lets the SOCKS side answer at once.
+    link.send({ type: 'connectResponse', success: false, channelId, error: 'unsupported protocol' });
+    return;
+  }
+  if (!Number.isInteger(msg.port) || msg.port <= 0 || msg.port > 65535) {
+    // Go returns without any reply here, leaving the SOCKS side to time out after 15 s.
+    link.send({ type: 'connectResponse', success: false, channelId, error: 'invalid port number' });
+    return;
+  }
+  new PendingDial(link, msg, options).start();
+}
+
+class PendingDial implements ChannelEndpoint {
+  private readonly pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private blocking = false;
+  private cancelled = false;
+  /** The SOCKS side finished sending before the dial completed: pass its end on after the data. */
+  private remoteEof = false;
+
+  constructor(
+    private readonly link: Link,
+    private readonly msg: ConnectMessage,
+    private readonly options: DialingSideOptions,
+  ) {
+    link.attach(msg.channelId, this);
+  }
+
+  start(): void {
+    const { address, port } = this.msg;
+    this.options.dialTcp(address, port).then(
+      (socket) => this.connected(socket),
+      (err: unknown) => this.failed(err instanceof Error ? err.message : String(err)),
+    );
+  }
+
+  lastActivity(): number {
+    return Date.now();
+  }
+
+  onIdle(): void {}
+
+  onLinkClosed(): void {
+    this.cancel();
+  }
+
+  onChannelMessage(msg: ChannelMessage): void {
+    if (msg.type === 'data') {
+      this.pending.push(msg.data);
+      this.pendingBytes += msg.data.length;
+      const limit = this.options.pendingDataLimit ?? DEFAULT_PENDING_LIMIT;
+      if (!this.blocking && this.pendingBytes > limit) {
+        this.blocking = true;
+        this.link.pauseInbound(this);
+      }
+    } else if (msg.type === 'disconnect') {
+      if (msg.error === 'EOF') this.remoteEof = true;
+      // Any other Disconnect means the SOCKS side gave up and expects nothing more.
+      else this.cancel();
+    }
+  }
+
+  private unregister(): void {
+    if (this.blocking) {
+      this.blocking = false;
+      this.link.resumeInbound(this);
+    }
+    this.link.detach(this.msg.channelId, this);
+  }
+
+  private cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.unregister();
+  }
+
+  private connected(socket: Socket): void {
+    if (this.cancelled || this.link.isClosed) {
+      socket.destroy();
+      this.cancel();
+      return;
+    }
+    this.unregister();
+    const { channelId } = this.msg;
+    this.link.send({ type: 'connectResponse', success: true, channelId, error: '' });
+    const channel = new TcpChannel(this.link, channelId, socket, {
+      maxPayload: this.options.maxPayload,
+      halfCloseLingerMs: this.options.halfCloseLingerMs,
+      onFinished: this.options.onFinished,
+    });
+    channel.start({ toLocal: this.pending });
+    if (this.remoteEof) channel.onChannelMessage({ type: 'disconnect', channelId, error: 'EOF' });
+  }
+
+  private failed(error: string): void {
+    if (this.cancelled) return;
+    this.cancel();
+    this.link.counters.channelsFailed += 1;
+    this.options.onDialFailed?.(this.msg.channelId, this.msg.address, this.msg.port, error);
+    if (!this.link.isClosed) {
+      this.link.send({ type: 'connectResponse', success: false, channelId: this.msg.channelId, error });
+    }
+  }
+}

@@ -1,0 +1,292 @@
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import type { WebSocket, RawData } from 'ws';
+import { decodeMessage, encodeMessage, ProtocolError } from '../protocol/index.js';
+import type {
+  ConnectResponseMessage,
+  DataMessage,
+  DisconnectMessage,
+  Message,
+  OutgoingMessage,
+} from '../protocol/index.js';
+import type { Logger } from '../log.js';
+import { silentLogger } from '../log.js';
+import { RelayCounters } from './counters.js';
+
+/** Messages that belong to a channel and are delivered to its endpoint. */
+export type ChannelMessage = DataMessage | ConnectResponseMessage | DisconnectMessage;
+
+/** Something bound to one channel id on one link: a TCP pipe, a UDP association, a relay route. */
+export interface ChannelEndpoint {
+  /** `raw` is the undecoded WebSocket message, for relays that forward it unchanged. */
+  onChannelMessage(msg: ChannelMessage, raw: Buffer): void;
+  /** The link is gone: release everything at once, send nothing on this link. */
+  onLinkClosed(): void;
+  /** Called by the idle sweeper; returns the time of the last traffic (ms, Date.now()). */
+  lastActivity(): number;
+  /** Idle timeout reached. */
+  onIdle(): void;
+}
+
+/** A producer (a local socket feeding the link) paused until the link drains. */
+export interface DrainWaiter {
+  onLinkDrained(): void;
+}
+
+export interface LinkOptions {
+  /** Pause producers when the WebSocket's buffered bytes exceed this; default 4 MiB. */
+  highWaterMark?: number;
+  /** Send a ping this often (0 = never). The Go client pings every 30 s. */
+  pingIntervalMs?: number;
+  /** Close the link when nothing at all arrived for this long (0 = never). */
+  deadAfterMs?: number;
+  /** Send an unsolicited pong this often (0 = never); keeps a Go server's provider deadline alive. */
+  unsolicitedPongMs?: number;
+  /** Close channels without traffic for this long; default 12 h (Go's value). */
+  channelIdleTimeoutMs?: number;
+  /** Cap on the decompressed size of a gzip Data payload; default 64 MiB. */
+  maxDecompressedSize?: number;
+  logger?: Logger;
+  counters?: RelayCounters;
+}
+
+const DEFAULT_HIGH_WATER = 4 * 1024 * 1024;
+const DEFAULT_CHANNEL_IDLE_MS = 12 * 60 * 60 * 1000;
+const IDLE_SWEEP_MS = 60 * 1000;
+
+let nextLinkId = 1;
+
+/**
+ * One authenticated WebSocket carrying LinkSocks messages: decodes what arrives, dispatches
+ * channel messages to their endpoints, and gives the rest to the owner as 'message' events.
+ *
+ * Flow control: the protocol has no windows, so the only levers are the WebSocket's own buffer and
+ * pausing the reading of the WebSocket. Producers (local sockets) stop reading while the link is
+ * above its high-water mark; a channel whose local socket cannot keep up pauses the link's
+ * inbound side (head-of-line blocking for the other channels, but bounded memory and no loss).
+ *
+ * Events: 'message' (Message, raw) for non-channel messages and Connects; 'close'.
+ */
+export class Link extends EventEmitter {
+  readonly id = nextLinkId++;
+  readonly channels = new Map<string, ChannelEndpoint>();
+  readonly logger: Logger;
+  readonly counters: RelayCounters;
+  private readonly ws: WebSocket;
+  private readonly socket: Socket;
+  private readonly highWaterMark: number;
+  private readonly maxDecompressedSize: number | undefined;
+  private readonly drainWaiters = new Set<DrainWaiter>();
+  private readonly inboundBlockers = new Set<object>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private lastReceived = Date.now();
+  private closed = false;
+
+  constructor(ws: WebSocket, socket: Socket, options: LinkOptions = {}) {
+    super();
+    this.ws = ws;
+    this.socket = socket;
+    this.logger = options.logger ?? silentLogger();
+    this.counters = options.counters ?? new RelayCounters();
+    this.highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER;
+    this.maxDecompressedSize = options.maxDecompressedSize;
+    ws.binaryType = 'nodebuffer';
+    ws.on('message', (data: RawData) => this.onRaw(toBuffer(data)));
+    ws.on('ping', () => this.touch());
+    ws.on('pong', () => this.touch());
+    ws.on('close', () => this.onClosed());
+    ws.on('error', (err: Error) => {
+      this.logger.debug({ err: err.message, link: this.id }, 'WebSocket error');
+    });
+    socket.on('drain', () => this.onSocketDrain());
+    this.startTimers(options);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** True while the WebSocket holds more unsent bytes than the high-water mark. */
+  get congested(): boolean {
+    return this.ws.bufferedAmount > this.highWaterMark;
+  }
+
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  /** Binds an endpoint to a channel id on this link (counted in `channelsOpen`). */
+  attach(channelId: string, endpoint: ChannelEndpoint): void {
+    this.channels.set(channelId, endpoint);
+    this.counters.channelsOpen += 1;
+  }
+
+  /** Unbinds `endpoint` if it still owns the channel id; safe to call more than once. */
+  detach(channelId: string, endpoint: ChannelEndpoint): void {
+    if (this.channels.get(channelId) !== endpoint) return;
+    this.channels.delete(channelId);
+    this.counters.channelsOpen -= 1;
+  }
+
+  /** Encodes and sends a message. Returns false when the link is congested (see waitForDrain). */
+  send(msg: OutgoingMessage): boolean {
+    return this.sendRaw(encodeMessage(msg));
+  }
+
+  /** Sends an already encoded message. */
+  sendRaw(buf: Buffer): boolean {
+    if (this.closed) return false;
+    this.ws.send(buf, { binary: true });
+    return this.ws.bufferedAmount <= this.highWaterMark;
+  }
+
+  /** Registers a producer to be told once the link has drained. */
+  waitForDrain(waiter: DrainWaiter): void {
+    this.drainWaiters.add(waiter);
+  }
+
+  cancelDrainWait(waiter: DrainWaiter): void {
+    this.drainWaiters.delete(waiter);
+  }
+
+  /** Stops reading the WebSocket until every blocker has called resumeInbound. */
+  pauseInbound(blocker: object): void {
+    if (this.closed) return;
+    this.inboundBlockers.add(blocker);
+    if (this.inboundBlockers.size === 1) this.ws.pause();
+  }
+
+  resumeInbound(blocker: object): void {
+    if (!this.inboundBlockers.delete(blocker)) return;
+    if (this.inboundBlockers.size === 0 && !this.closed) this.ws.resume();
+  }
+
+  /** Tells the peer to cut the link. Go never sends close frames; a normal close is fine for it. */
+  close(code = 1000, reason = ''): void {
+    if (this.closed) return;
+    try {
+      this.ws.close(code, reason);
+    } catch {
+      this.ws.terminate();
+    }
+    // Do not wait for the peer's close frame: a Go peer never answers with one promptly.
+    this.ws.terminate();
+  }
+
+  /** Drops the TCP connection at once (what Go does on failures). */
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  ping(): void {
+    if (!this.closed) this.ws.ping();
+  }
+
+  private touch(): void {
+    this.lastReceived = Date.now();
+  }
+
+  private onRaw(raw: Buffer): void {
+    this.lastReceived = Date.now();
+    let msg: Message;
+    try {
+      msg = decodeMessage(raw, { maxDecompressedSize: this.maxDecompressedSize });
+    } catch (err) {
+      this.onMalformed(err);
+      return;
+    }
+    switch (msg.type) {
+      case 'data':
+      case 'connectResponse':
+      case 'disconnect': {
+        const endpoint = this.channels.get(msg.channelId);
+        if (endpoint) {
+          endpoint.onChannelMessage(msg, raw);
+        } else {
+          // Go sends late duplicates (Data after Disconnect, a second Disconnect): expected, quiet.
+          this.counters.unknownChannelMessages += 1;
+          this.logger.trace({ link: this.id, type: msg.type }, 'message for unknown channel ignored');
+        }
+        return;
+      }
+      case 'unsupported':
+        this.counters.unsupportedMessages += 1;
+        this.logger.debug({ link: this.id, messageType: msg.messageType }, 'unsupported message type ignored');
+        return;
+      default:
+        this.emit('message', msg, raw);
+    }
+  }
+
+  /** A malformed message costs its channel (when its id is readable), never the whole link. */
+  private onMalformed(err: unknown): void {
+    this.counters.malformedMessages += 1;
+    if (!(err instanceof ProtocolError)) {
+      this.logger.warn({ link: this.id, err: String(err) }, 'message handling failed');
+      return;
+    }
+    this.logger.debug({ link: this.id, code: err.code, err: err.message }, 'malformed message dropped');
+    const channelId = err.channelId;
+    if (channelId === undefined) return;
+    const endpoint = this.channels.get(channelId);
+    if (!endpoint) return;
+    endpoint.onChannelMessage({ type: 'disconnect', channelId, error: `malformed message: ${err.message}` }, Buffer.alloc(0));
+    this.send({ type: 'disconnect', channelId, error: 'malformed message' });
+  }
+
+  private onSocketDrain(): void {
+    if (this.drainWaiters.size === 0 || this.congested) return;
+    const waiters = [...this.drainWaiters];
+    this.drainWaiters.clear();
+    for (const waiter of waiters) waiter.onLinkDrained();
+  }
+
+  private startTimers(options: LinkOptions): void {
+    const ping = options.pingIntervalMs ?? 0;
+    const dead = options.deadAfterMs ?? 0;
+    const pong = options.unsolicitedPongMs ?? 0;
+    if (ping > 0) this.timers.push(setInterval(() => this.ping(), ping));
+    if (pong > 0) this.timers.push(setInterval(() => !this.closed && this.ws.pong(), pong));
+    if (dead > 0) {
+      const check = Math.max(10, Math.min(dead / 4, 5000));
+      this.timers.push(
+        setInterval(() => {
+          if (Date.now() - this.lastReceived > dead) {
+            this.logger.info({ link: this.id }, 'WebSocket silent too long, closing');
+            this.terminate();
+          }
+        }, check),
+      );
+    }
+    const idle = options.channelIdleTimeoutMs ?? DEFAULT_CHANNEL_IDLE_MS;
+    if (idle > 0) {
+      this.timers.push(setInterval(() => this.sweepIdle(idle), Math.min(IDLE_SWEEP_MS, idle)));
+    }
+  }
+
+  private sweepIdle(idleMs: number): void {
+    const cutoff = Date.now() - idleMs;
+    for (const endpoint of [...this.channels.values()]) {
+      if (endpoint.lastActivity() < cutoff) endpoint.onIdle();
+    }
+  }
+
+  private onClosed(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const timer of this.timers) clearInterval(timer);
+    this.drainWaiters.clear();
+    this.inboundBlockers.clear();
+    for (const [channelId, endpoint] of [...this.channels]) {
+      endpoint.onLinkClosed();
+      this.detach(channelId, endpoint);
+    }
+    this.emit('close');
+  }
+}
+
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}

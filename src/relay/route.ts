@@ -1,0 +1,208 @@
+import type { ConnectMessage } from '../protocol/index.js';
+import type { ChannelEndpoint, ChannelMessage, DrainWaiter, Link } from './link.js';
+
+export interface RouteOptions {
+  /** Data a connector may send while its provider is being chosen (fast open); then its link pauses. */
+  pendingDataLimit?: number;
+  /** After one side sent Disconnect "EOF", how long the other may stay silent; default 10 s. */
+  halfCloseLingerMs?: number;
+  /** Chooses the dialing-side link, or resolves undefined when none is available in time. */
+  pickProvider: () => Promise<Link | undefined>;
+  /** Text of the failed ConnectResponse when no provider is found (Go's wording). */
+  noProviderError?: string;
+}
+
+const DEFAULT_PENDING_LIMIT = 1024 * 1024;
+const DEFAULT_LINGER_MS = 10_000;
+
+/**
+ * Agent mode: one channel id joined across a connector link and a provider link, messages
+ * forwarded unchanged (MODES.md §4.4). The route is registered on the connector link at once, so
+ * fast-open Data sent behind the Connect waits (bounded) instead of being dropped as Go drops it;
+ * when either link closes, the other side gets a Disconnect.
+ */
+export function routeConnect(connector: Link, msg: ConnectMessage, raw: Buffer, options: RouteOptions): void {
+  if (connector.channels.has(msg.channelId)) return; // duplicate Connect: the first one stands
+  const route = new ChannelRoute(connector, msg.channelId, options);
+  route.begin(raw);
+}
+
+/** One side of a route as the link sees it. */
+class RouteLeg implements ChannelEndpoint, DrainWaiter {
+  constructor(
+    readonly route: ChannelRoute,
+    readonly link: Link,
+  ) {}
+
+  onChannelMessage(msg: ChannelMessage, raw: Buffer): void {
+    this.route.fromLeg(this, msg, raw);
+  }
+
+  onLinkClosed(): void {
+    this.route.legClosed(this);
+  }
+
+  lastActivity(): number {
+    return this.route.lastTraffic;
+  }
+
+  onIdle(): void {
+    this.route.abort('idle timeout');
+  }
+
+  /** The other leg's link drained: stop holding this leg's link. */
+  onLinkDrained(): void {
+    this.route.resumeAfterDrain(this);
+  }
+}
+
+class ChannelRoute {
+  lastTraffic = Date.now();
+  private readonly connectorLeg: RouteLeg;
+  private providerLeg: RouteLeg | undefined;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private pendingBlocked = false;
+  private readonly ended = new Set<RouteLeg>();
+  private readonly pausedForDrain = new Set<RouteLeg>();
+  private lingerTimer: NodeJS.Timeout | undefined;
+  private finished = false;
+
+  constructor(
+    connector: Link,
+    readonly channelId: string,
+    private readonly options: RouteOptions,
+  ) {
+    this.connectorLeg = new RouteLeg(this, connector);
+    connector.attach(channelId, this.connectorLeg);
+    connector.counters.channelsOpened += 1;
+  }
+
+  begin(connectRaw: Buffer): void {
+    this.options.pickProvider().then(
+      (provider) => this.attach(provider, connectRaw),
+      () => this.attach(undefined, connectRaw),
+    );
+  }
+
+  private attach(provider: Link | undefined, connectRaw: Buffer): void {
+    if (this.finished) return;
+    const connector = this.connectorLeg.link;
+    if (!provider || provider.isClosed || provider.channels.has(this.channelId)) {
+      connector.counters.channelsFailed += 1;
+      connector.send({
+        type: 'connectResponse',
+        success: false,
+        channelId: this.channelId,
+        error: this.options.noProviderError ?? 'no available reverse clients',
+      });
+      this.finish();
+      return;
+    }
+    const leg = new RouteLeg(this, provider);
+    this.providerLeg = leg;
+    provider.attach(this.channelId, leg);
+    provider.sendRaw(connectRaw);
+    const pending = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (this.pendingBlocked) {
+      this.pendingBlocked = false;
+      connector.resumeInbound(this);
+    }
+    for (const raw of pending) this.forward(this.connectorLeg, leg, raw);
+    if (this.ended.has(this.connectorLeg)) this.armLinger();
+  }
+
+  fromLeg(from: RouteLeg, msg: ChannelMessage, raw: Buffer): void {
+    if (this.finished) return;
+    this.lastTraffic = Date.now();
+    const to = from === this.connectorLeg ? this.providerLeg : this.connectorLeg;
+    if (!to) {
+      // Provider not chosen yet: keep the connector's messages in order, bounded.
+      this.pending.push(raw);
+      this.pendingBytes += raw.length;
+      const limit = this.options.pendingDataLimit ?? DEFAULT_PENDING_LIMIT;
+      if (!this.pendingBlocked && this.pendingBytes > limit) {
+        this.pendingBlocked = true;
+        from.link.pauseInbound(this);
+      }
+      if (msg.type === 'disconnect') this.noteDisconnect(from, msg.error);
+      return;
+    }
+    this.forward(from, to, raw);
+    if (msg.type === 'connectResponse' && !msg.success) {
+      this.finish();
+    } else if (msg.type === 'disconnect') {
+      this.noteDisconnect(from, msg.error);
+    }
+  }
+
+  private forward(from: RouteLeg, to: RouteLeg, raw: Buffer): void {
+    if (!to.link.sendRaw(raw) && !to.link.isClosed && !this.pausedForDrain.has(from)) {
+      // The receiving WebSocket is backed up: stop reading the sending one until it drains.
+      this.pausedForDrain.add(from);
+      from.link.counters.producerPauses += 1;
+      from.link.pauseInbound(from);
+      to.link.waitForDrain(from);
+    }
+  }
+
+  resumeAfterDrain(leg: RouteLeg): void {
+    if (this.pausedForDrain.delete(leg)) leg.link.resumeInbound(leg);
+  }
+
+  private noteDisconnect(from: RouteLeg, error: string): void {
+    this.ended.add(from);
+    if (error !== 'EOF' || this.ended.size === 2) {
+      this.finish();
+    } else {
+      this.armLinger();
+    }
+  }
+
+  /** A link of the route closed: tell the other side, drop the route. */
+  legClosed(leg: RouteLeg): void {
+    if (this.finished) return;
+    const other = leg === this.connectorLeg ? this.providerLeg : this.connectorLeg;
+    if (other && !other.link.isClosed) {
+      other.link.send({ type: 'disconnect', channelId: this.channelId, error: '' });
+    }
+    this.finish();
+  }
+
+  abort(error: string): void {
+    if (this.finished) return;
+    for (const leg of [this.connectorLeg, this.providerLeg]) {
+      if (leg && !leg.link.isClosed) leg.link.send({ type: 'disconnect', channelId: this.channelId, error });
+    }
+    this.finish();
+  }
+
+  private armLinger(): void {
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    const linger = this.options.halfCloseLingerMs ?? DEFAULT_LINGER_MS;
+    const check = (): void => {
+      const idle = Date.now() - this.lastTraffic;
+      if (idle >= linger) this.abort('');
+      else this.lingerTimer = setTimeout(check, linger - idle);
+    };
+    this.lingerTimer = setTimeout(check, linger);
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.pending = [];
+    const connector = this.connectorLeg.link;
+    if (this.pendingBlocked) connector.resumeInbound(this);
+    for (const leg of [this.connectorLeg, this.providerLeg]) {
+      if (!leg) continue;
+      if (this.pausedForDrain.delete(leg)) leg.link.resumeInbound(leg);
+      const other = leg === this.connectorLeg ? this.providerLeg : this.connectorLeg;
+      if (other) other.link.cancelDrainWait(leg);
+      leg.link.detach(this.channelId, leg);
+    }
+  }
+}

@@ -1,0 +1,81 @@
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../log.js';
+import { openSocksChannel } from '../relay/socks-side.js';
+import type { SocksSideOptions } from '../relay/socks-side.js';
+import { Socks5Server } from '../socks5/server.js';
+import { Reply } from '../socks5/types.js';
+import type { Socks5Credentials, SocksRequest } from '../socks5/types.js';
+import type { ProviderPool } from './provider-pool.js';
+import type { Link } from '../relay/link.js';
+import type { SocksUdpRequest } from '../socks5/types.js';
+
+/** Opens the SOCKS side of a UDP association over a link (the UDP module). */
+export type UdpSocksOpener = (link: Link, req: SocksUdpRequest) => void;
+
+export interface ReverseListenerOptions {
+  host: string;
+  port: number;
+  credentials?: Socks5Credentials;
+  /** How long a SOCKS connection waits for a provider (Go: 10 s). */
+  providerWaitMs: number;
+  channel: SocksSideOptions;
+  udp?: UdpSocksOpener;
+  logger: Logger;
+}
+
+/**
+ * The SOCKS5 port of one reverse token: each accepted request is carried by the next provider of
+ * the token (MODES.md §3).
+ */
+export class ReverseListener {
+  private readonly server: Socks5Server;
+  private listening: Promise<AddressInfo> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly pool: ProviderPool,
+    private readonly options: ReverseListenerOptions,
+  ) {
+    this.server = new Socks5Server(
+      { host: options.host, port: options.port, credentials: options.credentials },
+      (req) => this.onRequest(req),
+    );
+    this.server.on('error', (err: Error) => options.logger.warn({ err: err.message }, 'SOCKS5 listener error'));
+  }
+
+  /** Binds the port once; later calls share the first attempt. */
+  listen(): Promise<AddressInfo> {
+    this.listening ??= this.server.listen();
+    return this.listening;
+  }
+
+  address(): AddressInfo | undefined {
+    return this.server.address() ?? undefined;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.pool.cancelWaiters();
+    if (this.listening) {
+      await this.listening.catch(() => undefined);
+      await this.server.close();
+    }
+  }
+
+  private onRequest(req: SocksRequest): void {
+    this.pool.waitForProvider(this.options.providerWaitMs).then((provider) => {
+      if (!provider || this.closed) {
+        req.reject(Reply.NetworkUnreachable);
+        return;
+      }
+      if (req.command === 'connect') {
+        openSocksChannel(provider, req, this.options.channel);
+      } else if (this.options.udp) {
+        this.options.udp(provider, req);
+      } else {
+        req.reject(Reply.CommandNotSupported);
+      }
+    }, () => req.reject(Reply.GeneralFailure));
+  }
+}

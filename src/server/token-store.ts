@@ -1,0 +1,379 @@
+/**
+ * Token bookkeeping of the server (../shared/spec/API.md §6, MODES.md §4.1, §5, §6): which tokens
+ * exist, of which kind, with which SOCKS port and options, and which connector token maps to which
+ * reverse token. It knows nothing about connections: it emits 'added' and 'removed' with the
+ * affected record so the server can open/close listeners and drop connections.
+ *
+ * With a state file (beyond Go) every change is written to disk before the method returns; a
+ * change that cannot be written is undone and the StateFileError thrown.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import {
+  TOKEN_ERROR_TEXT,
+  TokenError,
+  type AddReverseTokenRequest,
+  type TokenStatusEntry,
+} from '../api/types.js';
+import type { PortRange } from './options.js';
+import { PortPool } from './port-pool.js';
+import {
+  STATE_FILE_VERSION,
+  StateFileError,
+  readStateFile,
+  writeStateFile,
+  type PersistedToken,
+} from './state-file.js';
+
+export type TokenKind = 'forward' | 'reverse' | 'connector';
+
+export interface TokenRecord {
+  readonly token: string;
+  /** Lower-case hex SHA-256 of the token's UTF-8 bytes (what URL-query authentication sends). */
+  readonly hash: string;
+  readonly kind: TokenKind;
+  /** Reverse tokens only: SOCKS5 port, -1 for autonomy and internal tokens. */
+  readonly port?: number;
+  readonly username?: string;
+  readonly password?: string;
+  readonly allowManageConnector?: boolean;
+  /** Connector tokens only: the reverse (or internal) token it maps to. */
+  readonly reverseToken?: string;
+  /**
+   * Autonomy internal token (MODES.md §5.2): a reverse token with port -1 created for a provider
+   * connection. Never persisted and never reachable through getByHash.
+   */
+  readonly internal?: boolean;
+  /** Internal tokens only: the autonomy token they belong to. */
+  readonly parentToken?: string;
+}
+
+export interface TokenStoreOptions {
+  /** Range for automatically chosen SOCKS ports; default 1024–10240. */
+  portRange?: PortRange;
+  /** Persist tokens here; memory only when absent. */
+  stateFile?: string;
+}
+
+export interface TokenStoreEvents {
+  added: [record: TokenRecord];
+  removed: [record: TokenRecord];
+}
+
+/** Go's reserved name: what a Go client uses when started without a token (SESSION.md §3.4). */
+export const ANONYMOUS_TOKEN = 'anonymous';
+
+export function sha256Hex(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/** 8 random bytes as 16 lower-case hex digits, like Go's generateRandomToken(16). */
+export function generateToken(): string {
+  return randomBytes(8).toString('hex');
+}
+
+export class TokenStore extends EventEmitter<TokenStoreEvents> {
+  readonly ports: PortPool;
+  readonly stateFile: string | undefined;
+  private readonly records = new Map<string, TokenRecord>();
+  private readonly byHash = new Map<string, TokenRecord>();
+  /** reverse/internal token → its connector tokens, in insertion order. */
+  private readonly connectorsByTarget = new Map<string, Set<string>>();
+  /** autonomy token → its internal tokens. */
+  private readonly internalsByParent = new Map<string, Set<string>>();
+
+  /**
+   * Loads `stateFile` when given (creating it, empty, when missing so that an unwritable location
+   * fails now rather than at the first change). Throws StateFileError for an unreadable or
+   * inconsistent file, which is then left untouched.
+   */
+  constructor(options: TokenStoreOptions = {}) {
+    super();
+    this.ports = new PortPool(options.portRange);
+    this.stateFile = options.stateFile;
+    if (this.stateFile === undefined) return;
+    const state = readStateFile(this.stateFile);
+    if (state === undefined) {
+      this.persist();
+      return;
+    }
+    this.restore(this.stateFile, state.tokens);
+  }
+
+  addForward(token?: string): TokenRecord {
+    const name = this.chooseName(token, TOKEN_ERROR_TEXT.reserved, TOKEN_ERROR_TEXT.exists, 'ERR_LINKSOCKS_TOKEN_EXISTS');
+    return this.commitAdd(this.makeRecord({ token: name, kind: 'forward' }));
+  }
+
+  /** Autonomy tokens (allowManageConnector) get port -1 and take nothing from the pool. */
+  addReverse(request: AddReverseTokenRequest = {}): TokenRecord {
+    const name = this.chooseName(request.token, TOKEN_ERROR_TEXT.reserved, TOKEN_ERROR_TEXT.exists, 'ERR_LINKSOCKS_TOKEN_EXISTS');
+    const autonomy = request.allowManageConnector === true;
+    const port = autonomy ? -1 : this.ports.allocate(request.port ?? 0);
+    const record = this.makeRecord({
+      token: name,
+      kind: 'reverse',
+      port,
+      ...(request.username !== undefined && { username: request.username }),
+      ...(request.password !== undefined && { password: request.password }),
+      ...(autonomy && { allowManageConnector: true }),
+    });
+    return this.commitAdd(record); // undoes the port allocation itself when the write fails
+  }
+
+  /**
+   * Maps a connector token to a reverse or internal token. Re-adding an existing mapping
+   * succeeds without change (Go HEAD, MODES.md §5.3); any other existing name fails.
+   */
+  addConnector(token: string | undefined, reverseToken: string): TokenRecord {
+    if (token === ANONYMOUS_TOKEN) {
+      throw new TokenError('ERR_LINKSOCKS_TOKEN_RESERVED', TOKEN_ERROR_TEXT.reservedConnector);
+    }
+    const target = this.records.get(reverseToken);
+    if (target === undefined || target.kind !== 'reverse') {
+      throw new TokenError('ERR_LINKSOCKS_REVERSE_TOKEN_UNKNOWN', TOKEN_ERROR_TEXT.reverseUnknown);
+    }
+    if (token !== undefined && token !== '') {
+      const existing = this.records.get(token);
+      if (existing?.kind === 'connector' && existing.reverseToken === reverseToken) return existing;
+    }
+    const name = this.chooseName(token, TOKEN_ERROR_TEXT.reservedConnector, TOKEN_ERROR_TEXT.connectorExists, 'ERR_LINKSOCKS_CONNECTOR_EXISTS');
+    return this.commitAdd(this.makeRecord({ token: name, kind: 'connector', reverseToken }));
+  }
+
+  /**
+   * Registers the internal token of a provider connection of autonomy token `parentToken`, with
+   * the parent's options. Idempotent for the same parent. Not persisted: providers create them
+   * again when they reconnect.
+   */
+  addInternal(parentToken: string, internalToken: string): TokenRecord {
+    const parent = this.records.get(parentToken);
+    if (parent === undefined || parent.kind !== 'reverse' || parent.internal === true) {
+      throw new TokenError('ERR_LINKSOCKS_REVERSE_TOKEN_UNKNOWN', TOKEN_ERROR_TEXT.reverseUnknown);
+    }
+    const existing = this.records.get(internalToken);
+    if (existing !== undefined) {
+      if (existing.internal === true && existing.parentToken === parentToken) return existing;
+      throw new TokenError('ERR_LINKSOCKS_TOKEN_EXISTS', TOKEN_ERROR_TEXT.exists);
+    }
+    if (internalToken === '' || internalToken === ANONYMOUS_TOKEN) {
+      throw new TokenError('ERR_LINKSOCKS_TOKEN_RESERVED', TOKEN_ERROR_TEXT.reserved);
+    }
+    return this.commitAdd(
+      this.makeRecord({
+        token: internalToken,
+        kind: 'reverse',
+        port: -1,
+        ...(parent.username !== undefined && { username: parent.username }),
+        ...(parent.password !== undefined && { password: parent.password }),
+        ...(parent.allowManageConnector === true && { allowManageConnector: true }),
+        internal: true,
+        parentToken,
+      }),
+    );
+  }
+
+  /**
+   * Removes a token and everything that depends on it: a reverse token takes its connector
+   * tokens, its internal tokens and their connector tokens with it and frees its port. Returns
+   * the removed records, dependants first; [] for an unknown token.
+   */
+  remove(token: string): TokenRecord[] {
+    const record = this.records.get(token);
+    if (record === undefined) return [];
+    const removed: TokenRecord[] = [];
+    const collect = (victim: TokenRecord): void => {
+      for (const internal of this.internalsByParent.get(victim.token) ?? []) collect(this.records.get(internal)!);
+      for (const connector of this.connectorsByTarget.get(victim.token) ?? []) removed.push(this.records.get(connector)!);
+      removed.push(victim);
+    };
+    collect(record);
+    const needsWrite = removed.some((victim) => this.isPersisted(victim));
+    for (const victim of removed) this.unlink(victim);
+    if (needsWrite) {
+      try {
+        this.persist();
+      } catch (err) {
+        for (const victim of removed) this.link(victim);
+        throw err;
+      }
+    }
+    for (const victim of removed) this.emit('removed', victim);
+    return removed;
+  }
+
+  get(token: string): TokenRecord | undefined {
+    return this.records.get(token);
+  }
+
+  /**
+   * Lookup for URL-query authentication by the SHA-256 hex the client sends. Timing: the string
+   * compared is a hash key in a Map whose string hashing is seeded per process, so an attacker
+   * cannot steer probes into the bucket of a real key, and changing any character changes the
+   * bucket; response time therefore does not reveal how much of a guess was right. Internal
+   * tokens are not reachable this way (API.md §6).
+   */
+  getByHash(hash: string): TokenRecord | undefined {
+    return this.byHash.get(hash);
+  }
+
+  has(token: string): boolean {
+    return this.records.has(token);
+  }
+
+  /** All records in insertion order. */
+  list(): TokenRecord[] {
+    return [...this.records.values()];
+  }
+
+  connectorsOf(reverseToken: string): string[] {
+    return [...(this.connectorsByTarget.get(reverseToken) ?? [])];
+  }
+
+  internalsOf(autonomyToken: string): string[] {
+    return [...(this.internalsByParent.get(autonomyToken) ?? [])];
+  }
+
+  /**
+   * `/api/status` entries (API.md §5): reverse entries first, then forward; connector tokens appear
+   * only inside their reverse entry.
+   */
+  statusEntries(clientsCount: (token: string) => number, options: { includeInternal?: boolean } = {}): TokenStatusEntry[] {
+    const reverse: TokenStatusEntry[] = [];
+    const forward: TokenStatusEntry[] = [];
+    for (const record of this.records.values()) {
+      if (record.kind === 'forward') {
+        forward.push({ token: record.token, type: 'forward', clients_count: clientsCount(record.token) });
+      } else if (record.kind === 'reverse' && (record.internal !== true || options.includeInternal === true)) {
+        const connectors = this.connectorsOf(record.token);
+        reverse.push({
+          token: record.token,
+          type: 'reverse',
+          clients_count: clientsCount(record.token),
+          port: record.port ?? -1,
+          ...(connectors.length > 0 && { connector_tokens: connectors }),
+        });
+      }
+    }
+    return [...reverse, ...forward];
+  }
+
+  private chooseName(
+    requested: string | undefined,
+    reservedText: string,
+    existsText: string,
+    existsCode: 'ERR_LINKSOCKS_TOKEN_EXISTS' | 'ERR_LINKSOCKS_CONNECTOR_EXISTS',
+  ): string {
+    if (requested === undefined || requested === '') {
+      let generated = generateToken();
+      while (this.records.has(generated)) generated = generateToken();
+      return generated;
+    }
+    if (requested === ANONYMOUS_TOKEN) throw new TokenError('ERR_LINKSOCKS_TOKEN_RESERVED', reservedText);
+    if (this.records.has(requested)) throw new TokenError(existsCode, existsText);
+    return requested;
+  }
+
+  private makeRecord(fields: Omit<TokenRecord, 'hash'>): TokenRecord {
+    return Object.freeze({ ...fields, hash: sha256Hex(fields.token) });
+  }
+
+  private commitAdd(record: TokenRecord): TokenRecord {
+    this.link(record);
+    if (this.isPersisted(record)) {
+      try {
+        this.persist();
+      } catch (err) {
+        this.unlink(record);
+        throw err;
+      }
+    }
+    this.emit('added', record);
+    return record;
+  }
+
+  /** Inserts a record into every index (ports are the caller's business, except on undo). */
+  private link(record: TokenRecord): void {
+    this.records.set(record.token, record);
+    if (record.internal !== true) this.byHash.set(record.hash, record);
+    if (record.kind === 'connector') addTo(this.connectorsByTarget, record.reverseToken!, record.token);
+    if (record.internal === true) addTo(this.internalsByParent, record.parentToken!, record.token);
+    if (record.kind === 'reverse' && record.port !== undefined && record.port > 0 && !this.ports.isAllocated(record.port)) {
+      this.ports.allocate(record.port);
+    }
+  }
+
+  private unlink(record: TokenRecord): void {
+    this.records.delete(record.token);
+    this.byHash.delete(record.hash);
+    if (record.kind === 'connector') removeFrom(this.connectorsByTarget, record.reverseToken!, record.token);
+    if (record.internal === true) removeFrom(this.internalsByParent, record.parentToken!, record.token);
+    this.connectorsByTarget.delete(record.token);
+    this.internalsByParent.delete(record.token);
+    if (record.kind === 'reverse' && record.port !== undefined && record.port > 0) this.ports.release(record.port);
+  }
+
+  /**
+   * Internal tokens, and connector tokens mapped to them, live only as long as the process: the
+   * provider that owns them creates them again when it reconnects (HEAD replays its connectors).
+   */
+  private isPersisted(record: TokenRecord): boolean {
+    if (record.internal === true) return false;
+    if (record.kind !== 'connector') return true;
+    return this.records.get(record.reverseToken!)?.internal !== true;
+  }
+
+  private persist(): void {
+    if (this.stateFile === undefined) return;
+    const tokens: PersistedToken[] = [];
+    for (const record of this.records.values()) {
+      if (!this.isPersisted(record)) continue;
+      if (record.kind === 'forward') tokens.push({ kind: 'forward', token: record.token });
+      else if (record.kind === 'connector') tokens.push({ kind: 'connector', token: record.token, reverseToken: record.reverseToken! });
+      else {
+        tokens.push({
+          kind: 'reverse',
+          token: record.token,
+          port: record.port ?? -1,
+          ...(record.username !== undefined && { username: record.username }),
+          ...(record.password !== undefined && { password: record.password }),
+          ...(record.allowManageConnector === true && { allowManageConnector: true }),
+        });
+      }
+    }
+    writeStateFile(this.stateFile, { version: STATE_FILE_VERSION, tokens });
+  }
+
+  /** Rebuilds the indexes from the file: targets before their connectors, ports as they were. */
+  private restore(filePath: string, tokens: PersistedToken[]): void {
+    const corrupt = (message: string): StateFileError => new StateFileError('ERR_LINKSOCKS_STATE_CORRUPT', filePath, message);
+    const ordered = [...tokens.filter((entry) => entry.kind !== 'connector'), ...tokens.filter((entry) => entry.kind === 'connector')];
+    for (const entry of ordered) {
+      if (entry.token === ANONYMOUS_TOKEN) throw corrupt(`token "anonymous" is reserved`);
+      if (this.records.has(entry.token)) throw corrupt(`token listed twice`);
+      if (entry.kind === 'forward') {
+        this.link(this.makeRecord({ token: entry.token, kind: 'forward' }));
+      } else if (entry.kind === 'connector') {
+        if (this.records.get(entry.reverseToken)?.kind !== 'reverse') throw corrupt('connector token whose reverse token is not in the file');
+        this.link(this.makeRecord({ token: entry.token, kind: 'connector', reverseToken: entry.reverseToken }));
+      } else {
+        if (entry.port > 0 && this.ports.isAllocated(entry.port)) throw corrupt(`port ${entry.port} used by two reverse tokens`);
+        if (entry.port === -1 && entry.allowManageConnector !== true) throw corrupt('reverse token without a port that is not an autonomy token');
+        this.link(this.makeRecord({ ...entry, kind: 'reverse' }));
+      }
+    }
+  }
+}
+
+function addTo(index: Map<string, Set<string>>, key: string, value: string): void {
+  let set = index.get(key);
+  if (set === undefined) index.set(key, (set = new Set()));
+  set.add(value);
+}
+
+function removeFrom(index: Map<string, Set<string>>, key: string, value: string): void {
+  const set = index.get(key);
+  if (set === undefined) return;
+  set.delete(value);
+  if (set.size === 0) index.delete(key);
+}
