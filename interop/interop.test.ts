@@ -8,6 +8,7 @@ import { probeTsCli, type Impl } from './peers.js';
 import {
   checkAuthFailure,
   checkClosedPortRefused,
+  checkCurl,
   checkLargeEcho,
   checkParallelEcho,
   setupAgent,
@@ -56,6 +57,9 @@ function modeSuite(title: string, setup: () => Promise<Fixture>, extra?: (get: (
     });
     it('answers CONNECT to a closed port with a SOCKS5 failure', async function () {
       await checkClosedPortRefused(get());
+    });
+    it('serves an HTTP request from curl', async function () {
+      await checkCurl(get());
     });
     extra?.(get);
   });

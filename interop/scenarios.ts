@@ -4,9 +4,9 @@
 // Completion is detected by counting bytes, never by EOF: Go delays closes by about 5 s.
 import { expect } from 'chai';
 
-import { freePort, LOCALHOST, startEchoServer, waitForPort, type EchoServer } from '../test/helpers/net.js';
+import { freePort, LOCALHOST, startEchoServer, startHttpServer, waitForPort, type EchoServer } from '../test/helpers/net.js';
 import { makePayload, sha256 } from '../test/helpers/payload.js';
-import { socksConnectReply, socksEcho, SocksReply } from '../test/helpers/socks.js';
+import { curlViaSocks, socksConnectReply, socksEcho, SocksReply } from '../test/helpers/socks.js';
 import {
   AUTH_FAILED,
   runClientExpectingExit,
@@ -158,6 +158,18 @@ export async function checkClosedPortRefused(fixture: Fixture): Promise<void> {
   const closedPort = await freePort();
   const reply = await socksConnectReply(fixture.socksPort, LOCALHOST, closedPort);
   expect(reply, `SOCKS5 reply code 0x${reply.toString(16)}`).to.not.equal(SocksReply.succeeded);
+}
+
+/** A real HTTP client (curl, remote name resolution) fetches a page through the proxy. */
+export async function checkCurl(fixture: Fixture): Promise<void> {
+  const web = await startHttpServer('interop via curl\n');
+  try {
+    const { stdout } = await curlViaSocks(fixture.socksPort, web.url);
+    expect(stdout).to.equal('interop via curl\n');
+    expect(web.requests).to.equal(1);
+  } finally {
+    await web.close();
+  }
 }
 
 /** A client with a wrong token must exit with a non-zero status and report the failure. */

@@ -77,8 +77,6 @@ export class ClientConnection extends EventEmitter {
       try {
         const link = await this.connectOnce();
         authenticated = true;
-        this.current = link;
-        this.emit('up', link);
         await new Promise<void>((resolve) => link.once('close', resolve));
         this.current = undefined;
         this.emit('down', link);
@@ -194,6 +192,10 @@ export class ClientConnection extends EventEmitter {
         const link = new Link(ws, socket, this.options.linkOptions);
         const { index, total } = this.options;
         logger.info(`Authentication successful for ${reverse ? 'reverse' : 'forward'} proxy (${index + 1}/${total})`);
+        // 'up' is emitted synchronously so the owner's message handlers see a Partners message
+        // that arrived in the same read as the AuthResponse.
+        this.current = link;
+        this.emit('up', link);
         resolve(link);
       };
       ws.on('message', onFirstMessage);

@@ -33,7 +33,8 @@ export type Socks5ErrorCode =
   | 'ERR_SOCKS5_TIMEOUT'
   | 'ERR_SOCKS5_ABORTED'
   | 'ERR_SOCKS5_UNSUPPORTED_METHOD'
-  | 'ERR_SOCKS5_CONNECT_FAILED';
+  | 'ERR_SOCKS5_CONNECT_FAILED'
+  | 'ERR_SOCKS5_INVALID_ARGUMENT';
 
 export interface Socks5ErrorOptions {
   cause?: unknown;

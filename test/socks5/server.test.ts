@@ -58,7 +58,7 @@ describe('socks5/Socks5Server', function () {
 
   afterEach(async () => {
     for (const client of clients.splice(0)) client.destroy();
-    for (const cleanup of cleanups.splice(0)) await cleanup();
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
     await proxy?.close();
     proxy = undefined;
     await echo.close();
