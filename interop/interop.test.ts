@@ -9,6 +9,7 @@ import {
   checkAuthFailure,
   checkClosedPortRefused,
   checkCurl,
+  checkUdpEcho,
   checkLargeEcho,
   checkParallelEcho,
   setupAgent,
@@ -60,6 +61,9 @@ function modeSuite(title: string, setup: () => Promise<Fixture>, extra?: (get: (
     });
     it('serves an HTTP request from curl', async function () {
       await checkCurl(get());
+    });
+    it('relays a UDP datagram through UDP ASSOCIATE', async function () {
+      await checkUdpEcho(get());
     });
     extra?.(get);
   });

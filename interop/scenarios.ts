@@ -4,9 +4,9 @@
 // Completion is detected by counting bytes, never by EOF: Go delays closes by about 5 s.
 import { expect } from 'chai';
 
-import { freePort, LOCALHOST, startEchoServer, startHttpServer, waitForPort, type EchoServer } from '../test/helpers/net.js';
+import { freePort, LOCALHOST, startEchoServer, startHttpServer, startUdpEchoServer, waitForPort, type EchoServer } from '../test/helpers/net.js';
 import { makePayload, sha256 } from '../test/helpers/payload.js';
-import { curlViaSocks, socksConnectReply, socksEcho, SocksReply } from '../test/helpers/socks.js';
+import { curlViaSocks, socksConnectReply, socksEcho, SocksReply, socksUdpRoundTrip } from '../test/helpers/socks.js';
 import {
   AUTH_FAILED,
   runClientExpectingExit,
@@ -169,6 +169,19 @@ export async function checkCurl(fixture: Fixture): Promise<void> {
     expect(web.requests).to.equal(1);
   } finally {
     await web.close();
+  }
+}
+
+/** One datagram through UDP ASSOCIATE to a UDP echo server and back. */
+export async function checkUdpEcho(fixture: Fixture): Promise<void> {
+  const udpEcho = await startUdpEchoServer();
+  try {
+    const datagram = makePayload(1200, 21);
+    const answer = await socksUdpRoundTrip(fixture.socksPort, udpEcho.port, datagram);
+    expect(sha256(answer)).to.equal(sha256(datagram));
+    expect(udpEcho.datagrams).to.equal(1);
+  } finally {
+    await udpEcho.close();
   }
 }
 

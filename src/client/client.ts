@@ -241,7 +241,7 @@ export class LinkSocksClient extends EventEmitter {
   }
 
   private onSocksRequest(req: SocksRequest): void {
-    this.waitForLink(WAIT_FOR_LINK_MS).then((link) => {
+    this.waitForLink(this.options.linkWaitMs ?? WAIT_FOR_LINK_MS).then((link) => {
       if (!link) {
         req.reject(Reply.NetworkUnreachable);
         return;

@@ -35,6 +35,8 @@ export interface LinkSocksClientOptions {
   /** Largest Data payload this side sends; default 1 MiB. */
   bufferSize?: number;
   connectTimeoutMs?: number;
+  /** How long a SOCKS request waits for an authenticated WebSocket before 0x03; default 10 s (Go). */
+  linkWaitMs?: number;
   /** First reconnect delay; default 1 s (multiplied by 1.5 per failed attempt). */
   reconnectDelayMs?: number;
   /** Cap of the reconnect delay; default 10 min. */

@@ -17,4 +17,13 @@ export class RelayCounters {
   inboundPauses = 0;
   /** Times a link made local sockets stop reading (slow WebSocket). */
   producerPauses = 0;
+  /** SOCKS-side UDP associations currently bound to a link. */
+  udpAssociationsOpen = 0;
+  /** Dialing-side UDP sockets currently open. */
+  udpSocketsOpen = 0;
+  /** UDP datagrams sent over a link as Data, and received from one and delivered. */
+  udpDatagramsToLink = 0;
+  udpDatagramsFromLink = 0;
+  /** UDP datagrams dropped (congested link, unresolvable target, bad port, send error, cap). */
+  udpDatagramsDropped = 0;
 }

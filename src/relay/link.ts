@@ -65,7 +65,8 @@ let nextLinkId = 1;
  * above its high-water mark; a channel whose local socket cannot keep up pauses the link's
  * inbound side (head-of-line blocking for the other channels, but bounded memory and no loss).
  *
- * Events: 'message' (Message, raw) for non-channel messages and Connects; 'close'.
+ * Events: 'message' (Message, raw) for non-channel messages and Connects; 'idle' when the last
+ * channel is detached; 'close'.
  */
 export class Link extends EventEmitter {
   readonly id = nextLinkId++;
@@ -126,6 +127,8 @@ export class Link extends EventEmitter {
     if (this.channels.get(channelId) !== endpoint) return;
     this.channels.delete(channelId);
     this.counters.channelsOpen -= 1;
+    // Lets a draining server learn when the last channel of a link is gone, without polling.
+    if (this.channels.size === 0) this.emit('idle');
   }
 
   /** Encodes and sends a message. Returns false when the link is congested (see waitForDrain). */

@@ -67,6 +67,7 @@ export class LinkSocksServer extends EventEmitter {
   private readonly pendingSockets = new Set<WebSocket>();
   private readonly apiHandler: (req: IncomingMessage, res: ServerResponse) => void;
   private closing = false;
+  private draining = false;
 
   constructor(options: LinkSocksServerOptions = {}) {
     super();
@@ -136,6 +137,39 @@ export class LinkSocksServer extends EventEmitter {
     return this.socksListeners.get(token)?.address();
   }
 
+  /**
+   * Graceful shutdown: stop accepting SOCKS connections, WebSocket upgrades and new channels, let
+   * open channels finish for up to `timeoutMs`, then close everything.
+   */
+  async drain(timeoutMs = 30_000): Promise<void> {
+    if (this.closing) return;
+    this.draining = true;
+    this.logger.info({ timeoutMs }, 'Draining: waiting for open channels to finish');
+    await Promise.all([...this.socksListeners.values()].map((listener) => listener.close()));
+    const busy = [...this.sessions].map((s) => s.link).filter((link) => link.channels.size > 0 && !link.isClosed);
+    const allIdle = Promise.all(
+      busy.map(
+        (link) =>
+          new Promise<void>((resolve) => {
+            const done = (): void => {
+              link.off('idle', done);
+              link.off('close', done);
+              resolve();
+            };
+            link.on('idle', done);
+            link.on('close', done);
+          }),
+      ),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    await Promise.race([allIdle, expired]);
+    clearTimeout(timer);
+    await this.close();
+  }
+
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
@@ -170,6 +204,10 @@ export class LinkSocksServer extends EventEmitter {
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
+    if (this.draining && !this.closing) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      return;
+    }
     if (this.closing || !isSocketPath(pathOf(req))) {
       socket.end('HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 19\r\nConnection: close\r\n\r\n404 page not found\n');
       return;
@@ -258,7 +296,11 @@ export class LinkSocksServer extends EventEmitter {
     const store = this.store;
     return {
       isForward: (t) => store.get(t)?.kind === 'forward',
-      isReverse: (t) => store.get(t)?.kind === 'reverse',
+      // Internal tokens are reverse tokens too, but only the server itself may use them.
+      isReverse: (t) => {
+        const record = store.get(t);
+        return record?.kind === 'reverse' && record.internal !== true;
+      },
       isLiveConnector: (t) => {
         const record = store.get(t);
         return record?.kind === 'connector' && store.get(record.reverseToken ?? '')?.kind === 'reverse';
@@ -275,7 +317,10 @@ export class LinkSocksServer extends EventEmitter {
     this.logger.info({ link: link.id }, 'Forward client authenticated');
     const dialing = this.dialingOptions();
     link.on('message', (msg: Message) => {
-      if (msg.type === 'connect') handleConnect(link, msg, dialing);
+      if (msg.type === 'connect') {
+        if (this.draining) this.refuseConnect(link, msg.channelId);
+        else handleConnect(link, msg, dialing);
+      }
       else if (msg.type === 'connector') this.refuseConnector(session, msg);
     });
   }
@@ -321,6 +366,10 @@ export class LinkSocksServer extends EventEmitter {
     const waitMs = this.options.connectorWaitProviderMs ?? 5000;
     link.on('message', (msg: Message, raw: Buffer) => {
       if (msg.type !== 'connect') return; // Go ignores everything else from connectors, Connector included
+      if (this.draining) {
+        this.refuseConnect(link, msg.channelId);
+        return;
+      }
       routeConnect(link, msg, raw, {
         pickProvider: () => this.poolFor(this.store.get(token)?.reverseToken ?? '').waitForProvider(waitMs),
       });
@@ -384,6 +433,10 @@ export class LinkSocksServer extends EventEmitter {
     } catch (err) {
       reply(false, err instanceof Error ? err.message : String(err));
     }
+  }
+
+  private refuseConnect(link: Link, channelId: string): void {
+    link.send({ type: 'connectResponse', success: false, channelId, error: 'server is shutting down' });
   }
 
   private refuseConnector(session: Session, msg: ConnectorMessage): void {

@@ -156,12 +156,19 @@ export function curlViaSocks(proxyPort: number, url: string, extraArgs: string[]
  * and resolves with the first datagram payload that comes back.
  */
 export async function socksUdpRoundTrip(proxyPort: number, targetPort: number, data: Buffer, timeoutMs = 10_000): Promise<Buffer> {
-  const { socket: control, remoteHost } = await SocksClient.createConnection({
+  // createConnection() only accepts CONNECT; ASSOCIATE goes through the event API.
+  const client = new SocksClient({
     command: 'associate',
     proxy: { host: LOCALHOST, port: proxyPort, type: 5 },
     destination: { host: '0.0.0.0', port: 0 },
     timeout: timeoutMs,
   });
+  const established = new Promise<{ socket: net.Socket; remoteHost?: { host: string; port: number } }>((resolve, reject) => {
+    client.once('established', resolve);
+    client.once('error', reject);
+  });
+  client.connect();
+  const { socket: control, remoteHost } = await established;
   control.on('error', () => undefined);
   const udp = dgram.createSocket('udp4');
   try {

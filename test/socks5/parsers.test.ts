@@ -12,7 +12,9 @@ describe('socks5 parsers (pure)', () => {
       const input = new ByteAccumulator();
       input.push(request.subarray(0, split));
       let step = input.read(parseCommandRequest);
-      if (step.status !== 'complete') {
+      if (step.status === 'complete') {
+        input.push(request.subarray(split));
+      } else {
         expect(step.status).to.equal('incomplete');
         input.push(request.subarray(split));
         step = input.read(parseCommandRequest);
@@ -67,7 +69,7 @@ describe('socks5 parsers (pure)', () => {
     const head = readHttpRequestHead(Buffer.from('CONNECT h.test:443 HTTP/1.1\r\nProxy-Authorization: Basic dTpwOnE=\r\n\r\nrest'));
     expect(head.status).to.equal('complete');
     if (head.status === 'complete') {
-      expect(head.length).to.equal(head.length === 0 ? -1 : 'CONNECT h.test:443 HTTP/1.1\r\nProxy-Authorization: Basic dTpwOnE=\r\n\r\n'.length);
+      expect(head.length).to.equal(68); // Everything up to and including the blank line.
       expect(head.value).to.include({ method: 'CONNECT', target: 'h.test:443' });
       const creds = parseProxyAuthorization(head.value.headers.get('proxy-authorization'));
       expect(creds?.username.toString()).to.equal('u');

@@ -9,7 +9,7 @@ import { startEchoServer, startHttpServer, startUdpEchoServer, waitForEvent, wit
 import { curlViaSocks } from '../helpers/socks.js';
 import { makePayload, sendAndCollect } from '../helpers/payload.js';
 import { execFile } from 'node:child_process';
-import { Reply, type SocksConnectRequest, type UdpAssociation } from '../../src/socks5/types.js';
+import { Reply, type SocksConnectRequest } from '../../src/socks5/types.js';
 import { ProxyFixture } from './proxy-fixture.js';
 import { RawClient, closedWithin } from './raw-client.js';
 
@@ -376,7 +376,8 @@ describe('socks5/Socks5Server', function () {
     it('closes the association once when the control connection closes', async () => {
       const port = await startProxy();
       const { control } = await associate(port);
-      const association = proxy!.associations[0] ?? (await waitForAssociation(proxy!));
+      // The fixture stores the association before the reply reaches the client.
+      const association = proxy!.associations[0]!;
       let closes = 0;
       association.on('close', () => (closes += 1));
       const closed = waitForEvent(association as unknown as NodeJS.EventEmitter, 'close');
@@ -389,7 +390,7 @@ describe('socks5/Socks5Server', function () {
     it('closes an idle association and its control connection', async () => {
       const port = await startProxy({ udpIdleTimeoutMs: 150 });
       const { control } = await associate(port);
-      const association = proxy!.associations[0] ?? (await waitForAssociation(proxy!));
+      const association = proxy!.associations[0]!;
       const controlClosed = waitForEvent(control, 'close');
       await waitForEvent(association as unknown as NodeJS.EventEmitter, 'close');
       await controlClosed;
@@ -467,9 +468,3 @@ describe('socks5/Socks5Server', function () {
   });
 });
 
-async function waitForAssociation(proxy: ProxyFixture): Promise<UdpAssociation> {
-  // accept() resolves in the fixture before the client sees the reply, so this is a guard only.
-  const found = proxy.associations[0];
-  if (found === undefined) throw new Error('no association');
-  return found;
-}
