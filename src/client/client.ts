@@ -7,7 +7,9 @@ import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import type { ConnectorResponseMessage, Message } from '../protocol/index.js';
 import { RelayCounters } from '../relay/counters.js';
-import { dialTcp } from '../relay/dial.js';
+import { createTcpDialer, parseUpstreamProxy } from '../relay/upstream.js';
+import { udpChannelOpener } from '../relay/udp-dialing-side.js';
+import { openUdpSocksSide } from '../relay/udp-socks-side.js';
 import { handleConnect } from '../relay/dialing-side.js';
 import type { DialingSideOptions } from '../relay/dialing-side.js';
 import type { Link, LinkOptions } from '../relay/link.js';
@@ -253,7 +255,10 @@ export class LinkSocksClient extends EventEmitter {
           maxPayload: this.options.bufferSize ?? DEFAULT_MAX_PAYLOAD,
         });
       } else {
-        req.reject(Reply.CommandNotSupported);
+        openUdpSocksSide(link, req, {
+          fastOpen: this.options.fastOpen ?? false,
+          connectTimeoutMs: DEFAULT_SOCKS_CONNECT_TIMEOUT_MS,
+        });
       }
     }, () => req.reject(Reply.GeneralFailure));
   }
@@ -279,9 +284,10 @@ export class LinkSocksClient extends EventEmitter {
   }
 
   private dialingOptions(): DialingSideOptions {
-    const timeout = this.options.connectTimeoutMs ?? 10_000;
+    const upstream = this.options.upstreamProxy ? parseUpstreamProxy(this.options.upstreamProxy) : undefined;
     return {
-      dialTcp: (host, port) => dialTcp(host, port, timeout),
+      dialTcp: createTcpDialer(upstream, this.options.connectTimeoutMs ?? 10_000),
+      openUdp: udpChannelOpener(),
       maxPayload: this.options.bufferSize ?? DEFAULT_MAX_PAYLOAD,
       onDialFailed: (_ch, host, port, error) => this.logger.debug({ host, port, error }, 'target dial failed'),
     };

@@ -13,7 +13,10 @@ import { silentLogger } from '../log.js';
 import { decodeMessage, encodeMessage } from '../protocol/index.js';
 import type { ConnectorMessage, Message } from '../protocol/index.js';
 import { RelayCounters } from '../relay/counters.js';
-import { dialTcp } from '../relay/dial.js';
+import { createTcpDialer, parseUpstreamProxy } from '../relay/upstream.js';
+import type { TcpDialer } from '../relay/dialing-side.js';
+import { udpChannelOpener } from '../relay/udp-dialing-side.js';
+import { openUdpSocksSide } from '../relay/udp-socks-side.js';
 import { handleConnect } from '../relay/dialing-side.js';
 import type { DialingSideOptions } from '../relay/dialing-side.js';
 import { Link } from '../relay/link.js';
@@ -68,6 +71,7 @@ export class LinkSocksServer extends EventEmitter {
   private readonly apiHandler: (req: IncomingMessage, res: ServerResponse) => void;
   private closing = false;
   private draining = false;
+  private readonly dialTcp: TcpDialer;
 
   constructor(options: LinkSocksServerOptions = {}) {
     super();
@@ -75,6 +79,9 @@ export class LinkSocksServer extends EventEmitter {
     this.logger = options.logger ?? silentLogger();
     this.store = new TokenStore({ portRange: options.portPool, stateFile: options.stateFile });
     this.store.on('removed', (record: TokenRecord) => this.onTokenRemoved(record));
+    // Parsed once so a bad URL fails at construction (UpstreamProxyError), not on the first dial.
+    const upstream = options.upstreamProxy ? parseUpstreamProxy(options.upstreamProxy) : undefined;
+    this.dialTcp = createTcpDialer(upstream, options.connectTimeoutMs ?? 10_000);
     this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: MAX_MESSAGE_SIZE });
     this.apiHandler = createApiHandler({ admin: this.admin(), apiKey: options.apiKey, logger: this.logger });
   }
@@ -471,6 +478,7 @@ export class LinkSocksServer extends EventEmitter {
         credentials,
         providerWaitMs: this.options.providerWaitMs ?? 10_000,
         channel: this.socksSideOptions(),
+        udp: (link, req) => openUdpSocksSide(link, req, { fastOpen: this.options.fastOpen ?? false, connectTimeoutMs: DEFAULT_SOCKS_CONNECT_TIMEOUT_MS }),
         logger: this.logger,
       });
       this.socksListeners.set(record.token, listener);
@@ -507,9 +515,9 @@ export class LinkSocksServer extends EventEmitter {
   // ---- helpers ----------------------------------------------------------------------------------
 
   private dialingOptions(): DialingSideOptions {
-    const timeout = this.options.connectTimeoutMs ?? 10_000;
     return {
-      dialTcp: (host, port) => dialTcp(host, port, timeout),
+      dialTcp: this.dialTcp,
+      openUdp: udpChannelOpener(),
       maxPayload: this.options.bufferSize ?? DEFAULT_MAX_PAYLOAD,
       onDialFailed: (_ch, host, port, error) => this.logger.debug({ host, port, error }, 'target dial failed'),
     };

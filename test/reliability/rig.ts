@@ -1,0 +1,173 @@
+// Shared fixtures of the reliability tests: a cuttable TCP pipe to put under a WebSocket, a raw
+// protocol peer that authenticates and then speaks the codec by hand, and a condition waiter.
+import { createHash, randomUUID } from 'node:crypto';
+import net from 'node:net';
+import { WebSocket } from 'ws';
+import type { RawData } from 'ws';
+import { decodeMessage, encodeMessage } from '../../src/protocol/index.js';
+import type { Message, OutgoingMessage } from '../../src/protocol/index.js';
+import { LOCALHOST, withTimeout } from '../helpers/net.js';
+
+/**
+ * Resolves once `predicate` holds. Counters have no events, so this polls them; the deadline is a
+ * failure guard only (the wait ends as soon as the condition is true).
+ */
+export async function waitUntil(predicate: () => boolean, timeoutMs: number, label: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`${label}: not reached within ${timeoutMs} ms`);
+    await new Promise<void>((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Resolves when `socket` has closed (at once if it already has). */
+export function closedOf(socket: net.Socket): Promise<void> {
+  if (socket.destroyed && socket.closed) return Promise.resolve();
+  return new Promise((resolve) => socket.once('close', () => resolve()));
+}
+
+export function tokenHash(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/**
+ * A TCP forwarder in front of the LinkSocks server. Clients dial it instead of the server, so a
+ * test can cut the TCP connection under a WebSocket at any moment, on both ends at once, while the
+ * listener stays up for reconnects.
+ */
+export interface CutProxy {
+  readonly port: number;
+  readonly url: string;
+  /** Live forwarded connections. */
+  readonly pairs: number;
+  /** Destroys every forwarded connection (both sockets), like a network failure with RSTs. */
+  cut(): void;
+  close(): Promise<void>;
+}
+
+export async function startCutProxy(targetPort: number): Promise<CutProxy> {
+  const sockets = new Set<net.Socket>();
+  let pairs = 0;
+  const track = (socket: net.Socket): void => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.once('close', () => sockets.delete(socket));
+  };
+  const server = net.createServer((inbound) => {
+    track(inbound);
+    const outbound = net.connect(targetPort, LOCALHOST);
+    track(outbound);
+    pairs += 1;
+    outbound.once('close', () => {
+      pairs -= 1;
+      inbound.destroy();
+    });
+    inbound.once('close', () => outbound.destroy());
+    inbound.pipe(outbound);
+    outbound.pipe(inbound);
+  });
+  await new Promise<void>((resolve) => server.listen(0, LOCALHOST, resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    url: `ws://${LOCALHOST}:${port}`,
+    get pairs() {
+      return pairs;
+    },
+    cut() {
+      for (const socket of [...sockets]) socket.resetAndDestroy();
+    },
+    close() {
+      for (const socket of [...sockets]) socket.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * A hand-driven protocol peer: authenticates by query (as the Go client does) and then sends
+ * whatever the test wants, valid or not. Messages it receives are decoded and kept.
+ */
+export class RawPeer {
+  readonly received: Message[] = [];
+  readonly ws: WebSocket;
+  closeCode: number | undefined;
+  private readonly closed: Promise<number>;
+  private listeners = new Set<() => void>();
+
+  private constructor(ws: WebSocket) {
+    this.ws = ws;
+    ws.binaryType = 'nodebuffer';
+    ws.on('error', () => undefined);
+    ws.on('message', (data: RawData) => {
+      try {
+        this.received.push(decodeMessage(data as Buffer));
+      } catch {
+        // A peer under test sent something undecodable: keep going, tests assert on what decoded.
+      }
+      for (const listener of [...this.listeners]) listener();
+    });
+    this.closed = new Promise((resolve) =>
+      ws.once('close', (code: number) => {
+        this.closeCode = code;
+        resolve(code);
+        for (const listener of [...this.listeners]) listener();
+      }),
+    );
+  }
+
+  /** Connects and waits for the AuthResponse; rejects on a failed one. */
+  static async connect(serverPort: number, token: string, reverse: boolean, timeoutMs = 5000): Promise<RawPeer> {
+    const query = `token=${tokenHash(token)}&reverse=${reverse}&instance=${randomUUID()}`;
+    const ws = new WebSocket(`ws://${LOCALHOST}:${serverPort}/socket?${query}`, { perMessageDeflate: false });
+    const peer = new RawPeer(ws);
+    const response = await peer.next((m) => m.type === 'authResponse', timeoutMs, 'AuthResponse');
+    if (response.type !== 'authResponse' || !response.success) {
+      peer.terminate();
+      throw new Error(`authentication failed: ${response.type === 'authResponse' ? response.error : response.type}`);
+    }
+    return peer;
+  }
+
+  get isOpen(): boolean {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
+
+  send(msg: OutgoingMessage): void {
+    this.ws.send(encodeMessage(msg));
+  }
+
+  sendRaw(buf: Buffer): void {
+    this.ws.send(buf);
+  }
+
+  /** The first received message (already received or future) matching `match`. */
+  next(match: (m: Message) => boolean, timeoutMs: number, label: string): Promise<Message> {
+    let check: () => void = () => undefined;
+    const found = new Promise<Message>((resolve, reject) => {
+      check = (): void => {
+        const message = this.received.find(match);
+        if (message) {
+          this.listeners.delete(check);
+          resolve(message);
+        } else if (this.closeCode !== undefined) {
+          this.listeners.delete(check);
+          reject(new Error(`${label}: WebSocket closed (${this.closeCode}) before the message arrived`));
+        }
+      };
+      this.listeners.add(check);
+      check();
+    });
+    return withTimeout(found, timeoutMs, label).finally(() => this.listeners.delete(check));
+  }
+
+  /** Resolves with the close code. */
+  whenClosed(): Promise<number> {
+    return this.closed;
+  }
+
+  terminate(): Promise<number> {
+    this.ws.terminate();
+    return this.closed;
+  }
+}
