@@ -29,7 +29,7 @@ export function socksConnect(proxyPort: number, host: string, port: number, time
   return new Promise<net.Socket>((resolve, reject) => {
     const socket = net.connect({ host: '127.0.0.1', port: proxyPort, noDelay: true });
     let stage: 'method' | 'reply' = 'method';
-    let pending = Buffer.alloc(0);
+    let pending: Buffer = Buffer.alloc(0);
     const timer = setTimeout(() => fail(new Error('SOCKS handshake timed out')), timeoutMs);
     const fail = (err: Error): void => {
       clearTimeout(timer);

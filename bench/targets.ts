@@ -27,7 +27,7 @@ export interface Targets {
 
 /** Reads the 8-byte length prefix, then hands every later byte to `onBody`. */
 function withLengthPrefix(socket: net.Socket, onLength: (n: number) => void, onBody: (chunk: Buffer) => void): void {
-  let header = Buffer.alloc(0);
+  let header: Buffer = Buffer.alloc(0);
   socket.on('data', (chunk: Buffer) => {
     if (header.length >= LENGTH_PREFIX) return onBody(chunk);
     header = Buffer.concat([header, chunk]);

@@ -78,6 +78,33 @@ function percentDecode(text: string): string {
   return bytes.toString('utf8');
 }
 
+/** Go's mux cleanPath: path.Clean on a rooted path, keeping one trailing slash. */
+function cleanPath(decoded: string): string {
+  const rooted = decoded.startsWith('/') ? decoded : `/${decoded}`;
+  const segments: string[] = [];
+  for (const segment of rooted.split('/')) {
+    if (segment === '' || segment === '.') continue;
+    if (segment === '..') segments.pop();
+    else segments.push(segment);
+  }
+  const cleaned = `/${segments.join('/')}`;
+  return rooted.endsWith('/') && cleaned !== '/' ? `${cleaned}/` : cleaned;
+}
+
+/** Path escaping as Go's URL.EscapedPath writes a Location: sub-delimiters, ':' and '@' stay. */
+function escapePath(decoded: string): string {
+  return decoded
+    .split('/')
+    .map((segment) => encodeURIComponent(segment).replace(/%(?:24|26|2B|2C|3B|3D|3A|40)/g, (escape) => decodeURIComponent(escape)))
+    .join('/');
+}
+
+/** Go's html.EscapeString, used for the link in a redirect body. */
+function escapeHtml(text: string): string {
+  const entities: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&#34;', "'": '&#39;' };
+  return text.replace(/[&<>"']/g, (char) => entities[char]!);
+}
+
 export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
   const { admin } = options;
   const logger = options.logger ?? silentLogger();
@@ -220,6 +247,20 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
     if (hasBadEscape(ctx.path)) {
       ctx.set('Connection', 'close');
       send(ctx, 400, TEXT_TYPE, '400 Bad Request');
+      return;
+    }
+    // Go's ServeMux answers a path with `//`, `.` or `..` segments with a redirect to its clean
+    // form, before routing and before any key check.
+    const decoded = percentDecode(ctx.path);
+    const cleaned = cleanPath(decoded);
+    if (cleaned !== decoded) {
+      const location = `${escapePath(cleaned)}${ctx.querystring === '' ? '' : `?${ctx.querystring}`}`;
+      ctx.set('Location', location);
+      if (ctx.method === 'GET' || ctx.method === 'HEAD') {
+        send(ctx, 301, 'text/html; charset=utf-8', `<a href="${escapeHtml(location)}">Moved Permanently</a>.\n\n`);
+      } else {
+        send(ctx, 301, undefined, '');
+      }
       return;
     }
     try {

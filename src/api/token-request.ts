@@ -5,6 +5,7 @@
  * empty, and any other type mismatch makes the whole body invalid.
  */
 import type { IncomingMessage } from 'node:http';
+import { scanFirstValue } from './json-scan.js';
 
 export interface TokenRequestBody {
   type: string;
@@ -83,6 +84,8 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
   });
 }
 
+const INTEGER_LITERAL = /^-?(?:0|[1-9][0-9]*)$/;
+
 /** Throws InvalidBodyError where Go's decoder would fail. */
 export function parseTokenRequest(text: string): TokenRequestBody {
   const body: TokenRequestBody = {
@@ -94,9 +97,11 @@ export function parseTokenRequest(text: string): TokenRequestBody {
     reverseToken: '',
     allowManageConnector: false,
   };
+  // Go's Decode reads the first value only: whatever follows it is never looked at.
+  const scanned = scanFirstValue(text);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = JSON.parse(scanned.first);
   } catch {
     throw new InvalidBodyError('body is not JSON');
   }
@@ -109,8 +114,10 @@ export function parseTokenRequest(text: string): TokenRequestBody {
       if (typeof value !== 'string') throw new InvalidBodyError(`${field} is not a string`);
       body[STRING_FIELDS[field as keyof typeof STRING_FIELDS]] = value;
     } else if (field === 'port') {
-      // Go's int: whole numbers only. (JSON.parse cannot tell 1 from 1.0; Go rejects the latter.)
-      if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new InvalidBodyError('port is not an integer');
+      // Go's int takes integer literals only: 1.0 and 1e3 are refused although JSON.parse makes integers of them.
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || !INTEGER_LITERAL.test(scanned.members.get(key) ?? '')) {
+        throw new InvalidBodyError('port is not an integer');
+      }
       body.port = value;
     } else if (field === 'allow_manage_connector') {
       if (typeof value !== 'boolean') throw new InvalidBodyError('allow_manage_connector is not a boolean');

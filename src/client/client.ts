@@ -13,6 +13,8 @@ import { openUdpSocksSide } from '../relay/udp-socks-side.js';
 import { handleConnect } from '../relay/dialing-side.js';
 import type { DialingSideOptions } from '../relay/dialing-side.js';
 import type { Link, LinkOptions } from '../relay/link.js';
+import { eventObserver } from '../relay/observer.js';
+import type { ChannelObserver } from '../relay/observer.js';
 import { DEFAULT_SOCKS_CONNECT_TIMEOUT_MS, openSocksChannel } from '../relay/socks-side.js';
 import { Socks5Server } from '../socks5/server.js';
 import { Reply } from '../socks5/types.js';
@@ -48,6 +50,7 @@ export class LinkSocksClient extends EventEmitter {
   private readonly linkWaiters = new Set<(link: Link | undefined) => void>();
   private readonly connectorRequests = new Map<string, (msg: ConnectorResponseMessage) => void>();
   private partners = 0;
+  private readonly observer: ChannelObserver;
   private readyOnce = false;
   private stopped = false;
   private fatal: LinkSocksClientError | undefined;
@@ -57,6 +60,7 @@ export class LinkSocksClient extends EventEmitter {
     super();
     this.options = options;
     this.logger = options.logger ?? silentLogger();
+    this.observer = eventObserver(this, this.logger, options.reverse ? 'reverse' : 'forward');
   }
 
   /** Number of partners the server last announced (providers for connectors, and the reverse). */
@@ -253,6 +257,7 @@ export class LinkSocksClient extends EventEmitter {
           fastOpen: this.options.fastOpen ?? false,
           connectTimeoutMs: DEFAULT_SOCKS_CONNECT_TIMEOUT_MS,
           maxPayload: this.options.bufferSize ?? DEFAULT_MAX_PAYLOAD,
+          observer: this.observer,
         });
       } else {
         openUdpSocksSide(link, req, {
@@ -289,7 +294,7 @@ export class LinkSocksClient extends EventEmitter {
       dialTcp: createTcpDialer(upstream, this.options.connectTimeoutMs ?? 10_000),
       openUdp: udpChannelOpener(),
       maxPayload: this.options.bufferSize ?? DEFAULT_MAX_PAYLOAD,
-      onDialFailed: (_ch, host, port, error) => this.logger.debug({ host, port, error }, 'target dial failed'),
+      observer: this.observer,
     };
   }
 

@@ -2,7 +2,8 @@ import type { Socket } from 'node:net';
 import type { ConnectMessage } from '../protocol/index.js';
 import type { ChannelEndpoint, ChannelMessage, Link } from './link.js';
 import { TcpChannel } from './tcp-channel.js';
-import type { TcpChannelStats } from './tcp-channel.js';
+import type { ChannelObserver } from './observer.js';
+import { joinHostPort } from './dial.js';
 
 /** Opens the outbound TCP connection for a channel (directly or through an upstream proxy). */
 export type TcpDialer = (host: string, port: number) => Promise<Socket>;
@@ -17,8 +18,7 @@ export interface DialingSideOptions {
   halfCloseLingerMs?: number;
   /** Data that may arrive for a channel while its dial is in progress (fast open); then the link pauses. */
   pendingDataLimit?: number;
-  onFinished?: (info: TcpChannelStats) => void;
-  onDialFailed?: (channelId: string, host: string, port: number, error: string) => void;
+  observer?: ChannelObserver;
 }
 
 const DEFAULT_PENDING_LIMIT = 1024 * 1024;
@@ -57,6 +57,7 @@ class PendingDial implements ChannelEndpoint {
   private pendingBytes = 0;
   private blocking = false;
   private cancelled = false;
+  private readonly startedAt = Date.now();
   /** The SOCKS side finished sending before the dial completed: pass its end on after the data. */
   private remoteEof = false;
 
@@ -116,6 +117,16 @@ class PendingDial implements ChannelEndpoint {
     this.unregister();
   }
 
+  private report(ok: boolean, error: string): void {
+    this.options.observer?.connected?.({
+      channelId: this.msg.channelId,
+      target: joinHostPort(this.msg.address, this.msg.port),
+      durationMs: Date.now() - this.startedAt,
+      ok,
+      error,
+    });
+  }
+
   private connected(socket: Socket): void {
     if (this.cancelled || this.link.isClosed) {
       socket.destroy();
@@ -123,12 +134,14 @@ class PendingDial implements ChannelEndpoint {
       return;
     }
     this.unregister();
+    this.report(true, '');
     const { channelId } = this.msg;
     this.link.send({ type: 'connectResponse', success: true, channelId, error: '' });
     const channel = new TcpChannel(this.link, channelId, socket, {
       maxPayload: this.options.maxPayload,
       halfCloseLingerMs: this.options.halfCloseLingerMs,
-      onFinished: this.options.onFinished,
+      target: joinHostPort(this.msg.address, this.msg.port),
+      observer: this.options.observer,
     });
     channel.start({ toLocal: this.pending });
     if (this.remoteEof) channel.onChannelMessage({ type: 'disconnect', channelId, error: 'EOF' });
@@ -138,7 +151,7 @@ class PendingDial implements ChannelEndpoint {
     if (this.cancelled) return;
     this.cancel();
     this.link.counters.channelsFailed += 1;
-    this.options.onDialFailed?.(this.msg.channelId, this.msg.address, this.msg.port, error);
+    this.report(false, error);
     if (!this.link.isClosed) {
       this.link.send({ type: 'connectResponse', success: false, channelId: this.msg.channelId, error });
     }

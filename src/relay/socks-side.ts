@@ -3,7 +3,8 @@ import { Reply } from '../socks5/types.js';
 import type { SocksConnectRequest } from '../socks5/types.js';
 import type { ChannelEndpoint, ChannelMessage, Link } from './link.js';
 import { TcpChannel } from './tcp-channel.js';
-import type { TcpChannelStats } from './tcp-channel.js';
+import type { ChannelObserver } from './observer.js';
+import { joinHostPort } from './dial.js';
 
 export interface SocksSideOptions {
   /** Reply success before the dialing side confirms (Go `-f`). */
@@ -12,7 +13,7 @@ export interface SocksSideOptions {
   connectTimeoutMs: number;
   maxPayload: number;
   halfCloseLingerMs?: number;
-  onFinished?: (info: TcpChannelStats) => void;
+  observer?: ChannelObserver;
 }
 
 export const DEFAULT_SOCKS_CONNECT_TIMEOUT_MS = 15_000;
@@ -28,7 +29,8 @@ export function openSocksChannel(link: Link, req: SocksConnectRequest, options: 
   const channelOptions = {
     maxPayload: options.maxPayload,
     halfCloseLingerMs: options.halfCloseLingerMs,
-    onFinished: options.onFinished,
+    target: joinHostPort(req.host, req.port),
+    observer: options.observer,
   };
   if (options.fastOpen) {
     const socket = req.accept();
@@ -45,6 +47,7 @@ export function openSocksChannel(link: Link, req: SocksConnectRequest, options: 
 /** A channel whose Connect is in flight; becomes a TcpChannel on success. */
 class PendingConnect implements ChannelEndpoint {
   private readonly timer: NodeJS.Timeout;
+  private readonly startedAt = Date.now();
   private done = false;
   private readonly onClientGone = (): void => this.fail(Reply.HostUnreachable, true);
 
@@ -52,7 +55,7 @@ class PendingConnect implements ChannelEndpoint {
     private readonly link: Link,
     private readonly channelId: string,
     private readonly req: SocksConnectRequest,
-    options: SocksSideOptions,
+    private readonly options: SocksSideOptions,
     private readonly channelOptions: ConstructorParameters<typeof TcpChannel>[3],
   ) {
     link.attach(channelId, this);
@@ -73,9 +76,9 @@ class PendingConnect implements ChannelEndpoint {
   onChannelMessage(msg: ChannelMessage): void {
     if (msg.type === 'connectResponse') {
       if (msg.success) this.succeed();
-      else this.fail(Reply.HostUnreachable, false);
+      else this.fail(Reply.HostUnreachable, false, msg.error);
     } else if (msg.type === 'disconnect') {
-      this.fail(Reply.HostUnreachable, false);
+      this.fail(Reply.HostUnreachable, false, msg.error);
     }
     // Data before the ConnectResponse cannot happen with a correct peer; it is dropped with the channel.
   }
@@ -90,6 +93,7 @@ class PendingConnect implements ChannelEndpoint {
   private succeed(): void {
     if (this.done) return;
     this.unregister();
+    this.report(true, '', Reply.Succeeded);
     if (this.req.socket.destroyed) {
       this.link.send({ type: 'disconnect', channelId: this.channelId, error: '' });
       return;
@@ -100,13 +104,25 @@ class PendingConnect implements ChannelEndpoint {
   }
 
   /** `tellPeer`: the dialing side may still connect later, so ask it to drop the channel. */
-  private fail(code: (typeof Reply)[keyof typeof Reply], tellPeer: boolean): void {
+  private fail(code: (typeof Reply)[keyof typeof Reply], tellPeer: boolean, error = ''): void {
     if (this.done) return;
     this.unregister();
+    this.report(false, error || (code === Reply.NetworkUnreachable ? 'link closed' : 'no answer'), code);
     this.link.counters.channelsFailed += 1;
     if (tellPeer && !this.link.isClosed) {
       this.link.send({ type: 'disconnect', channelId: this.channelId, error: '' });
     }
     if (!this.req.socket.destroyed) this.req.reject(code);
+  }
+
+  private report(ok: boolean, error: string, reply: number): void {
+    this.options.observer?.connected?.({
+      channelId: this.channelId,
+      target: joinHostPort(this.req.host, this.req.port),
+      durationMs: Date.now() - this.startedAt,
+      ok,
+      error,
+      reply,
+    });
   }
 }

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { ChannelEndpoint, ChannelMessage, DrainWaiter, Link } from './link.js';
+import type { ChannelObserver } from './observer.js';
 
 export interface TcpChannelOptions {
   /** Largest Data payload sent; larger socket reads are split. */
@@ -18,16 +19,9 @@ export interface TcpChannelOptions {
   halfCloseLingerMs?: number;
   /** Fast open: the dialing side has not confirmed yet; a failure tears down, silence after this times out. */
   confirmTimeoutMs?: number;
-  /** Called once when the channel is finished, with its byte counts. */
-  onFinished?: (info: TcpChannelStats) => void;
-}
-
-export interface TcpChannelStats {
-  channelId: string;
-  bytesToLink: number;
-  bytesFromLink: number;
-  durationMs: number;
-  error: string;
+  /** `host:port` asked for, for logs and events. */
+  target?: string;
+  observer?: ChannelObserver;
 }
 
 const DEFAULT_SOCKET_HIGH_WATER = 1024 * 1024;
@@ -65,6 +59,7 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
     this.socketHighWater = options.socketHighWater ?? DEFAULT_SOCKET_HIGH_WATER;
     link.attach(channelId, this);
     link.counters.channelsOpened += 1;
+    options.observer?.opened?.({ channelId, target: options.target ?? '' });
     if (options.confirmTimeoutMs !== undefined) {
       this.timer = setTimeout(() => this.abort('connect response timeout', true), options.confirmTimeoutMs);
     }
@@ -253,8 +248,9 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
       if (socket.writableFinished) socket.destroy();
       else socket.once('finish', () => socket.destroy());
     }
-    this.options.onFinished?.({
+    this.options.observer?.closed?.({
       channelId: this.channelId,
+      target: this.options.target ?? '',
       bytesToLink: this.bytesToLink,
       bytesFromLink: this.bytesFromLink,
       durationMs: Date.now() - this.startedAt,

@@ -11,6 +11,8 @@ export interface LinkSocksServerOptions {
   host?: string;
   /** WebSocket/API listen port (Go `-P`); default 8765; 0 picks a free port. */
   port?: number;
+  /** Serve HTTPS/WSS with this PEM certificate chain and key (beyond Go, which needs a TLS front). */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   /** Mount on this existing HTTP(S) server instead of creating one (host/port are then ignored). */
   httpServer?: HttpServer;
   /** Bind host of reverse-token SOCKS5 listeners (Go `-s`); default 127.0.0.1. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
+import https from 'node:https';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -20,6 +21,8 @@ import { openUdpSocksSide } from '../relay/udp-socks-side.js';
 import { handleConnect } from '../relay/dialing-side.js';
 import type { DialingSideOptions } from '../relay/dialing-side.js';
 import { Link } from '../relay/link.js';
+import { eventObserver } from '../relay/observer.js';
+import type { ChannelObserver } from '../relay/observer.js';
 import { routeConnect } from '../relay/route.js';
 import { DEFAULT_SOCKS_CONNECT_TIMEOUT_MS } from '../relay/socks-side.js';
 import { decideByAuthMessage, decideByQuery, AUTH_ERROR_MESSAGE } from './authenticate.js';
@@ -53,7 +56,9 @@ interface Session {
  * LinkSocks server: one HTTP port for the WebSocket endpoint (`/socket`, `/socket/…`) and the
  * token API; forward, reverse, agent (connector) and autonomy modes.
  *
- * Events: 'listenerError' (token, Error) when a reverse token's SOCKS port cannot be bound.
+ * Events: 'client-connected' / 'client-disconnected' ({ role, token, linkId }), 'auth-failed'
+ * ({ reason, remoteAddress }), 'channel-open' / 'channel-close' / 'connect' (see relay/observer.ts),
+ * 'listenerError' (token, Error) when a reverse token's SOCKS port cannot be bound.
  */
 export class LinkSocksServer extends EventEmitter {
   readonly options: LinkSocksServerOptions;
@@ -72,6 +77,8 @@ export class LinkSocksServer extends EventEmitter {
   private closing = false;
   private draining = false;
   private readonly dialTcp: TcpDialer;
+  private readonly observer: ChannelObserver;
+  private readonly reverseObserver: ChannelObserver;
 
   constructor(options: LinkSocksServerOptions = {}) {
     super();
@@ -79,6 +86,8 @@ export class LinkSocksServer extends EventEmitter {
     this.logger = options.logger ?? silentLogger();
     this.store = new TokenStore({ portRange: options.portPool, stateFile: options.stateFile });
     this.store.on('removed', (record: TokenRecord) => this.onTokenRemoved(record));
+    this.observer = eventObserver(this, this.logger, 'forward');
+    this.reverseObserver = eventObserver(this, this.logger, 'reverse');
     // Parsed once so a bad URL fails at construction (UpstreamProxyError), not on the first dial.
     const upstream = options.upstreamProxy ? parseUpstreamProxy(options.upstreamProxy) : undefined;
     this.dialTcp = createTcpDialer(upstream, options.connectTimeoutMs ?? 10_000);
@@ -117,7 +126,8 @@ export class LinkSocksServer extends EventEmitter {
   }
 
   async start(): Promise<void> {
-    const server = this.options.httpServer ?? http.createServer();
+    const tls = this.options.tls;
+    const server = this.options.httpServer ?? (tls ? https.createServer({ cert: tls.cert, key: tls.key }) : http.createServer());
     this.ownsHttpServer = !this.options.httpServer;
     this.httpServer = server;
     server.on('request', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res));
@@ -131,6 +141,14 @@ export class LinkSocksServer extends EventEmitter {
         });
       });
     }
+  }
+
+  /** Replaces the TLS certificate for new connections; open ones keep theirs (SIGHUP in the CLI). */
+  reloadTls(tls: { cert: string | Buffer; key: string | Buffer }): void {
+    const server = this.httpServer;
+    if (!(server instanceof https.Server)) throw new Error('the server was not started with TLS');
+    server.setSecureContext({ cert: tls.cert, key: tls.key });
+    this.logger.info('TLS certificate reloaded');
   }
 
   address(): AddressInfo {
@@ -267,7 +285,8 @@ export class LinkSocksServer extends EventEmitter {
 
   private onDecision(ws: WebSocket, socket: Socket, decision: AuthDecision, method: 'query' | 'message'): void {
     if (!decision.ok) {
-      this.logger.info({ reason: decision.error }, 'Authentication failed');
+      this.logger.info({ reason: decision.error, remote: socket.remoteAddress }, 'Authentication failed');
+      this.emit('auth-failed', { reason: decision.error, remoteAddress: socket.remoteAddress ?? '' });
       // Go writes the failure, then drops the TCP connection without a close frame.
       ws.send(encodeMessage({ type: 'authResponse', success: false, error: decision.error }), () => ws.terminate());
       return;
@@ -285,6 +304,7 @@ export class LinkSocksServer extends EventEmitter {
     });
     const session: Session = { link, token: decision.token, role: decision.role };
     this.sessions.add(session);
+    this.emit('client-connected', { role: decision.role, token: decision.token, linkId: link.id });
     link.on('close', () => this.onSessionClosed(session));
     switch (decision.role) {
       case 'forward':
@@ -385,6 +405,7 @@ export class LinkSocksServer extends EventEmitter {
 
   private onSessionClosed(session: Session): void {
     this.sessions.delete(session);
+    this.emit('client-disconnected', { role: session.role, token: session.token, linkId: session.link.id });
     if (session.role === 'reverse' && session.poolToken !== undefined) {
       const pool = this.pools.get(session.poolToken);
       pool?.remove(session.link);
@@ -519,7 +540,7 @@ export class LinkSocksServer extends EventEmitter {
       dialTcp: this.dialTcp,
       openUdp: udpChannelOpener(),
       maxPayload: this.options.bufferSize ?? DEFAULT_MAX_PAYLOAD,
-      onDialFailed: (_ch, host, port, error) => this.logger.debug({ host, port, error }, 'target dial failed'),
+      observer: this.observer,
     };
   }
 
@@ -528,6 +549,7 @@ export class LinkSocksServer extends EventEmitter {
       fastOpen: this.options.fastOpen ?? false,
       connectTimeoutMs: DEFAULT_SOCKS_CONNECT_TIMEOUT_MS,
       maxPayload: this.options.bufferSize ?? DEFAULT_MAX_PAYLOAD,
+      observer: this.reverseObserver,
     };
   }
 

@@ -1,7 +1,9 @@
 // Shared fixtures of the reliability tests: a cuttable TCP pipe to put under a WebSocket, a raw
 // protocol peer that authenticates and then speaks the codec by hand, and a condition waiter.
+import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import net from 'node:net';
+import { SocksClient } from 'socks';
 import { WebSocket } from 'ws';
 import type { RawData } from 'ws';
 import { decodeMessage, encodeMessage } from '../../src/protocol/index.js';
@@ -170,4 +172,76 @@ export class RawPeer {
     this.ws.terminate();
     return this.closed;
   }
+}
+
+/**
+ * A TCP target that never answers a SYN: a listener with a backlog of 0 that never accepts, its
+ * one queue slot taken by a filler connection, so Linux drops further SYNs and dials hang until
+ * their timeout. Needs python3 (Node always accepts); without it, falls back to 10.255.255.1:80,
+ * which only hangs on networks that do not intercept outbound connections.
+ */
+export interface BlackHole {
+  readonly host: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function startBlackHole(): Promise<BlackHole> {
+  const script = [
+    'import socket, sys',
+    's = socket.socket()',
+    "s.bind(('127.0.0.1', 0))",
+    's.listen(0)',
+    'print(s.getsockname()[1], flush=True)',
+    'sys.stdin.read()',
+  ].join('\n');
+  const child = spawn('python3', ['-c', script], { stdio: ['pipe', 'pipe', 'ignore'] });
+  const port = await withTimeout(
+    new Promise<number | undefined>((resolve) => {
+      child.once('error', () => resolve(undefined));
+      child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+    }),
+    5000,
+    'black hole listener',
+  ).catch(() => undefined);
+  const stop = (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill();
+    });
+  };
+  if (port === undefined || !Number.isInteger(port)) {
+    await stop();
+    return { host: '10.255.255.1', port: 80, close: () => Promise.resolve() };
+  }
+  const filler = net.connect(port, LOCALHOST);
+  filler.on('error', () => undefined);
+  await withTimeout(new Promise((resolve) => filler.once('connect', resolve)), 5000, 'black hole filler');
+  return {
+    host: LOCALHOST,
+    port,
+    close: async () => {
+      filler.destroy();
+      await stop();
+    },
+  };
+}
+
+/**
+ * SOCKS5 CONNECT over a socket with allowHalfOpen, so the test can read a target's EOF and still
+ * send afterwards (the `socks` package's own sockets end themselves on EOF).
+ */
+export async function socksConnectHalfOpen(proxyPort: number, host: string, port: number): Promise<net.Socket> {
+  const raw = net.connect({ port: proxyPort, host: LOCALHOST, allowHalfOpen: true });
+  raw.on('error', () => undefined);
+  await withTimeout(new Promise((resolve) => raw.once('connect', resolve)), 5000, 'SOCKS TCP connect');
+  const { socket } = await SocksClient.createConnection({
+    command: 'connect',
+    proxy: { host: LOCALHOST, port: proxyPort, type: 5 },
+    destination: { host, port },
+    existing_socket: raw,
+    timeout: 5000,
+  });
+  return socket;
 }

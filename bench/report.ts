@@ -1,0 +1,119 @@
+/** Turns the collected samples into a markdown report or JSON. */
+import { FIGURE_ORDER, FIGURES, TARGET_CHECKS, median, type FigureKey } from './figures.js';
+
+export interface SetupResult {
+  name: string;
+  goReference?: string;
+  /** Per figure, one value per repetition. */
+  samples: Partial<Record<FigureKey, number[]>>;
+  errors: string[];
+}
+
+export interface RunInfo {
+  mode: 'quick' | 'full';
+  repeats: number;
+  streamBytes: number;
+  connects: number;
+  roundTrips: number;
+  idleChannels: number;
+  bufferSize?: number;
+  durationS: number;
+}
+
+function medians(result: SetupResult): Partial<Record<FigureKey, number>> {
+  const out: Partial<Record<FigureKey, number>> = {};
+  for (const key of FIGURE_ORDER) {
+    const values = result.samples[key];
+    if (values && values.length > 0) out[key] = median(values);
+  }
+  return out;
+}
+
+function format(key: FigureKey, value: number | undefined): string {
+  if (value === undefined || Number.isNaN(value)) return '—';
+  return value.toFixed(FIGURES[key].digits);
+}
+
+function ratio(a: number | undefined, b: number | undefined): string {
+  if (a === undefined || b === undefined || b === 0 || Number.isNaN(a) || Number.isNaN(b)) return '—';
+  return `${(a / b).toFixed(2)}×`;
+}
+
+function row(cells: string[]): string {
+  return `| ${cells.join(' | ')} |`;
+}
+
+export function markdownReport(info: RunInfo, results: SetupResult[]): string {
+  const byName = new Map(results.map((r) => [r.name, r]));
+  const med = new Map(results.map((r) => [r.name, medians(r)]));
+  const raw = med.get('raw') ?? {};
+  const lines: string[] = [];
+  lines.push(
+    `Mode ${info.mode}: median of ${info.repeats}; ${info.streamBytes / 2 ** 20} MiB per transfer, ` +
+      `${info.connects} CONNECTs, ${info.roundTrips} round trips, ${info.idleChannels} idle channels` +
+      `${info.bufferSize === undefined ? '' : `, bufferSize ${info.bufferSize}`}; ${info.durationS.toFixed(0)} s.`,
+    '',
+  );
+  lines.push(row(['figure', 'unit', ...results.map((r) => r.name)]));
+  lines.push(row(['---', '---', ...results.map(() => '---:')]));
+  for (const key of FIGURE_ORDER) {
+    lines.push(row([FIGURES[key].label, FIGURES[key].unit, ...results.map((r) => format(key, med.get(r.name)?.[key]))]));
+  }
+
+  const compared = results.filter((r) => r.name !== 'raw');
+  if (compared.length > 0) {
+    lines.push('', 'Ratios (setup ÷ reference; throughput: higher is better, the rest: lower is better)', '');
+    const headers: string[] = [];
+    for (const r of compared) {
+      headers.push(`${r.name} ÷ raw`);
+      if (r.goReference && byName.has(r.goReference)) headers.push(`${r.name} ÷ ${r.goReference}`);
+    }
+    lines.push(row(['figure', ...headers]));
+    lines.push(row(['---', ...headers.map(() => '---:')]));
+    for (const key of FIGURE_ORDER) {
+      const cells: string[] = [];
+      for (const r of compared) {
+        const own = med.get(r.name)?.[key];
+        cells.push(ratio(own, raw[key]));
+        if (r.goReference && byName.has(r.goReference)) cells.push(ratio(own, med.get(r.goReference)?.[key]));
+      }
+      lines.push(row([FIGURES[key].label, ...cells]));
+    }
+  }
+
+  const tsSetups = results.filter((r) => r.name.startsWith('ts-'));
+  if (tsSetups.length > 0) {
+    lines.push('', 'Targets', '');
+    lines.push(row(['target', ...tsSetups.map((r) => r.name)]));
+    lines.push(row(['---', ...tsSetups.map(() => ':---:')]));
+    for (const check of TARGET_CHECKS) {
+      const cells = tsSetups.map((r) => {
+        const go = r.goReference ? med.get(r.goReference) : undefined;
+        const verdict = check.pass(med.get(r.name) ?? {}, raw, go);
+        return verdict === undefined ? '—' : verdict ? 'pass' : 'FAIL';
+      });
+      lines.push(row([check.label, ...cells]));
+    }
+  }
+
+  const errors = results.flatMap((r) => r.errors.map((e) => `- ${r.name}: ${e}`));
+  if (errors.length > 0) lines.push('', 'Errors', '', ...errors);
+  return lines.join('\n');
+}
+
+export function jsonReport(info: RunInfo, results: SetupResult[]): string {
+  return JSON.stringify(
+    {
+      ...info,
+      setups: results.map((r) => ({
+        name: r.name,
+        goReference: r.goReference,
+        median: medians(r),
+        samples: r.samples,
+        errors: r.errors,
+      })),
+    },
+    null,
+    2,
+  );
+}

@@ -1,0 +1,73 @@
+import { expect } from 'chai';
+import type { LinkSocksClientOptions } from '../../src/client/options.js';
+import { parseClientFlags, type ClientCommand, type RawClientFlags } from '../../src/cli/parse-client.js';
+import { runClient } from '../../src/cli/run-client.js';
+import { FakeClient, Harness } from './fakes.js';
+
+function start(command: ClientCommand, flags: RawClientFlags, client = new FakeClient()) {
+  const h = new Harness();
+  let options: LinkSocksClientOptions | undefined;
+  const done = runClient(parseClientFlags(command, flags, {}), {
+    ...h,
+    createClient: (o) => {
+      options = o;
+      return client;
+    },
+  });
+  return { h, client, done, options: () => options };
+}
+
+/** Resolves once the fake recorded `call` (polled on the microtask/IO queue, not with timers of fixed length). */
+async function until(predicate: () => boolean): Promise<void> {
+  while (!predicate()) await new Promise((resolve) => setImmediate(resolve));
+}
+
+describe('runClient', () => {
+  it('passes the options and the logger to the client, stops on SIGINT with 0', async () => {
+    const { h, client, done, options } = start('client', { token: 'T', reconnect: true });
+    await until(() => client.calls.includes('start'));
+    expect(options()).to.include({ token: 'T', reconnect: true, reverse: false });
+    expect(options()?.logger).to.equal(h.logger);
+    h.signal();
+    expect(await done).to.equal(0);
+    expect(client.calls).to.deep.equal(['start', 'close']);
+    expect(h.messages().at(-1)).to.equal('INF Shutting down client...');
+  });
+
+  it('start failure (e.g. authentication): FTL "Exit due to error", status 1', async () => {
+    const client = new FakeClient();
+    client.failStart = new Error('authentication failed: invalid token');
+    const { h, done } = start('client', {}, client);
+    expect(await done).to.equal(1);
+    expect(h.messages()).to.deep.equal(['FTL Exit due to error: authentication failed: invalid token']);
+    expect(client.calls).to.deep.equal(['start', 'close']);
+    expect(h.unsubscribed).to.equal(true);
+  });
+
+  it('provider with -c adds the connector token and logs it', async () => {
+    const { h, client, done } = start('provider', { token: 'P', connectorToken: 'C' });
+    await until(() => h.messages().length > 0);
+    expect(client.calls).to.deep.equal(['start', 'addConnector:C']);
+    expect(h.messages()).to.deep.equal(['INF Connector token added successfully connector_token=C']);
+    h.signal();
+    expect(await done).to.equal(0);
+  });
+
+  it('connector add failure: FTL "Failed to add connector token", status 1', async () => {
+    const client = new FakeClient();
+    client.failConnector = new Error('not allowed');
+    const { h, done } = start('provider', { connectorToken: 'C' }, client);
+    expect(await done).to.equal(1);
+    expect(h.messages()).to.deep.equal(['FTL Failed to add connector token error="not allowed"']);
+  });
+
+  it('a fatal client error after start (e.g. -R and the connection drops): status 1', async () => {
+    const { h, client, done } = start('client', { reconnect: false });
+    await until(() => client.calls.includes('start'));
+    await h.subscribed;
+    await new Promise((resolve) => setImmediate(resolve));
+    client.emit('error', new Error('connection lost'));
+    expect(await done).to.equal(1);
+    expect(h.messages().at(-1)).to.equal('ERR Exit due to error: connection lost');
+  });
+});

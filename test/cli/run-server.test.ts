@@ -1,0 +1,112 @@
+import { expect } from 'chai';
+import { parseServerFlags } from '../../src/cli/parse-server.js';
+import { runServer } from '../../src/cli/run-server.js';
+import { FakeServer, Harness } from './fakes.js';
+
+function start(flags: Parameters<typeof parseServerFlags>[0], server = new FakeServer()) {
+  const h = new Harness();
+  const done = runServer(parseServerFlags(flags, {}), { ...h, createServer: () => server });
+  return { h, server, done };
+}
+
+describe('runServer', () => {
+  it('forward: prints the Configuration block with the generated token, stops on SIGINT with 0', async () => {
+    const { h, server, done } = start({});
+    await h.subscribed;
+    expect(h.messages()).to.deep.equal([
+      'INF Configuration:',
+      'INF   Mode: forward proxy (SOCKS5 on client -> server -> network)',
+      'INF   Token: 0123456789abcdef',
+    ]);
+    h.signal();
+    expect(await done).to.equal(0);
+    expect(server.calls).to.deep.equal(['forward:', 'start', 'close']);
+    expect(h.messages().at(-1)).to.equal('INF Shutting down server...');
+    expect(h.unsubscribed).to.equal(true);
+  });
+
+  it('reverse: adds the reverse token, then a generated connector token, in Go order', async () => {
+    const { h, server, done } = start({ reverse: true, token: 'P', socksPort: '9871', socksUsername: 'u', socksPassword: 'pw' });
+    await h.subscribed;
+    expect(server.calls).to.deep.equal(['reverse', 'connector::P', 'start']);
+    expect(server.reverseOptions).to.deep.equal({ token: 'P', port: 9871, username: 'u', password: 'pw', allowManageConnector: false });
+    expect(h.messages()).to.deep.equal([
+      'INF Configuration:',
+      'INF   Mode: reverse proxy (SOCKS5 on server -> client -> network)',
+      'INF   Token: P',
+      'INF   SOCKS5 port: 9871',
+      'INF   Connector Token: cccccccccccccccc',
+      'INF   SOCKS5 username: u',
+    ]);
+    expect(h.lines.join('')).to.not.include('pw');
+    h.signal();
+    expect(await done).to.equal(0);
+  });
+
+  it('autonomy: no connector token, port -1', async () => {
+    const { h, server, done } = start({ reverse: true, connectorAutonomy: true, token: 'P' });
+    await h.subscribed;
+    expect(server.calls).to.deep.equal(['reverse', 'start']);
+    expect(h.messages()).to.deep.equal([
+      'INF Configuration:',
+      'INF   Mode: reverse proxy (SOCKS5 on server -> client -> network)',
+      'INF   Token: P',
+      'INF   SOCKS5 port: -1',
+      'INF   Connector autonomy: enabled',
+    ]);
+    h.signal();
+    expect(await done).to.equal(0);
+  });
+
+  it('API key: creates no tokens and prints no Configuration block or key', async () => {
+    const { h, server, done } = start({ apiKey: 'SECRETKEY', token: 'T' });
+    await h.subscribed;
+    expect(server.calls).to.deep.equal(['start']);
+    h.signal();
+    expect(await done).to.equal(0);
+    expect(h.lines.join('')).to.not.include('SECRETKEY');
+    expect(h.lines.join('')).to.not.include('Configuration');
+  });
+
+  it('token failure: Go message on stderr, status 1, server not started', async () => {
+    const server = new FakeServer();
+    server.failForward = new Error("'anonymous' is reserved and cannot be used as a token");
+    const { h, done } = start({ token: 'anonymous' }, server);
+    expect(await done).to.equal(1);
+    expect(h.stderr).to.match(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d failed to add forward token: 'anonymous' is reserved/);
+    expect(server.calls).to.not.include('start');
+  });
+
+  it('port 0 from the pool: "cannot allocate SOCKS5 port", status 1', async () => {
+    const server = new FakeServer();
+    server.reversePort = 0;
+    const { h, done } = start({ reverse: true, socksPort: '9870' }, server);
+    expect(await done).to.equal(1);
+    expect(h.stderr).to.include('cannot allocate SOCKS5 port: 127.0.0.1:9870');
+  });
+
+  it('bind failure on start: status 1 with the error', async () => {
+    const server = new FakeServer();
+    server.failStart = new Error('listen EADDRINUSE: address already in use 0.0.0.0:8765');
+    const { h, done } = start({}, server);
+    expect(await done).to.equal(1);
+    expect(h.stderr).to.include('EADDRINUSE');
+    expect(server.calls.at(-1)).to.equal('close');
+  });
+
+  it('a server error event after start: logged, status 1', async () => {
+    const { h, server, done } = start({});
+    await h.subscribed;
+    server.emit('error', new Error('boom'));
+    expect(await done).to.equal(1);
+    expect(h.messages().at(-1)).to.equal('ERR Server error occurred error=boom');
+  });
+
+  it('prints the HTTP-proxy UDP warning on stderr', async () => {
+    const { h, done } = start({ upstreamProxy: 'http://127.0.0.1:3128' });
+    await h.subscribed;
+    expect(h.stderr).to.equal('Warning: HTTP proxy does not support UDP forwarding\n');
+    h.signal();
+    expect(await done).to.equal(0);
+  });
+});
