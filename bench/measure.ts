@@ -42,7 +42,6 @@ function receive(socket: net.Socket, bytes: number): Promise<void> {
     const onClose = (): void => reject(new Error(`connection closed after ${got} of ${bytes} bytes`));
     socket.on('data', onData);
     socket.once('close', onClose);
-    socket.on('error', () => undefined);
     socket.resume();
   });
 }
@@ -71,6 +70,7 @@ export interface Transfer {
 /** One download of `bytes` from the source: request sent → last byte received. */
 export async function download(socksPort: number, targets: Targets, bytes: number): Promise<Transfer> {
   const socket = await socksConnect(socksPort, targets.host, targets.sourcePort);
+  socket.on('error', () => undefined);
   try {
     const start = performance.now();
     socket.write(lengthPrefix(bytes));
@@ -84,6 +84,7 @@ export async function download(socksPort: number, targets: Targets, bytes: numbe
 /** One upload of `bytes` to the sink: first byte written → sink's acknowledgement of the last. */
 export async function upload(socksPort: number, targets: Targets, bytes: number): Promise<Transfer> {
   const socket = await socksConnect(socksPort, targets.host, targets.sinkPort);
+  socket.on('error', () => undefined);
   try {
     const start = performance.now();
     const acked = receive(socket, 1);
@@ -127,7 +128,7 @@ export async function eofDelay(socksPort: number, targets: Targets, capMs: numbe
       socket.resume();
     });
     socket.write(lengthPrefix(1024));
-    const capped = new Promise<number>((resolve) => setTimeout(() => resolve(Number.NaN), capMs + 1000).unref());
+    const capped = new Promise<number>((resolve) => setTimeout(() => resolve(Number.NaN), capMs).unref());
     const at = await Promise.race([seen, capped]);
     if (Number.isNaN(at)) return capMs;
     return Math.min(capMs, at - targets.lastSourceEndAt());
@@ -139,6 +140,7 @@ export async function eofDelay(socksPort: number, targets: Targets, capMs: numbe
 /** Connects to the echo target through the proxy and waits for one echoed byte. */
 async function openEchoChannel(socksPort: number, targets: Targets): Promise<net.Socket> {
   const socket = await socksConnect(socksPort, targets.host, targets.echoPort);
+  socket.on('error', () => undefined);
   const echoed = receive(socket, 1);
   socket.write('x');
   await withTimeout(echoed, 15_000, 'echo', () => socket.destroy());
@@ -203,8 +205,9 @@ export async function idleChannelMemory(socksPort: number, targets: Targets, pid
     return (after - before) / count;
   } finally {
     for (const socket of sockets) socket.destroy();
-    // Wait (bounded) for the targets to see the channels go, so the next figure starts clean.
-    const deadline = Date.now() + 10_000;
+    // Give the proxies a moment to tear the channels down so the next figure starts cleaner; not
+    // longer, because Go closes target connections only after its ~5 s end-of-stream delay.
+    const deadline = Date.now() + 1500;
     while (targets.openConnections() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   }
 }

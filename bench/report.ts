@@ -16,6 +16,8 @@ export interface RunInfo {
   connects: number;
   roundTrips: number;
   idleChannels: number;
+  /** EOF delays are capped here; a capped median prints as ≥cap. */
+  eofCapMs: number;
   bufferSize?: number;
   durationS: number;
 }
@@ -29,14 +31,16 @@ function medians(result: SetupResult): Partial<Record<FigureKey, number>> {
   return out;
 }
 
-function format(key: FigureKey, value: number | undefined): string {
+function format(key: FigureKey, value: number | undefined, info: RunInfo): string {
   if (value === undefined || Number.isNaN(value)) return '—';
+  if (key === 'eofMs' && value >= info.eofCapMs) return `≥${info.eofCapMs}`;
   return value.toFixed(FIGURES[key].digits);
 }
 
 function ratio(a: number | undefined, b: number | undefined): string {
   if (a === undefined || b === undefined || b === 0 || Number.isNaN(a) || Number.isNaN(b)) return '—';
-  return `${(a / b).toFixed(2)}×`;
+  const r = a / b;
+  return r < 0.01 ? '<0.01×' : r >= 100 ? `${r.toFixed(0)}×` : `${r.toFixed(2)}×`;
 }
 
 function row(cells: string[]): string {
@@ -57,7 +61,7 @@ export function markdownReport(info: RunInfo, results: SetupResult[]): string {
   lines.push(row(['figure', 'unit', ...results.map((r) => r.name)]));
   lines.push(row(['---', '---', ...results.map(() => '---:')]));
   for (const key of FIGURE_ORDER) {
-    lines.push(row([FIGURES[key].label, FIGURES[key].unit, ...results.map((r) => format(key, med.get(r.name)?.[key]))]));
+    lines.push(row([FIGURES[key].label, FIGURES[key].unit, ...results.map((r) => format(key, med.get(r.name)?.[key], info))]));
   }
 
   const compared = results.filter((r) => r.name !== 'raw');

@@ -67,9 +67,9 @@ function parseArgs(argv: string[]): Options {
     streamBytes: Math.round(int('--size', quick ? 64 : 512) * MiB),
     connects: quick ? 100 : 500,
     roundTrips: quick ? 200 : 1000,
-    idleChannels: int('--idle-channels', 2000),
-    // Long enough to see Go's ~5 s, short enough to keep --quick near a minute.
-    eofCapMs: 6000,
+    idleChannels: int('--idle-channels', quick ? 1000 : 2000),
+    // Full runs wait long enough to see Go's ~5 s; --quick only needs to tell "prompt" from "late".
+    eofCapMs: quick ? 1500 : 6000,
     setups: list('--setups'),
     groups: new Set(groups as Group[]),
     bufferSize: flags.has('--buffer-size') ? int('--buffer-size', 0) : undefined,
@@ -77,8 +77,9 @@ function parseArgs(argv: string[]): Options {
   };
 }
 
+const runStarted = performance.now();
 function progress(text: string): void {
-  process.stderr.write(`${text}\n`);
+  process.stderr.write(`[${((performance.now() - runStarted) / 1000).toFixed(1).padStart(5)} s] ${text}\n`);
 }
 
 /** Runs every figure of one setup `repeats` times, collecting samples (errors are recorded, not fatal). */
@@ -131,6 +132,13 @@ async function measureSetup(opts: Options, setup: RunningSetup, targets: Targets
     }
     if (opts.groups.has('throughput')) {
       const bytes = opts.streamBytes;
+      if (rep === 0) {
+        // Warm-up (not counted): JIT, socket buffers and WebSocket frames reach their steady state.
+        await attempt('warm-up', async () => {
+          await measure.download(port, targets, 16 * MiB);
+          await measure.upload(port, targets, 16 * MiB);
+        });
+      }
       await attempt('download', () => transfer('down1', () => measure.download(port, targets, bytes)));
       await attempt('upload', () => transfer('up1', () => measure.upload(port, targets, bytes)));
       await attempt('download x16', () => transfer('down16', () => measure.parallel('download', 16, port, targets, bytes)));
@@ -194,6 +202,7 @@ async function main(): Promise<void> {
     connects: opts.connects,
     roundTrips: opts.roundTrips,
     idleChannels: opts.idleChannels,
+    eofCapMs: opts.eofCapMs,
     bufferSize: opts.bufferSize,
     durationS: (performance.now() - started) / 1000,
   };

@@ -1,1 +1,21 @@
+/**
+ * linksocks-ts as a library: the server and client classes with their options and errors, metrics
+ * helpers, and the protocol codec for tools that speak LinkSocks themselves.
+ */
+export { LinkSocksServer } from './server/server.js';
+export type { LinkSocksServerOptions, ReverseTokenOptions, ServerStatus, TokenStatus, PortRange } from './server/options.js';
+export { LinkSocksClient } from './client/client.js';
+export type { LinkSocksClientOptions } from './client/options.js';
+export { AuthError, ConnectorError, LinkSocksClientError } from './client/errors.js';
+export type { ClientErrorCode } from './client/errors.js';
+export { TokenError } from './api/types.js';
+export type { TokenErrorCode } from './api/types.js';
+export { StateFileError } from './server/state-file.js';
+export { UpstreamProxyError, UpstreamDialError } from './relay/upstream.js';
+export { RelayCounters } from './relay/counters.js';
+export type { ChannelInfo, ChannelStats, ConnectResult, ChannelMode } from './relay/observer.js';
+export { attachMetrics, tokenLabel } from './metrics/metrics.js';
+export type { MetricsOptions, MetricsSource } from './metrics/metrics.js';
+export { serveMetrics } from './metrics/http.js';
+export { VERSION } from './version.js';
 export * from './protocol/index.js';

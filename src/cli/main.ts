@@ -7,10 +7,11 @@ import { createCliLogger } from './logger.js';
 import { applyModeEnv } from './mode-env.js';
 import { parseClientFlags } from './parse-client.js';
 import { parseServerFlags } from './parse-server.js';
-import { fatalToStderr, processSignals } from './process-io.js';
+import { fatalToStderr, processReloadSignal, processSignals } from './process-io.js';
 import { buildProgram } from './program.js';
 import { runClient } from './run-client.js';
 import { runServer } from './run-server.js';
+import { registerTokenCommand } from './token-command.js';
 import type { Env } from './values.js';
 import { versionLine } from './version.js';
 
@@ -53,7 +54,12 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
         guard(async () => {
           const config = parseServerFlags(flags, env);
           const logger = createCliLogger({ debug: config.debug });
-          return runServer(config, { logger, writeErr, onShutdownSignal: processSignals });
+          return runServer(config, {
+            logger,
+            writeErr,
+            onShutdownSignal: processSignals,
+            onReloadSignal: processReloadSignal,
+          });
         }),
       client: (command, flags) =>
         guard(async () => {
@@ -68,6 +74,8 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     },
     options.output,
   );
+  // Beyond Go: `token add|remove|list` talks to a running server's HTTP API.
+  registerTokenCommand(program, { env, writeOut, writeErr });
 
   const args = applyModeEnv(argv.slice(2), env.LINKSOCKS_MODE);
   if (args.length === 0) {

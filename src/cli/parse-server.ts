@@ -54,6 +54,7 @@ export interface RawServerFlags {
   directRendezvousPort?: string;
   // linksocks-ts extras
   stateFile?: string;
+  metrics?: boolean;
   tlsCert?: string;
   tlsKey?: string;
 }
@@ -126,6 +127,7 @@ export function parseServerFlags(flags: RawServerFlags, env: Env): ServerCliConf
   if (upstreamProxy !== undefined) serverOptions.upstreamProxy = upstreamProxy;
   const stateFile = nonEmpty(flags.stateFile ?? envValue(env, 'LINKSOCKS_STATE_FILE'));
   if (stateFile !== undefined) serverOptions.stateFile = stateFile;
+  if (flags.metrics === true) serverOptions.metrics = true;
 
   const config: ServerCliConfig = {
     serverOptions,

@@ -11,6 +11,8 @@ export interface CliIo {
   logger: Logger;
   /** Subscribes to SIGINT/SIGTERM; returns the unsubscribe function. */
   onShutdownSignal(handler: (signal: ShutdownSignal) => void): () => void;
+  /** Subscribes to SIGHUP (TLS certificate reload); returns the unsubscribe function. */
+  onReloadSignal?(handler: () => void): () => void;
 }
 
 export function processSignals(handler: (signal: ShutdownSignal) => void): () => void {
@@ -19,6 +21,11 @@ export function processSignals(handler: (signal: ShutdownSignal) => void): () =>
   return () => {
     for (const s of signals) process.off(s, handler);
   };
+}
+
+export function processReloadSignal(handler: () => void): () => void {
+  process.on('SIGHUP', handler);
+  return () => void process.off('SIGHUP', handler);
 }
 
 /** Prints an error as Go's log.Fatal does and yields the exit status. */

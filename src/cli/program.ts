@@ -102,7 +102,8 @@ function addServerOptions(cmd: Command): void {
     .option('--direct-rendezvous-host <host>', 'Accepted for compatibility; ignored')
     .option('--direct-rendezvous-port <port>', 'Accepted for compatibility; ignored')
     .option('--state-file <path>', withEnv(`${EXTRA} Persist tokens in this file`, 'LINKSOCKS_STATE_FILE'))
-    .option('--tls-cert <file>', `${EXTRA} Serve HTTPS/WSS with this PEM certificate (needs --tls-key)`)
+    .option('--metrics', `${EXTRA} Serve Prometheus metrics at /metrics (behind the API key when set)`)
+    .option('--tls-cert <file>', `${EXTRA} Serve HTTPS/WSS with this PEM certificate (needs --tls-key; SIGHUP reloads)`)
     .option('--tls-key <file>', `${EXTRA} PEM private key for --tls-cert`);
 }
 

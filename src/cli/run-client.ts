@@ -11,7 +11,10 @@ import type { ClientCliConfig } from './parse-client.js';
 import { type CliIo, errorMessage, fatalToStderr } from './process-io.js';
 
 /** The part of LinkSocksClient the CLI uses (tests pass a fake). */
-export type CliClient = Pick<LinkSocksClient, 'start' | 'close' | 'addConnector' | 'on' | 'off'>;
+export interface CliClient extends Pick<LinkSocksClient, 'start' | 'close' | 'addConnector'> {
+  on(event: 'error', listener: (err: unknown) => void): unknown;
+  off(event: 'error', listener: (err: unknown) => void): unknown;
+}
 
 export interface RunClientDeps extends CliIo {
   createClient?: (options: LinkSocksClientOptions) => CliClient;

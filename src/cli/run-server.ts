@@ -1,21 +1,22 @@
 /**
  * `server` command: creates the start-up tokens, prints the Configuration block the Go CLI prints
- * (../shared/spec/CLI.md §6.1; scripts scrape its `Token:` lines), then runs until SIGINT/SIGTERM.
- * The lines Go's server library logs itself ("New … token added", "LinkSocks server started",
- * "API endpoints enabled") are the library's job, not repeated here.
+ * (../shared/spec/CLI.md §6.1; scripts scrape its `Token:` lines), starts listening, then runs
+ * until SIGINT/SIGTERM (close, status 0). Token-added lines come from the library, as in Go.
  */
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { LinkSocksServer } from '../server/server.js';
 import type { LinkSocksServerOptions } from '../server/options.js';
 import type { ServerCliConfig } from './parse-server.js';
 import { type CliIo, errorMessage, fatalToStderr } from './process-io.js';
 
 /** The part of LinkSocksServer the CLI uses (tests pass a fake). */
-export type CliServer = Pick<
-  LinkSocksServer,
-  'addForwardToken' | 'addReverseToken' | 'addConnectorToken' | 'start' | 'close' | 'on' | 'off'
->;
+export interface CliServer
+  extends Pick<LinkSocksServer, 'addForwardToken' | 'addReverseToken' | 'addConnectorToken' | 'start' | 'close' | 'address'> {
+  reloadTls?(tls: { cert: string | Buffer; key: string | Buffer }): void;
+  on(event: 'error', listener: (err: unknown) => void): unknown;
+  off(event: 'error', listener: (err: unknown) => void): unknown;
+}
 
 export interface RunServerDeps extends CliIo {
   createServer?: (options: LinkSocksServerOptions) => CliServer;
@@ -27,16 +28,15 @@ export async function runServer(config: ServerCliConfig, deps: RunServerDeps): P
   const { logger } = deps;
   for (const w of config.warnings) deps.writeErr(`${w}\n`);
 
+  const read = deps.readFile ?? ((p: string) => readFileSync(p));
+  const loadTls = config.tls && (() => ({ cert: read(config.tls!.certFile), key: read(config.tls!.keyFile) }));
   const options: LinkSocksServerOptions = { ...config.serverOptions, logger };
-  let httpsServer: HttpsServer | undefined;
-  if (config.tls) {
-    const read = deps.readFile ?? ((p: string) => readFileSync(p));
+  if (loadTls) {
     try {
-      httpsServer = createHttpsServer({ cert: read(config.tls.certFile), key: read(config.tls.keyFile) });
+      options.tls = loadTls();
     } catch (err) {
       return fatalToStderr(deps, `cannot load TLS certificate/key: ${errorMessage(err)}`);
     }
-    options.httpServer = httpsServer;
   }
   const server = (deps.createServer ?? ((o) => new LinkSocksServer(o)))(options);
 
@@ -49,15 +49,27 @@ export async function runServer(config: ServerCliConfig, deps: RunServerDeps): P
     const setupError = addStartupTokens(server, config, deps);
     if (setupError !== undefined) {
       await closeQuietly(server);
+      server.off('error', onError);
       return fatalToStderr(deps, setupError);
     }
     await server.start();
-    if (httpsServer && !httpsServer.listening) await listen(httpsServer, options.host, options.port);
   } catch (err) {
     await closeQuietly(server);
     server.off('error', onError);
     return fatalToStderr(deps, errorMessage(err));
   }
+  logStarted(server, config, deps);
+
+  // SIGHUP re-reads the certificate files (certificate rotation without a restart).
+  const stopReload = loadTls
+    ? deps.onReloadSignal?.(() => {
+        try {
+          server.reloadTls?.(loadTls());
+        } catch (err) {
+          logger.error({ err }, 'TLS certificate reload failed');
+        }
+      })
+    : undefined;
 
   const code = await new Promise<number>((resolve) => {
     const unsubscribe = deps.onShutdownSignal(() => {
@@ -71,6 +83,7 @@ export async function runServer(config: ServerCliConfig, deps: RunServerDeps): P
       resolve(1);
     };
   });
+  stopReload?.();
   await closeQuietly(server);
   server.off('error', onError);
   return code;
@@ -131,14 +144,27 @@ function addStartupTokens(server: CliServer, config: ServerCliConfig, deps: CliI
   }
 }
 
-function listen(server: HttpsServer, host: string | undefined, port: number | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+/**
+ * Go's server logs these once it listens; scripts wait for "LinkSocks server started".
+ * The address is the bound one, so `-P 0` shows the port picked.
+ */
+function logStarted(server: CliServer, config: ServerCliConfig, deps: CliIo): void {
+  let bound: AddressInfo | undefined;
+  try {
+    bound = server.address();
+  } catch {
+    bound = undefined;
+  }
+  const host = bound?.address ?? config.serverOptions.host ?? '0.0.0.0';
+  const port = bound?.port ?? config.serverOptions.port ?? 8765;
+  if (config.serverOptions.apiKey !== undefined) deps.logger.info({ port }, 'API endpoints enabled');
+  const scheme = config.tls ? 'https' : 'http';
+  const urlHost = isWildcard(host) ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  deps.logger.info({ listen: `${host.includes(':') ? `[${host}]` : host}:${port}`, url: `${scheme}://${urlHost}:${port}` }, 'LinkSocks server started');
+}
+
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '';
 }
 
 async function closeQuietly(server: CliServer): Promise<void> {

@@ -35,6 +35,8 @@ export interface LinkSocksServerOptions {
   connectorWaitProviderMs?: number;
   /** Channels idle this long are closed; default 12 h. */
   channelIdleTimeoutMs?: number;
+  /** Serve Prometheus metrics at `/metrics` on the HTTP port (behind the API key when one is set). */
+  metrics?: boolean;
   /** Persistent token store (beyond Go); memory only when absent. */
   stateFile?: string;
   logger?: Logger;

@@ -8,6 +8,9 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket, RawData } from 'ws';
 import { createApiHandler } from '../api/app.js';
+import { attachMetrics } from '../metrics/metrics.js';
+import { answerScrape } from '../metrics/http.js';
+import type { Registry } from 'prom-client';
 import type { TokenAdmin } from '../api/types.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
@@ -78,6 +81,8 @@ export class LinkSocksServer extends EventEmitter {
   private draining = false;
   private readonly dialTcp: TcpDialer;
   private readonly observer: ChannelObserver;
+  /** Set with the `metrics` option; also usable by embedding programs. */
+  readonly metricsRegistry: Registry | undefined;
   private readonly reverseObserver: ChannelObserver;
 
   constructor(options: LinkSocksServerOptions = {}) {
@@ -92,6 +97,7 @@ export class LinkSocksServer extends EventEmitter {
     const upstream = options.upstreamProxy ? parseUpstreamProxy(options.upstreamProxy) : undefined;
     this.dialTcp = createTcpDialer(upstream, options.connectTimeoutMs ?? 10_000);
     this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: MAX_MESSAGE_SIZE });
+    this.metricsRegistry = options.metrics ? attachMetrics(this) : undefined;
     this.apiHandler = createApiHandler({ admin: this.admin(), apiKey: options.apiKey, logger: this.logger });
   }
 
@@ -216,7 +222,12 @@ export class LinkSocksServer extends EventEmitter {
   // ---- HTTP -------------------------------------------------------------------------------
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    if (isSocketPath(pathOf(req))) {
+    const path = pathOf(req);
+    if (path === '/metrics' && this.metricsRegistry) {
+      void answerScrape(this.metricsRegistry, req, res, this.options.apiKey);
+      return;
+    }
+    if (isSocketPath(path)) {
       // A plain request on the WebSocket path: what gorilla answers for a failed upgrade.
       const status = req.method === 'GET' ? 400 : 405;
       const text = status === 400 ? 'Bad Request' : 'Method Not Allowed';

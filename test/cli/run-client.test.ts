@@ -17,7 +17,7 @@ function start(command: ClientCommand, flags: RawClientFlags, client = new FakeC
   return { h, client, done, options: () => options };
 }
 
-/** Resolves once the fake recorded `call` (polled on the microtask/IO queue, not with timers of fixed length). */
+/** Resolves once the predicate holds, checking once per event-loop turn (no fixed delays). */
 async function until(predicate: () => boolean): Promise<void> {
   while (!predicate()) await new Promise((resolve) => setImmediate(resolve));
 }
@@ -64,8 +64,6 @@ describe('runClient', () => {
   it('a fatal client error after start (e.g. -R and the connection drops): status 1', async () => {
     const { h, client, done } = start('client', { reconnect: false });
     await until(() => client.calls.includes('start'));
-    await h.subscribed;
-    await new Promise((resolve) => setImmediate(resolve));
     client.emit('error', new Error('connection lost'));
     expect(await done).to.equal(1);
     expect(h.messages().at(-1)).to.equal('ERR Exit due to error: connection lost');

@@ -1,0 +1,134 @@
+/**
+ * Client of a running server's token API (../shared/spec/API.md §4–§5), over global fetch. Works
+ * against the Go server and ours alike. Every refusal becomes an ApiClientError carrying the
+ * server's own error text, so the CLI can print exactly what the server said.
+ */
+
+export type ApiClientErrorCode =
+  | 'ERR_LINKSOCKS_API_UNREACHABLE' // no HTTP answer at all
+  | 'ERR_LINKSOCKS_API_REFUSED' // the server answered with success false or an error status
+  | 'ERR_LINKSOCKS_API_RESPONSE'; // an answer that is not what the API sends
+
+export class ApiClientError extends Error {
+  override readonly name = 'ApiClientError';
+  readonly code: ApiClientErrorCode;
+  /** HTTP status, when there was an answer. */
+  readonly status: number | undefined;
+
+  constructor(code: ApiClientErrorCode, message: string, status?: number, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.code = code;
+    this.status = status;
+  }
+}
+
+export interface AddTokenRequest {
+  type: 'forward' | 'reverse' | 'connector';
+  token?: string;
+  port?: number;
+  username?: string;
+  password?: string;
+  reverse_token?: string;
+  allow_manage_connector?: boolean;
+}
+
+/** The API's TokenResponse on success. */
+export interface TokenResult {
+  success: true;
+  token: string;
+  port?: number;
+}
+
+export interface StatusEntry {
+  token: string;
+  type: 'forward' | 'reverse';
+  clients_count: number;
+  port?: number;
+  connector_tokens?: string[];
+}
+
+export interface ServerStatusReply {
+  version: string;
+  tokens: StatusEntry[];
+  [extra: string]: unknown;
+}
+
+export interface ApiClientOptions {
+  /** Server base URL, e.g. http://127.0.0.1:8765 (a path prefix is kept). */
+  url: string;
+  apiKey: string;
+}
+
+export class ApiClient {
+  private readonly base: string;
+  private readonly apiKey: string;
+
+  constructor(options: ApiClientOptions) {
+    this.base = options.url.replace(/\/+$/, '');
+    this.apiKey = options.apiKey;
+  }
+
+  async addToken(request: AddTokenRequest): Promise<TokenResult> {
+    return this.tokenCall('POST', request);
+  }
+
+  /** Sends the token in the body rather than the path, so any token text survives unchanged. */
+  async removeToken(token: string): Promise<TokenResult> {
+    return this.tokenCall('DELETE', { token });
+  }
+
+  async status(): Promise<ServerStatusReply> {
+    const { status, body } = await this.call('GET', '/api/status');
+    if (status !== 200) throw refusal(status, body);
+    if (!isObject(body) || !Array.isArray(body['tokens'])) {
+      throw new ApiClientError('ERR_LINKSOCKS_API_RESPONSE', 'unexpected /api/status answer', status);
+    }
+    return body as ServerStatusReply;
+  }
+
+  private async tokenCall(method: 'POST' | 'DELETE', payload: unknown): Promise<TokenResult> {
+    const { status, body } = await this.call(method, '/api/token', JSON.stringify(payload));
+    // Go answers most refusals with 200 and success false (API.md §4.1), so both are checked.
+    if (status !== 200 || !isObject(body) || body['success'] !== true) throw refusal(status, body);
+    if (typeof body['token'] !== 'string') {
+      throw new ApiClientError('ERR_LINKSOCKS_API_RESPONSE', 'answer without a token', status);
+    }
+    return body as unknown as TokenResult;
+  }
+
+  private async call(method: string, path: string, body?: string): Promise<{ status: number; body: unknown }> {
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(`${this.base}${path}`, {
+        method,
+        headers: { 'X-API-Key': this.apiKey, ...(body !== undefined && { 'Content-Type': 'application/json' }) },
+        ...(body !== undefined && { body }),
+      });
+      text = await response.text();
+    } catch (err) {
+      const reason = (err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message;
+      throw new ApiClientError('ERR_LINKSOCKS_API_UNREACHABLE', `cannot reach ${this.base}: ${reason}`, undefined, err);
+    }
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // plain-text answers (404 page, 400 Bad Request) stay text
+    }
+    return { status: response.status, body: parsed };
+  }
+}
+
+/** The server's own error text when it sent one, otherwise the status and body. */
+function refusal(status: number, body: unknown): ApiClientError {
+  if (isObject(body) && typeof body['error'] === 'string' && body['error'] !== '') {
+    return new ApiClientError('ERR_LINKSOCKS_API_REFUSED', body['error'], status);
+  }
+  const text = typeof body === 'string' ? body.trim() : JSON.stringify(body);
+  return new ApiClientError('ERR_LINKSOCKS_API_REFUSED', `HTTP ${status}${text ? `: ${text}` : ''}`, status);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,97 @@
+/**
+ * Prometheus metrics for a server or client (prom-client). Fed by the object's relay counters
+ * (read at scrape time) and its events; tokens never appear as labels, only a short hash of them.
+ */
+import { createHash } from 'node:crypto';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RelayCounters } from '../relay/counters.js';
+import type { ChannelStats, ConnectResult } from '../relay/observer.js';
+
+/** What metrics need from a LinkSocksServer or LinkSocksClient. */
+export interface MetricsSource {
+  readonly counters: RelayCounters;
+  // Node's EventEmitter signature; payloads are typed where the listeners are written.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  on(event: string, listener: (...args: any[]) => void): unknown;
+}
+
+export interface MetricsOptions {
+  registry?: Registry;
+  /** Adds Node's process metrics (CPU, RSS, event loop lag); default true. */
+  processMetrics?: boolean;
+}
+
+type ChannelMode = { mode: string };
+interface ClientEvent {
+  role: string;
+  token: string;
+}
+
+/** 8 hex digits of SHA-256: tells tokens apart on a dashboard without revealing them. */
+export function tokenLabel(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex').slice(0, 8);
+}
+
+/** Registers the LinkSocks metrics of `source` and returns the registry to expose. */
+export function attachMetrics(source: MetricsSource, options: MetricsOptions = {}): Registry {
+  const registry = options.registry ?? new Registry();
+  if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
+  const counters = source.counters;
+
+  // Monotonic relay counters are read when scraped; each scrape adds what happened since the last.
+  const fromCounters = (name: string, help: string, read: () => number): void => {
+    let seen = 0;
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const now = read();
+        if (now > seen) this.inc(now - seen);
+        seen = now;
+      },
+    });
+  };
+  new Gauge({
+    name: 'linksocks_channels_open',
+    help: 'Channel endpoints currently open (TCP pipes, UDP associations, relay routes)',
+    registers: [registry],
+    collect() {
+      this.set(counters.channelsOpen);
+    },
+  });
+  fromCounters('linksocks_bytes_to_link_total', 'Bytes read from local sockets and sent over WebSockets', () => counters.bytesToLink);
+  fromCounters('linksocks_bytes_from_link_total', 'Bytes received over WebSockets and written to local sockets', () => counters.bytesFromLink);
+  fromCounters('linksocks_malformed_messages_total', 'Malformed LinkSocks messages dropped', () => counters.malformedMessages);
+  fromCounters('linksocks_unknown_channel_messages_total', 'Messages for unknown channels ignored', () => counters.unknownChannelMessages);
+  fromCounters('linksocks_backpressure_pauses_total', 'Times a slow reader paused a WebSocket or a socket', () => counters.inboundPauses + counters.producerPauses);
+  fromCounters('linksocks_udp_datagrams_dropped_total', 'UDP datagrams dropped (malformed, congested, unresolvable)', () => counters.udpDatagramsDropped);
+
+  const opened = new Counter({ name: 'linksocks_channels_opened_total', help: 'TCP channels opened', labelNames: ['mode'], registers: [registry] });
+  const closed = new Counter({ name: 'linksocks_channels_closed_total', help: 'TCP channels closed', labelNames: ['mode', 'result'], registers: [registry] });
+  const failed = new Counter({ name: 'linksocks_channels_failed_total', help: 'Channel connects that failed', labelNames: ['mode'], registers: [registry] });
+  const replies = new Counter({ name: 'linksocks_socks_replies_total', help: 'SOCKS5 CONNECT replies sent after a tunnel connect', labelNames: ['code'], registers: [registry] });
+  const latency = new Histogram({
+    name: 'linksocks_connect_duration_seconds',
+    help: 'Time to connect a channel to its target (SOCKS side: Connect to ConnectResponse)',
+    labelNames: ['mode', 'result'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15],
+    registers: [registry],
+  });
+  const clients = new Gauge({ name: 'linksocks_clients_connected', help: 'Authenticated WebSocket connections', labelNames: ['role', 'token'], registers: [registry] });
+  const authFailures = new Counter({ name: 'linksocks_auth_failures_total', help: 'Refused authentications', registers: [registry] });
+  const links = new Counter({ name: 'linksocks_websocket_connections_total', help: 'WebSocket connections authenticated (reconnects included)', registers: [registry] });
+
+  source.on('channel-open', (e: ChannelMode) => opened.inc({ mode: e.mode }));
+  source.on('channel-close', (e: ChannelStats & ChannelMode) => closed.inc({ mode: e.mode, result: e.error ? 'error' : 'ok' }));
+  source.on('connect', (e: ConnectResult & ChannelMode) => {
+    latency.observe({ mode: e.mode, result: e.ok ? 'ok' : 'failed' }, e.durationMs / 1000);
+    if (!e.ok) failed.inc({ mode: e.mode });
+    if (e.reply !== undefined) replies.inc({ code: `0x${e.reply.toString(16).padStart(2, '0')}` });
+  });
+  source.on('client-connected', (e: ClientEvent) => clients.inc({ role: e.role, token: tokenLabel(e.token) }));
+  source.on('client-disconnected', (e: ClientEvent) => clients.dec({ role: e.role, token: tokenLabel(e.token) }));
+  source.on('auth-failed', () => authFailures.inc());
+  source.on('connected', () => links.inc());
+  return registry;
+}
