@@ -51,6 +51,9 @@ export function markdownReport(info: RunInfo, results: SetupResult[]): string {
   const byName = new Map(results.map((r) => [r.name, r]));
   const med = new Map(results.map((r) => [r.name, medians(r)]));
   const raw = med.get('raw') ?? {};
+  const hasRaw = byName.has('raw');
+  // Rows nobody measured (figure groups left out) are dropped.
+  const keys = FIGURE_ORDER.filter((key) => results.some((r) => med.get(r.name)?.[key] !== undefined));
   const lines: string[] = [];
   lines.push(
     `Mode ${info.mode}: median of ${info.repeats}; ${info.streamBytes / 2 ** 20} MiB per transfer, ` +
@@ -60,25 +63,25 @@ export function markdownReport(info: RunInfo, results: SetupResult[]): string {
   );
   lines.push(row(['figure', 'unit', ...results.map((r) => r.name)]));
   lines.push(row(['---', '---', ...results.map(() => '---:')]));
-  for (const key of FIGURE_ORDER) {
+  for (const key of keys) {
     lines.push(row([FIGURES[key].label, FIGURES[key].unit, ...results.map((r) => format(key, med.get(r.name)?.[key], info))]));
   }
 
   const compared = results.filter((r) => r.name !== 'raw');
-  if (compared.length > 0) {
+  if (compared.length > 0 && (hasRaw || compared.some((r) => r.goReference && byName.has(r.goReference)))) {
     lines.push('', 'Ratios (setup ÷ reference; throughput: higher is better, the rest: lower is better)', '');
     const headers: string[] = [];
     for (const r of compared) {
-      headers.push(`${r.name} ÷ raw`);
+      if (hasRaw) headers.push(`${r.name} ÷ raw`);
       if (r.goReference && byName.has(r.goReference)) headers.push(`${r.name} ÷ ${r.goReference}`);
     }
     lines.push(row(['figure', ...headers]));
     lines.push(row(['---', ...headers.map(() => '---:')]));
-    for (const key of FIGURE_ORDER) {
+    for (const key of keys) {
       const cells: string[] = [];
       for (const r of compared) {
         const own = med.get(r.name)?.[key];
-        cells.push(ratio(own, raw[key]));
+        if (hasRaw) cells.push(ratio(own, raw[key]));
         if (r.goReference && byName.has(r.goReference)) cells.push(ratio(own, med.get(r.goReference)?.[key]));
       }
       lines.push(row([FIGURES[key].label, ...cells]));
@@ -86,7 +89,7 @@ export function markdownReport(info: RunInfo, results: SetupResult[]): string {
   }
 
   const tsSetups = results.filter((r) => r.name.startsWith('ts-'));
-  if (tsSetups.length > 0) {
+  if (tsSetups.length > 0 && hasRaw) {
     lines.push('', 'Targets', '');
     lines.push(row(['target', ...tsSetups.map((r) => r.name)]));
     lines.push(row(['---', ...tsSetups.map(() => ':---:')]));

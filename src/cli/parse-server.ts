@@ -25,6 +25,7 @@ export const SERVER_DEFAULTS = {
   socksPort: 9870,
   bufferSize: 1048576,
   connectorWaitProvider: '5s',
+  drainTimeout: '30s',
 } as const;
 
 /** Option values as commander hands them over: strings for valued flags, undefined when absent. */
@@ -57,6 +58,7 @@ export interface RawServerFlags {
   metrics?: boolean;
   tlsCert?: string;
   tlsKey?: string;
+  drainTimeout?: string;
 }
 
 /** What the server creates at start-up (Go `runServer`). */
@@ -85,6 +87,8 @@ export interface ServerCliConfig {
   warnings: string[];
   /** linksocks-ts extra: serve HTTPS with this PEM certificate/key pair (file paths). */
   tls?: { certFile: string; keyFile: string };
+  /** linksocks-ts extra: how long SIGINT/SIGTERM lets open channels finish. */
+  drainTimeoutMs: number;
 }
 
 export function parseServerFlags(flags: RawServerFlags, env: Env): ServerCliConfig {
@@ -134,6 +138,7 @@ export function parseServerFlags(flags: RawServerFlags, env: Env): ServerCliConf
     plan: tokenPlan({ apiKey, reverse: flags.reverse === true, autonomy, token, connectorToken, socksPort, username, password }),
     debug: flags.debug ?? 0,
     warnings,
+    drainTimeoutMs: parseGoDuration(flags.drainTimeout ?? SERVER_DEFAULTS.drainTimeout, { kind: 'flag', flag: '--drain-timeout' }),
   };
   const tls = tlsFiles(flags);
   if (tls) config.tls = tls;

@@ -104,7 +104,11 @@ function addServerOptions(cmd: Command): void {
     .option('--state-file <path>', withEnv(`${EXTRA} Persist tokens in this file`, 'LINKSOCKS_STATE_FILE'))
     .option('--metrics', `${EXTRA} Serve Prometheus metrics at /metrics (behind the API key when set)`)
     .option('--tls-cert <file>', `${EXTRA} Serve HTTPS/WSS with this PEM certificate (needs --tls-key; SIGHUP reloads)`)
-    .option('--tls-key <file>', `${EXTRA} PEM private key for --tls-cert`);
+    .option('--tls-key <file>', `${EXTRA} PEM private key for --tls-cert`)
+    .option(
+      '--drain-timeout <duration>',
+      `${EXTRA} ${withDefault('On SIGINT/SIGTERM, how long open channels may finish (a second signal stops at once)', d.drainTimeout)}`,
+    );
 }
 
 function addClientOptions(cmd: Command): void {

@@ -1,8 +1,10 @@
 /**
  * `client` / `provider` / `connector`: starts the client, adds the provider's connector token
  * (`-r -c`), then runs until SIGINT/SIGTERM or a fatal client error (../shared/spec/CLI.md §6.2, §7).
- * Connection progress lines ("Authentication successful …", "SOCKS5 server started …") come from
- * the library, as in Go.
+ * Connection progress lines ("Authentication successful …", "SOCKS5 server started …"), and also
+ * "Exit due to error" and "Connector token added successfully", are logged by the library, so the
+ * CLI does not repeat them; a fatal error is additionally printed on stderr as Go's log.Fatal does,
+ * so it is visible even when stdout is discarded.
  */
 import { readFileSync } from 'node:fs';
 import { LinkSocksClient } from '../client/client.js';
@@ -72,14 +74,13 @@ export async function runClient(config: ClientCliConfig, deps: RunClientDeps): P
     return finish(0);
   }
   if (first !== 'started') {
-    logger.fatal(`Exit due to error: ${errorMessage(first.err)}`);
+    fatalToStderr(deps, errorMessage(first.err));
     return finish(1);
   }
 
   if (config.addConnectorToken !== undefined) {
     try {
-      const token = await client.addConnector(config.addConnectorToken);
-      logger.info({ connector_token: token }, 'Connector token added successfully');
+      await client.addConnector(config.addConnectorToken);
     } catch (err) {
       logger.fatal({ err }, 'Failed to add connector token');
       return finish(1);
@@ -95,7 +96,7 @@ export async function runClient(config: ClientCliConfig, deps: RunClientDeps): P
     logger.info('Shutting down client...');
     return finish(0);
   }
-  logger.error(`Exit due to error: ${errorMessage(outcome.err)}`);
+  fatalToStderr(deps, errorMessage(outcome.err));
   return finish(1);
 }
 

@@ -14,6 +14,7 @@ import { type CliIo, errorMessage, fatalToStderr } from './process-io.js';
 export interface CliServer
   extends Pick<LinkSocksServer, 'addForwardToken' | 'addReverseToken' | 'addConnectorToken' | 'start' | 'close' | 'address'> {
   reloadTls?(tls: { cert: string | Buffer; key: string | Buffer }): void;
+  drain?(timeoutMs: number): Promise<void>;
   on(event: 'error', listener: (err: unknown) => void): unknown;
   off(event: 'error', listener: (err: unknown) => void): unknown;
 }
@@ -75,7 +76,25 @@ export async function runServer(config: ServerCliConfig, deps: RunServerDeps): P
     const unsubscribe = deps.onShutdownSignal(() => {
       unsubscribe();
       logger.info('Shutting down server...');
-      resolve(0);
+      if (!server.drain) {
+        resolve(0);
+        return;
+      }
+      // Let open channels finish; a second signal stops at once.
+      const stopNow = deps.onShutdownSignal(() => {
+        stopNow();
+        resolve(0);
+      });
+      void server.drain(config.drainTimeoutMs).then(
+        () => {
+          stopNow();
+          resolve(0);
+        },
+        () => {
+          stopNow();
+          resolve(0);
+        },
+      );
     });
     failed = (err) => {
       unsubscribe();

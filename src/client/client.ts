@@ -193,7 +193,7 @@ export class LinkSocksClient extends EventEmitter {
   private onFatal(err: LinkSocksClientError): void {
     if (this.fatal || this.stopped) return;
     this.fatal = err;
-    this.logger.error({ err: err.message }, 'Exit due to error');
+    this.logger.fatal(`Exit due to error: ${err.message}`);
     const waiter = this.startWaiter;
     this.startWaiter = undefined;
     void this.close().then(() => {

@@ -1,5 +1,6 @@
 /** Test doubles for the run functions: recording library fakes, a captured logger, a signal source. */
 import { EventEmitter } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createCliLogger } from '../../src/cli/logger.js';
 import type { ShutdownSignal } from '../../src/cli/process-io.js';
@@ -35,6 +36,14 @@ export class FakeServer extends EventEmitter {
     if (this.failStart) throw this.failStart;
   }
 
+  address(): AddressInfo {
+    return { address: '0.0.0.0', family: 'IPv4', port: 8765 };
+  }
+
+  reloadTls(tls: { cert: string | Buffer; key: string | Buffer }): void {
+    this.calls.push(`reloadTls:${String(tls.cert)}`);
+  }
+
   async close(): Promise<void> {
     this.calls.push('close');
   }
@@ -67,6 +76,7 @@ export class Harness {
   stderr = '';
   readonly logger: Logger = createCliLogger({ debug: 0, write: (l) => this.lines.push(l), color: false });
   private handler: ((s: ShutdownSignal) => void) | undefined;
+  reloadHandler: (() => void) | undefined;
   private subscribedResolve!: () => void;
   /** Resolves when the run function subscribes to shutdown signals. */
   readonly subscribed = new Promise<void>((resolve) => {
@@ -84,6 +94,13 @@ export class Harness {
     return () => {
       this.unsubscribed = true;
       this.handler = undefined;
+    };
+  };
+
+  readonly onReloadSignal = (handler: () => void): (() => void) => {
+    this.reloadHandler = handler;
+    return () => {
+      this.reloadHandler = undefined;
     };
   };
 

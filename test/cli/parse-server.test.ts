@@ -30,6 +30,7 @@ describe('parseServerFlags', () => {
         upstreamProxy: 'socks5://127.0.0.1:1081',
         connectorWaitProvider: '2s',
         stateFile: 'tokens.json',
+        metrics: true,
         debug: 2,
       },
       {},
@@ -43,6 +44,7 @@ describe('parseServerFlags', () => {
       fastOpen: true,
       upstreamProxy: 'socks5://127.0.0.1:1081',
       stateFile: 'tokens.json',
+      metrics: true,
     });
     expect(c.debug).to.equal(2);
   });

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import type { LinkSocksServerOptions } from '../../src/server/options.js';
 import { parseServerFlags } from '../../src/cli/parse-server.js';
 import { runServer } from '../../src/cli/run-server.js';
 import { FakeServer, Harness } from './fakes.js';
@@ -17,6 +18,7 @@ describe('runServer', () => {
       'INF Configuration:',
       'INF   Mode: forward proxy (SOCKS5 on client -> server -> network)',
       'INF   Token: 0123456789abcdef',
+      'INF LinkSocks server started listen=0.0.0.0:8765 url=http://localhost:8765',
     ]);
     h.signal();
     expect(await done).to.equal(0);
@@ -37,6 +39,7 @@ describe('runServer', () => {
       'INF   SOCKS5 port: 9871',
       'INF   Connector Token: cccccccccccccccc',
       'INF   SOCKS5 username: u',
+      'INF LinkSocks server started listen=0.0.0.0:8765 url=http://localhost:8765',
     ]);
     expect(h.lines.join('')).to.not.include('pw');
     h.signal();
@@ -53,6 +56,7 @@ describe('runServer', () => {
       'INF   Token: P',
       'INF   SOCKS5 port: -1',
       'INF   Connector autonomy: enabled',
+      'INF LinkSocks server started listen=0.0.0.0:8765 url=http://localhost:8765',
     ]);
     h.signal();
     expect(await done).to.equal(0);
@@ -62,6 +66,10 @@ describe('runServer', () => {
     const { h, server, done } = start({ apiKey: 'SECRETKEY', token: 'T' });
     await h.subscribed;
     expect(server.calls).to.deep.equal(['start']);
+    expect(h.messages()).to.deep.equal([
+      'INF API endpoints enabled port=8765',
+      'INF LinkSocks server started listen=0.0.0.0:8765 url=http://localhost:8765',
+    ]);
     h.signal();
     expect(await done).to.equal(0);
     expect(h.lines.join('')).to.not.include('SECRETKEY');
@@ -108,5 +116,45 @@ describe('runServer', () => {
     expect(h.stderr).to.equal('Warning: HTTP proxy does not support UDP forwarding\n');
     h.signal();
     expect(await done).to.equal(0);
+  });
+
+  it('TLS: passes the PEM files to the library and reloads them on SIGHUP', async () => {
+    const server = new FakeServer();
+    const h = new Harness();
+    let options: LinkSocksServerOptions | undefined;
+    let generation = 1;
+    const done = runServer(parseServerFlags({ tlsCert: 'c.pem', tlsKey: 'k.pem' }, {}), {
+      ...h,
+      createServer: (o) => {
+        options = o;
+        return server;
+      },
+      readFile: (path) => Buffer.from(`${path}#${generation}`),
+    });
+    await h.subscribed;
+    expect(String(options?.tls?.cert)).to.equal('c.pem#1');
+    expect(String(options?.tls?.key)).to.equal('k.pem#1');
+    expect(h.messages().at(-1)).to.equal('INF LinkSocks server started listen=0.0.0.0:8765 url=https://localhost:8765');
+    generation = 2;
+    h.reloadHandler?.();
+    expect(server.calls.at(-1)).to.equal('reloadTls:c.pem#2');
+    h.signal();
+    expect(await done).to.equal(0);
+    expect(h.reloadHandler).to.equal(undefined);
+  });
+
+  it('TLS: unreadable files end with status 1 before anything starts', async () => {
+    const server = new FakeServer();
+    const h = new Harness();
+    const code = await runServer(parseServerFlags({ tlsCert: 'c.pem', tlsKey: 'k.pem' }, {}), {
+      ...h,
+      createServer: () => server,
+      readFile: () => {
+        throw new Error('ENOENT: no such file');
+      },
+    });
+    expect(code).to.equal(1);
+    expect(h.stderr).to.include('cannot load TLS certificate/key: ENOENT');
+    expect(server.calls).to.deep.equal([]);
   });
 });

@@ -10,6 +10,8 @@ import { freePort, LOCALHOST, startEchoServer, waitForEvent, withTimeout } from 
 import type { EchoServer } from '../helpers/net.js';
 import { collectBytes, makePayload, writeAll } from '../helpers/payload.js';
 import { socksConnect, socksConnectReply, socksEcho, SocksReply } from '../helpers/socks.js';
+import { assertNoLeakedHandles, snapshotResources } from '../helpers/leaks.js';
+import type { ResourceSnapshot } from '../helpers/leaks.js';
 import { closedOf, RawPeer, socksConnectHalfOpen, startBlackHole, startCutProxy, waitUntil } from './rig.js';
 import type { CutProxy } from './rig.js';
 
@@ -24,6 +26,8 @@ class Scene {
   readonly peers: RawPeer[] = [];
   readonly extra: Array<{ close(): Promise<void> }> = [];
   echo!: EchoServer;
+  /** Taken before the test starts anything; close() fails if a socket or server outlives it. */
+  private readonly handles: ResourceSnapshot = snapshotResources();
 
   async server(options: LinkSocksServerOptions = {}): Promise<LinkSocksServer> {
     const server = new LinkSocksServer({ host: LOCALHOST, port: 0, ...options });
@@ -60,6 +64,7 @@ class Scene {
     await Promise.all(this.proxies.map((p) => p.close()));
     await Promise.all(this.extra.map((e) => e.close()));
     await this.echo.close();
+    await assertNoLeakedHandles(this.handles, { graceMs: 3000 });
   }
 }
 

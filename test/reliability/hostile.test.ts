@@ -16,6 +16,8 @@ import { freePort, LOCALHOST, startEchoServer, withTimeout } from '../helpers/ne
 import type { EchoServer } from '../helpers/net.js';
 import { makePayload, sha256 } from '../helpers/payload.js';
 import { socksEcho } from '../helpers/socks.js';
+import { assertNoLeakedHandles, snapshotResources } from '../helpers/leaks.js';
+import type { ResourceSnapshot } from '../helpers/leaks.js';
 import { closedOf, RawPeer, tokenHash, waitUntil } from './rig.js';
 
 /** Deterministic PRNG (xorshift32) so a failing fuzz run can be replayed from its seed. */
@@ -106,8 +108,10 @@ describe('reliability: hostile peers on the WebSocket', function () {
   let server: LinkSocksServer;
   let echo: EchoServer;
   const closers: Array<() => Promise<unknown> | void> = [];
+  let handles: ResourceSnapshot;
 
   beforeEach(async function () {
+    handles = snapshotResources();
     echo = await startEchoServer();
     server = new LinkSocksServer({ host: LOCALHOST, port: 0, connectTimeoutMs: 1000 });
     server.addForwardToken('fuzzer');
@@ -119,44 +123,49 @@ describe('reliability: hostile peers on the WebSocket', function () {
     for (const close of closers.splice(0).reverse()) await close();
     await server.close();
     await echo.close();
+    await assertNoLeakedHandles(handles, { graceMs: 3000 });
   });
 
-  it('survives 10,000 random and mutated messages; another client\'s transfer completes intact', async function () {
-    this.timeout(60_000);
-    const bystander = new LinkSocksClient({ url: `ws://${LOCALHOST}:${server.address().port}`, token: 'bystander', socksPort: 0 });
-    closers.push(() => bystander.close());
-    await bystander.start();
-    const peer = await RawPeer.connect(server.address().port, 'fuzzer', false);
-    closers.push(() => peer.terminate());
+  for (const role of ['forward', 'provider'] as const) {
+    it(`survives 10,000 random and mutated messages from a ${role} peer; another client\'s transfer completes intact`, async function () {
+      this.timeout(60_000);
+      if (role === 'provider') server.addReverseToken({ token: 'fuzz-provider', port: await freePort() });
+      const bystander = new LinkSocksClient({ url: `ws://${LOCALHOST}:${server.address().port}`, token: 'bystander', socksPort: 0 });
+      closers.push(() => bystander.close());
+      await bystander.start();
+      const peer = await RawPeer.connect(server.address().port, role === 'forward' ? 'fuzzer' : 'fuzz-provider', role === 'provider');
+      closers.push(() => peer.terminate());
 
-    const payload = makePayload(8 * 1024 * 1024, 71);
-    const transfer = socksEcho(bystander.socksAddress()!.port, echo.port, payload, 45_000);
+      const payload = makePayload(8 * 1024 * 1024, 71);
+      const transfer = socksEcho(bystander.socksAddress()!.port, echo.port, payload, 45_000);
 
-    const rng = new Rng(0x5eed);
-    const seeds = seedMessages(await freePort());
-    const localConnect = seeds[2]!;
-    const malformedBefore = server.counters.malformedMessages;
-    for (let i = 0; i < 10_000; i += 1) {
-      const message = rng.int(4) === 0 ? rng.bytes(rng.int(200)) : mutate(rng, seeds[rng.int(seeds.length)]!);
-      peer.sendRaw(safe(message, localConnect));
-      if (i % 500 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
-    }
+      const rng = new Rng(0x5eed);
+      const seeds = seedMessages(await freePort());
+      const localConnect = seeds[2]!;
+      const malformedBefore = server.counters.malformedMessages;
+      for (let i = 0; i < 10_000; i += 1) {
+        const message = rng.int(4) === 0 ? rng.bytes(rng.int(200)) : mutate(rng, seeds[rng.int(seeds.length)]!);
+        peer.sendRaw(safe(message, localConnect));
+        if (i % 500 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      }
 
-    // Messages are handled in order: once this Connect is answered, every fuzz message was read.
-    const probe = randomUUID();
-    peer.send({ type: 'connect', protocol: 'tcp', channelId: probe, address: LOCALHOST, port: echo.port });
-    const answer = await peer.next((m) => m.type === 'connectResponse' && m.channelId === probe, 20_000, 'probe ConnectResponse');
-    expect(answer).to.include({ success: true });
-    expect(peer.isOpen).to.equal(true);
-    expect(server.counters.malformedMessages - malformedBefore).to.be.above(1000);
+      // Messages are handled in order: once this Connect is answered, every fuzz message was read.
+      const probe = randomUUID();
+      peer.send({ type: 'connect', protocol: 'tcp', channelId: probe, address: LOCALHOST, port: echo.port });
+      const answer = await peer.next((m) => m.type === 'connectResponse' && m.channelId === probe, 20_000, 'probe ConnectResponse');
+      // A provider may not ask the server to dial: it is told so, which still proves the link serves.
+      expect(answer).to.include({ success: role === 'forward' });
+      expect(peer.isOpen).to.equal(true);
+      expect(server.counters.malformedMessages - malformedBefore).to.be.above(1000);
 
-    const echoed = await transfer;
-    expect(sha256(echoed)).to.equal(sha256(payload));
-    peer.send({ type: 'disconnect', channelId: probe, error: '' });
-    await peer.terminate();
-    await bystander.close();
-    await waitUntil(() => server.counters.channelsOpen === 0, 10_000, 'server channels released');
-  });
+      const echoed = await transfer;
+      expect(sha256(echoed)).to.equal(sha256(payload));
+      peer.send({ type: 'disconnect', channelId: probe, error: '' });
+      await peer.terminate();
+      await bystander.close();
+      await waitUntil(() => server.counters.channelsOpen === 0, 10_000, 'server channels released');
+    });
+  }
 
   it('closes the WebSocket with 1009 on a message over 32 MiB', async function () {
     const peer = await RawPeer.connect(server.address().port, 'fuzzer', false);
@@ -233,9 +242,15 @@ function attempt(port: number): Promise<boolean> {
 
 describe('reliability: slowloris', function () {
   const closers: Array<() => Promise<unknown> | void> = [];
+  let handles: ResourceSnapshot;
+
+  beforeEach(function () {
+    handles = snapshotResources();
+  });
 
   afterEach(async function () {
     for (const close of closers.splice(0).reverse()) await close();
+    await assertNoLeakedHandles(handles, { graceMs: 3000 });
   });
 
   it('cuts a SOCKS handshake sent one byte at a time at the handshake timeout', async function () {

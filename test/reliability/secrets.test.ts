@@ -8,6 +8,8 @@ import { freePort, LOCALHOST, startEchoServer } from '../helpers/net.js';
 import type { EchoServer } from '../helpers/net.js';
 import { makePayload } from '../helpers/payload.js';
 import { socksConnect, socksEcho } from '../helpers/socks.js';
+import { assertNoLeakedHandles, snapshotResources } from '../helpers/leaks.js';
+import type { ResourceSnapshot } from '../helpers/leaks.js';
 import { tokenHash, waitUntil } from './rig.js';
 
 /** Everything a pino logger wrote, as text. */
@@ -25,14 +27,17 @@ function memoryLogger(): { logger: pino.Logger; text: () => string } {
 describe('reliability: secrets stay out of the logs', function () {
   const closers: Array<() => Promise<unknown>> = [];
   let echo: EchoServer;
+  let handles: ResourceSnapshot;
 
   beforeEach(async function () {
+    handles = snapshotResources();
     echo = await startEchoServer();
   });
 
   afterEach(async function () {
     for (const close of closers.splice(0).reverse()) await close();
     await echo.close();
+    await assertNoLeakedHandles(handles, { graceMs: 3000 });
   });
 
   it('logs no token, token hash, API key or SOCKS password at trace level', async function () {
