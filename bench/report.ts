@@ -1,4 +1,5 @@
 /** Turns the collected samples into a markdown report or JSON. */
+import { availableParallelism } from 'node:os';
 import { FIGURE_ORDER, FIGURES, TARGET_CHECKS, median, type FigureKey } from './figures.js';
 
 export interface SetupResult {
@@ -20,6 +21,8 @@ export interface RunInfo {
   eofCapMs: number;
   bufferSize?: number;
   durationS: number;
+  /** 1-minute load average at the end of the run (the machine has 2 cores). */
+  loadAverage: number;
 }
 
 function medians(result: SetupResult): Partial<Record<FigureKey, number>> {
@@ -58,7 +61,8 @@ export function markdownReport(info: RunInfo, results: SetupResult[]): string {
   lines.push(
     `Mode ${info.mode}: median of ${info.repeats}; ${info.streamBytes / 2 ** 20} MiB per transfer, ` +
       `${info.connects} CONNECTs, ${info.roundTrips} round trips, ${info.idleChannels} idle channels` +
-      `${info.bufferSize === undefined ? '' : `, bufferSize ${info.bufferSize}`}; ${info.durationS.toFixed(0)} s.`,
+      `${info.bufferSize === undefined ? '' : `, bufferSize ${info.bufferSize}`}; ${info.durationS.toFixed(0)} s; ` +
+      `load average ${info.loadAverage.toFixed(1)} on ${availableParallelism()} CPUs.`,
     '',
   );
   lines.push(row(['figure', 'unit', ...results.map((r) => r.name)]));

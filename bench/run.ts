@@ -14,6 +14,7 @@
  *
  * LINKSOCKS_BIN=path/to/linksocks adds the Go and mixed setups.
  */
+import { readFileSync } from 'node:fs';
 import { cpuSeconds, killAllChildren } from './proc.js';
 import { FIGURES, percentile, type FigureKey } from './figures.js';
 import * as measure from './measure.js';
@@ -78,6 +79,11 @@ function parseArgs(argv: string[]): Options {
 }
 
 const runStarted = performance.now();
+/** 1-minute load average: other work on the machine skews every figure. */
+function loadAverage(): number {
+  return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+}
+
 function progress(text: string): void {
   process.stderr.write(`[${((performance.now() - runStarted) / 1000).toFixed(1).padStart(5)} s] ${text}\n`);
 }
@@ -99,12 +105,16 @@ async function measureSetup(opts: Options, setup: RunningSetup, targets: Targets
   const port = setup.socksPort;
   const mbps = (bytes: number, ms: number): number => bytes / 1e6 / (ms / 1000);
   let cpu = 0;
+  let loadgenCpu = 0;
   let cpuBytes = 0;
   /** Times one transfer and charges the proxies' CPU to its bytes. */
   const transfer = async (key: FigureKey, run: () => Promise<measure.Transfer>): Promise<void> => {
     const cpuBefore = setup.pids.reduce((s, pid) => s + cpuSeconds(pid), 0);
+    const ownBefore = process.cpuUsage();
     const { ms } = await run();
     cpu += setup.pids.reduce((s, pid) => s + cpuSeconds(pid), 0) - cpuBefore;
+    const own = process.cpuUsage(ownBefore);
+    loadgenCpu += (own.user + own.system) / 1e6;
     cpuBytes += opts.streamBytes;
     add(key, mbps(opts.streamBytes, ms));
   };
@@ -148,7 +158,10 @@ async function measureSetup(opts: Options, setup: RunningSetup, targets: Targets
       await attempt('eof delay', async () => add('eofMs', await measure.eofDelay(port, targets, opts.eofCapMs)));
     }
   }
-  if (cpuBytes > 0) result.samples.cpuSPerGB = [cpu / (cpuBytes / 1e9)];
+  if (cpuBytes > 0) {
+    result.samples.cpuSPerGB = [cpu / (cpuBytes / 1e9)];
+    result.samples.loadgenSPerGB = [loadgenCpu / (cpuBytes / 1e9)];
+  }
 }
 
 async function main(): Promise<void> {
@@ -205,6 +218,7 @@ async function main(): Promise<void> {
     eofCapMs: opts.eofCapMs,
     bufferSize: opts.bufferSize,
     durationS: (performance.now() - started) / 1000,
+    loadAverage: loadAverage(),
   };
   process.stdout.write(`${opts.json ? jsonReport(info, results) : markdownReport(info, results)}\n`);
   clearTimeout(watchdog);

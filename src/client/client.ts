@@ -14,6 +14,7 @@ import { handleConnect } from '../relay/dialing-side.js';
 import type { DialingSideOptions } from '../relay/dialing-side.js';
 import type { Link, LinkOptions } from '../relay/link.js';
 import { eventObserver } from '../relay/observer.js';
+import { admitChannel } from '../relay/limits.js';
 import type { ChannelObserver } from '../relay/observer.js';
 import { DEFAULT_SOCKS_CONNECT_TIMEOUT_MS, openSocksChannel } from '../relay/socks-side.js';
 import { Socks5Server } from '../socks5/server.js';
@@ -50,6 +51,8 @@ export class LinkSocksClient extends EventEmitter {
   private readonly linkWaiters = new Set<(link: Link | undefined) => void>();
   private readonly connectorRequests = new Map<string, (msg: ConnectorResponseMessage) => void>();
   private partners = 0;
+  /** Connector tokens this provider added, re-added after a reconnect (a restarted server forgot them). */
+  private readonly addedConnectors = new Set<string>();
   private readonly observer: ChannelObserver;
   private readyOnce = false;
   private stopped = false;
@@ -121,6 +124,7 @@ export class LinkSocksClient extends EventEmitter {
   async addConnector(token = ''): Promise<string> {
     const response = await this.connectorRequest('add', token);
     if (!response.success) throw new ConnectorError(response.error || 'failed to add connector token');
+    this.addedConnectors.add(response.connectorToken);
     this.logger.info({ connector_token: response.connectorToken }, 'Connector token added successfully');
     return response.connectorToken;
   }
@@ -128,6 +132,7 @@ export class LinkSocksClient extends EventEmitter {
   async removeConnector(token: string): Promise<void> {
     const response = await this.connectorRequest('remove', token);
     if (!response.success) throw new ConnectorError(response.error || 'failed to remove connector token');
+    this.addedConnectors.delete(token);
   }
 
   async close(): Promise<void> {
@@ -148,7 +153,7 @@ export class LinkSocksClient extends EventEmitter {
     if (this.isReverse) {
       const dialing = this.dialingOptions();
       link.on('message', (msg: Message) => {
-        if (msg.type === 'connect') handleConnect(link, msg, dialing);
+        if (msg.type === 'connect' && admitChannel(link, msg, this.options.maxChannelsPerLink)) handleConnect(link, msg, dialing);
       });
     }
     this.emit('connected', link);
@@ -156,6 +161,7 @@ export class LinkSocksClient extends EventEmitter {
       this.linkWaiters.delete(waiter);
       waiter(link);
     }
+    if (index === 0 && this.readyOnce && this.addedConnectors.size > 0) this.replayConnectors(link);
     if (index === 0 && !this.readyOnce) {
       this.readyOnce = true;
       try {
@@ -237,7 +243,13 @@ export class LinkSocksClient extends EventEmitter {
     const { socksUsername, socksPassword } = this.options;
     const credentials = socksUsername && socksPassword ? { username: socksUsername, password: socksPassword } : undefined;
     const server = new Socks5Server(
-      { host: this.options.socksHost ?? '127.0.0.1', port: this.options.socksPort ?? 9870, credentials },
+      {
+        host: this.options.socksHost ?? '127.0.0.1',
+        port: this.options.socksPort ?? 9870,
+        credentials,
+        httpConnect: this.options.httpConnect ?? true,
+        handshakeTimeoutMs: this.options.socksHandshakeTimeoutMs ?? 10_000,
+      },
       (req) => this.onSocksRequest(req),
     );
     server.on('error', (err: Error) => this.logger.warn({ err: err.message }, 'SOCKS5 server error'));
@@ -270,8 +282,23 @@ export class LinkSocksClient extends EventEmitter {
 
   // ---- provider --------------------------------------------------------------------------------
 
-  private connectorRequest(operation: 'add' | 'remove', connectorToken: string): Promise<ConnectorResponseMessage> {
-    const link = this.pickLink();
+  private replayConnectors(link: Link): void {
+    for (const token of this.addedConnectors) {
+      this.connectorRequest('add', token, link).then(
+        (response) => {
+          if (!response.success) this.logger.warn({ err: response.error }, 'Failed to replay connector token');
+        },
+        (err: Error) => this.logger.warn({ err: err.message }, 'Failed to replay connector token'),
+      );
+    }
+  }
+
+  private connectorRequest(
+    operation: 'add' | 'remove',
+    connectorToken: string,
+    via?: Link,
+  ): Promise<ConnectorResponseMessage> {
+    const link = via ?? this.pickLink();
     if (!link) return Promise.reject(new ConnectorError('not connected to the server'));
     const channelId = randomUUID();
     return new Promise((resolve, reject) => {

@@ -14,6 +14,12 @@ export interface LinkSocksClientOptions {
   socksPort?: number;
   socksUsername?: string;
   socksPassword?: string;
+  /** SOCKS5 handshake deadline; default 10 s. */
+  socksHandshakeTimeoutMs?: number;
+  /** Channels the provider serves on one WebSocket at most; default 4096. */
+  maxChannelsPerLink?: number;
+  /** The SOCKS5 port also serves HTTP CONNECT (beyond Go); default true. */
+  httpConnect?: boolean;
   /** Open the SOCKS5 listener before the WebSocket is up (Go `-i`). */
   socksNoWait?: boolean;
   /** Reconnect with backoff when the WebSocket drops; library default false, CLI default true. */

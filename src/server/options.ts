@@ -21,6 +21,8 @@ export interface LinkSocksServerOptions {
   portPool?: PortRange;
   /** Enables the HTTP API (Go `-k`). */
   apiKey?: string;
+  /** Reverse-token SOCKS5 ports also serve HTTP CONNECT (beyond Go); default true. */
+  httpConnect?: boolean;
   /** Reverse SOCKS5 listeners reply success before the provider has connected (Go `-f`). */
   fastOpen?: boolean;
   /** Proxy for forward-mode target dials: socks5://… or http://… (Go `-x`). */
@@ -37,6 +39,14 @@ export interface LinkSocksServerOptions {
   channelIdleTimeoutMs?: number;
   /** Serve Prometheus metrics at `/metrics` on the HTTP port (behind the API key when one is set). */
   metrics?: boolean;
+  /** Failed authentications allowed per remote address before upgrades get 429; see AuthRateLimiter. */
+  authRateLimit?: { burst?: number; refillPerSecond?: number; maxAddresses?: number };
+  /** Authenticated WebSockets one token may have at once; default 1024. */
+  maxConnectionsPerToken?: number;
+  /** Channels one WebSocket may hold open; default 4096. */
+  maxChannelsPerLink?: number;
+  /** SOCKS5 handshake deadline on reverse-token ports; default 10 s. */
+  socksHandshakeTimeoutMs?: number;
   /** Persistent token store (beyond Go); memory only when absent. */
   stateFile?: string;
   logger?: Logger;

@@ -16,6 +16,8 @@ export interface ReverseListenerOptions {
   host: string;
   port: number;
   credentials?: Socks5Credentials;
+  httpConnect: boolean;
+  handshakeTimeoutMs: number;
   /** How long a SOCKS connection waits for a provider (Go: 10 s). */
   providerWaitMs: number;
   channel: SocksSideOptions;
@@ -37,7 +39,7 @@ export class ReverseListener {
     private readonly options: ReverseListenerOptions,
   ) {
     this.server = new Socks5Server(
-      { host: options.host, port: options.port, credentials: options.credentials },
+      { host: options.host, port: options.port, credentials: options.credentials, httpConnect: options.httpConnect, handshakeTimeoutMs: options.handshakeTimeoutMs },
       (req) => this.onRequest(req),
     );
     this.server.on('error', (err: Error) => options.logger.warn({ err: err.message }, 'SOCKS5 listener error'));

@@ -32,6 +32,8 @@ import { decideByAuthMessage, decideByQuery, AUTH_ERROR_MESSAGE } from './authen
 import type { AuthDecision, TokenRoles } from './authenticate.js';
 import type { LinkSocksServerOptions, ReverseTokenOptions, ServerStatus } from './options.js';
 import { ProviderPool } from './provider-pool.js';
+import { AuthRateLimiter, tooManyRequestsResponse } from './auth-rate-limit.js';
+import { admitChannel, DEFAULT_MAX_CHANNELS_PER_LINK } from '../relay/limits.js';
 import { ReverseListener } from './reverse-listener.js';
 import { TokenStore } from './token-store.js';
 import type { TokenRecord } from './token-store.js';
@@ -45,6 +47,9 @@ const PING_INTERVAL_MS = 30_000;
 const DEAD_AFTER_MS = 90_000;
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+/** Upgrades allowed to sit waiting for their Auth message at once. */
+const MAX_PENDING_AUTH = 1024;
+const DEFAULT_SOCKS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** A live authenticated WebSocket and what it is to the server. */
 interface Session {
@@ -80,6 +85,8 @@ export class LinkSocksServer extends EventEmitter {
   private closing = false;
   private draining = false;
   private readonly dialTcp: TcpDialer;
+  private readonly authLimiter: AuthRateLimiter;
+  private readonly maxChannelsPerLink: number;
   private readonly observer: ChannelObserver;
   /** Set with the `metrics` option; also usable by embedding programs. */
   readonly metricsRegistry: Registry | undefined;
@@ -91,6 +98,8 @@ export class LinkSocksServer extends EventEmitter {
     this.logger = options.logger ?? silentLogger();
     this.store = new TokenStore({ portRange: options.portPool, stateFile: options.stateFile });
     this.store.on('removed', (record: TokenRecord) => this.onTokenRemoved(record));
+    this.authLimiter = new AuthRateLimiter(options.authRateLimit);
+    this.maxChannelsPerLink = options.maxChannelsPerLink ?? DEFAULT_MAX_CHANNELS_PER_LINK;
     this.observer = eventObserver(this, this.logger, 'forward');
     this.reverseObserver = eventObserver(this, this.logger, 'reverse');
     // Parsed once so a bad URL fails at construction (UpstreamProxyError), not on the first dial.
@@ -133,7 +142,11 @@ export class LinkSocksServer extends EventEmitter {
 
   async start(): Promise<void> {
     const tls = this.options.tls;
-    const server = this.options.httpServer ?? (tls ? https.createServer({ cert: tls.cert, key: tls.key }) : http.createServer());
+    // Tight header deadlines: a client trickling its upgrade request must not hold a socket for long.
+    const limits = { headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1_000 };
+    const server =
+      this.options.httpServer ??
+      (tls ? https.createServer({ ...limits, cert: tls.cert, key: tls.key }) : http.createServer(limits));
     this.ownsHttpServer = !this.options.httpServer;
     this.httpServer = server;
     server.on('request', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res));
@@ -248,6 +261,13 @@ export class LinkSocksServer extends EventEmitter {
       socket.end('HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 19\r\nConnection: close\r\n\r\n404 page not found\n');
       return;
     }
+    const remote = req.socket.remoteAddress;
+    if (this.authLimiter.isLimited(remote)) {
+      // Cheaper than an upgrade, and a client retries it later instead of giving up as on an auth failure.
+      this.logger.warn({ remote }, 'authentication rate limit reached, upgrade refused');
+      socket.end(tooManyRequestsResponse(this.authLimiter.retryAfterSeconds(remote)));
+      return;
+    }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onWebSocket(ws, req, socket as Socket));
   }
 
@@ -263,6 +283,11 @@ export class LinkSocksServer extends EventEmitter {
       return;
     }
     // No token parameter: the first message must be an Auth message. Go waits forever; we do not.
+    if (this.pendingSockets.size >= MAX_PENDING_AUTH) {
+      this.logger.warn('too many connections waiting for their Auth message, refused');
+      ws.terminate();
+      return;
+    }
     this.pendingSockets.add(ws);
     const timer = setTimeout(() => fail(AUTH_ERROR_MESSAGE), AUTH_MESSAGE_TIMEOUT_MS);
     const cleanup = (): void => {
@@ -294,8 +319,14 @@ export class LinkSocksServer extends EventEmitter {
     ws.on('close', cleanup);
   }
 
-  private onDecision(ws: WebSocket, socket: Socket, decision: AuthDecision, method: 'query' | 'message'): void {
+  private onDecision(ws: WebSocket, socket: Socket, decided: AuthDecision, method: 'query' | 'message'): void {
+    let decision = decided;
+    if (decision.ok && this.countSessions(decision.token) >= (this.options.maxConnectionsPerToken ?? 1024)) {
+      this.logger.warn({ role: decision.role }, 'connection limit of a token reached, client refused');
+      decision = { ok: false, error: 'too many connections for this token' };
+    }
     if (!decision.ok) {
+      this.authLimiter.recordFailure(socket.remoteAddress);
       this.logger.info({ reason: decision.error, remote: socket.remoteAddress }, 'Authentication failed');
       this.emit('auth-failed', { reason: decision.error, remoteAddress: socket.remoteAddress ?? '' });
       // Go writes the failure, then drops the TCP connection without a close frame.
@@ -357,7 +388,7 @@ export class LinkSocksServer extends EventEmitter {
     link.on('message', (msg: Message) => {
       if (msg.type === 'connect') {
         if (this.draining) this.refuseConnect(link, msg.channelId);
-        else handleConnect(link, msg, dialing);
+        else if (admitChannel(link, msg, this.maxChannelsPerLink)) handleConnect(link, msg, dialing);
       }
       else if (msg.type === 'connector') this.refuseConnector(session, msg);
     });
@@ -408,6 +439,7 @@ export class LinkSocksServer extends EventEmitter {
         this.refuseConnect(link, msg.channelId);
         return;
       }
+      if (!admitChannel(link, msg, this.maxChannelsPerLink)) return;
       routeConnect(link, msg, raw, {
         pickProvider: () => this.poolFor(this.store.get(token)?.reverseToken ?? '').waitForProvider(waitMs),
       });
@@ -508,6 +540,8 @@ export class LinkSocksServer extends EventEmitter {
         host: this.options.socksHost ?? '127.0.0.1',
         port: record.port ?? 0,
         credentials,
+        httpConnect: this.options.httpConnect ?? true,
+        handshakeTimeoutMs: this.options.socksHandshakeTimeoutMs ?? DEFAULT_SOCKS_HANDSHAKE_TIMEOUT_MS,
         providerWaitMs: this.options.providerWaitMs ?? 10_000,
         channel: this.socksSideOptions(),
         udp: (link, req) => openUdpSocksSide(link, req, { fastOpen: this.options.fastOpen ?? false, connectTimeoutMs: DEFAULT_SOCKS_CONNECT_TIMEOUT_MS }),
