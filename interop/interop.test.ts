@@ -3,36 +3,27 @@
 // are skipped (with the reason printed) until the CLI can start a server.
 import { expect } from 'chai';
 
-import { goBinary } from '../test/helpers/process.js';
-import { probeTsCli, type Impl } from './peers.js';
+import { skipUnlessPeersAvailable } from './guard.js';
+import { PAIRS } from './pairs.js';
 import {
   checkAuthFailure,
+  checkAuthPathOnWire,
   checkClosedPortRefused,
   checkCurl,
+  checkHashedTransfer,
   checkUdpEcho,
   checkLargeEcho,
+  checkManyChannels,
   checkParallelEcho,
+  clientUrlFor,
   setupAgent,
   setupAutonomy,
   setupForward,
   setupReverse,
+  type AuthPath,
   type Fixture,
 } from './scenarios.js';
 
-const PAIRS: ReadonlyArray<readonly [server: Impl, client: Impl]> = [
-  ['go', 'go'],
-  ['go', 'ts'],
-  ['ts', 'go'],
-  ['ts', 'ts'],
-];
-
-const reported = new Set<string>();
-/** Prints each skip reason once, so a skipped interop run is visibly skipped and why. */
-function reportSkip(reason: string): void {
-  if (reported.has(reason)) return;
-  reported.add(reason);
-  process.stderr.write(`interop: skipped: ${reason}\n`);
-}
 
 /** Declares the tests of one mode around a fixture shared by the describe block. */
 function modeSuite(title: string, setup: () => Promise<Fixture>, extra?: (get: () => Fixture) => void): void {
@@ -53,8 +44,15 @@ function modeSuite(title: string, setup: () => Promise<Fixture>, extra?: (get: (
     it('relays 1 MiB to an echo server intact (sha256)', async function () {
       await checkLargeEcho(get());
     });
+    it('relays 16 MiB both ways at once in one tunnel (sha256)', async function () {
+      this.timeout(60_000);
+      await checkHashedTransfer(get());
+    });
     it('relays 4 parallel tunnels without mixing them', async function () {
       await checkParallelEcho(get());
+    });
+    it('relays 50 concurrent tunnels, each with its own payload (sha256)', async function () {
+      await checkManyChannels(get());
     });
     it('answers CONNECT to a closed port with a SOCKS5 failure', async function () {
       await checkClosedPortRefused(get());
@@ -69,30 +67,30 @@ function modeSuite(title: string, setup: () => Promise<Fixture>, extra?: (get: (
   });
 }
 
+const AUTH_TITLES: Record<AuthPath, string> = {
+  query: 'URL-query auth (-u ws://host:port → /socket)',
+  message: 'Auth-message auth (-u ws://host:port/socket/)',
+};
+
 describe(`interop with LinkSocks Go (requires LINKSOCKS_BIN)`, function () {
   this.timeout(30_000);
 
   for (const [serverImpl, clientImpl] of PAIRS) {
     describe(`${serverImpl} server, ${clientImpl} clients`, function () {
       before(async function () {
-        if (!goBinary()) {
-          reportSkip('LINKSOCKS_BIN is not set (point it at the LinkSocks Go v1.7.15 binary, e.g. ../shared/linksocks-go/linksocks)');
-          this.skip();
-        }
-        if (serverImpl === 'ts' || clientImpl === 'ts') {
-          const reason = await probeTsCli();
-          if (reason !== undefined) {
-            reportSkip(reason);
-            this.skip();
-          }
-        }
+        await skipUnlessPeersAvailable(this, [serverImpl, clientImpl]);
       });
 
-      modeSuite('forward mode', () => setupForward(serverImpl, clientImpl), (get) => {
-        it('rejects a client with a wrong token (non-zero exit, failure logged)', async function () {
-          await checkAuthFailure(get().server, clientImpl);
+      for (const auth of ['query', 'message'] as const) {
+        modeSuite(`forward mode, ${AUTH_TITLES[auth]}`, () => setupForward(serverImpl, clientImpl, auth), (get) => {
+          it(`authenticates by ${auth === 'query' ? 'URL query' : 'Auth message'} on the wire`, function () {
+            checkAuthPathOnWire(get(), auth);
+          });
+          it('rejects a client with a wrong token (non-zero exit, failure logged)', async function () {
+            await checkAuthFailure(get().server, clientImpl, clientUrlFor(get().server.url, auth));
+          });
         });
-      });
+      }
 
       modeSuite('reverse mode', () => setupReverse(serverImpl, clientImpl));
 

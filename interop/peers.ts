@@ -24,15 +24,16 @@ function peerEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-/** Spawns `linksocks <args>` for the given implementation. */
-export function spawnPeer(impl: Impl, args: readonly string[], label: string): TestProcess {
+/** Spawns `linksocks <args>` for the given implementation; `extraEnv` is added to the clean environment. */
+export function spawnPeer(impl: Impl, args: readonly string[], label: string, extraEnv: NodeJS.ProcessEnv = {}): TestProcess {
+  const env = { ...peerEnv(), ...extraEnv };
   if (impl === 'go') {
     const bin = goBinary();
     if (!bin) throw new Error('LINKSOCKS_BIN is not set');
-    return spawnProcess(bin, args, { env: peerEnv(), name: `go ${label}` });
+    return spawnProcess(bin, args, { env, name: `go ${label}` });
   }
   const [cmd, prefix] = tsCli();
-  return spawnProcess(cmd, [...prefix, ...args], { env: peerEnv(), name: `ts ${label}` });
+  return spawnProcess(cmd, [...prefix, ...args], { env, name: `ts ${label}` });
 }
 
 export interface PeerHandle {
@@ -58,6 +59,10 @@ export interface ServerOptions {
   connectorToken?: string;
   /** Autonomy mode (-r -a). */
   autonomy?: boolean;
+  /** WebSocket port; default a free one (given to restart a server where its clients expect it). */
+  wsPort?: number;
+  /** Serve wss:// with these PEM files (`--tls-cert/--tls-key`, a linksocks-ts extra). */
+  tls?: { certFile: string; keyFile: string };
   extraArgs?: string[];
 }
 
@@ -67,8 +72,9 @@ function handle(impl: Impl, proc: TestProcess): PeerHandle {
 
 /** Starts `server` on a free port of 127.0.0.1 and waits for its ready line. */
 export async function startServer(impl: Impl, options: ServerOptions): Promise<ServerHandle> {
-  const wsPort = await freePort();
+  const wsPort = options.wsPort ?? (await freePort());
   const args = ['server', '-t', options.token, '-H', LOCALHOST, '-P', String(wsPort)];
+  if (options.tls) args.push('--tls-cert', options.tls.certFile, '--tls-key', options.tls.keyFile);
   let socksPort: number | undefined;
   if (options.reverse || options.autonomy) {
     args.push('-r');
@@ -92,7 +98,8 @@ export async function startServer(impl: Impl, options: ServerOptions): Promise<S
   return {
     ...handle(impl, proc),
     wsPort,
-    url: `ws://${LOCALHOST}:${wsPort}`,
+    // The certificate names localhost; a wss:// client checks the host name against it.
+    url: options.tls ? `wss://localhost:${wsPort}` : `ws://${LOCALHOST}:${wsPort}`,
     ...(socksPort !== undefined ? { socksPort } : {}),
     ...(connectorToken !== undefined ? { connectorToken } : {}),
   };
@@ -107,13 +114,15 @@ export interface ClientOptions {
   url: string;
   token: string;
   extraArgs?: string[];
+  /** Added to the peer's environment (e.g. SSL_CERT_FILE for a Go client). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Forward client (or connector: same command semantics) with a local SOCKS5 port; waits until it listens. */
 export async function startClient(impl: Impl, options: ClientOptions, command: 'client' | 'connector' = 'client'): Promise<ClientHandle> {
   const socksPort = await freePort();
   const args = [command, '-t', options.token, '-u', options.url, '-s', LOCALHOST, '-p', String(socksPort), ...(options.extraArgs ?? [])];
-  const proc = spawnPeer(impl, args, command);
+  const proc = spawnPeer(impl, args, command, options.env);
   try {
     await proc.waitForLine(SOCKS_READY, START_TIMEOUT_MS);
   } catch (err) {
@@ -137,7 +146,7 @@ export async function startProvider(impl: Impl, options: ProviderOptions): Promi
   const args = ['provider', '-t', options.token, '-u', options.url];
   if (options.connectorToken !== undefined) args.push('-c', options.connectorToken);
   args.push(...(options.extraArgs ?? []));
-  const proc = spawnPeer(impl, args, 'provider');
+  const proc = spawnPeer(impl, args, 'provider', options.env);
   try {
     await proc.waitForLine(PROVIDER_READY, START_TIMEOUT_MS);
   } catch (err) {
@@ -156,7 +165,7 @@ export async function runClientExpectingExit(
   const socksPort = await freePort();
   // -R: no reconnect, so an implementation that treats the failure as transient still exits.
   const args = ['client', '-t', options.token, '-u', options.url, '-s', LOCALHOST, '-p', String(socksPort), '-R', ...(options.extraArgs ?? [])];
-  const proc = spawnPeer(impl, args, 'client');
+  const proc = spawnPeer(impl, args, 'client', options.env);
   try {
     return { exit: await proc.waitForExit(timeoutMs), proc };
   } finally {
@@ -187,4 +196,45 @@ export function probeTsCli(): Promise<string | undefined> {
     }
   })();
   return tsProbe;
+}
+
+/**
+ * Resolves with the first line matching `regex` among those a process prints from line index
+ * `fromIndex` on (lines before it are ignored): for events that happen again, e.g. a second
+ * authentication after a reconnect. Event-driven: checks whenever the process writes output.
+ */
+export function waitForLineAfter(proc: TestProcess, regex: RegExp, fromIndex: number, timeoutMs = 15_000): Promise<RegExpMatchArray> {
+  const scan = (): RegExpMatchArray | undefined => {
+    for (const line of proc.lines.slice(fromIndex)) {
+      const match = line.text.match(regex);
+      if (match) return match;
+    }
+    return undefined;
+  };
+  return new Promise<RegExpMatchArray>((resolve, reject) => {
+    const streams = [proc.child.stdout, proc.child.stderr].filter((s) => s !== null);
+    let done = false;
+    const finish = (match?: RegExpMatchArray, err?: Error): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      for (const stream of streams) stream.off('data', onData);
+      if (match) resolve(match);
+      else reject(err ?? new Error('no match'));
+    };
+    // TestProcess registered its own 'data' listener first, so the new lines are already captured.
+    const onData = (): void => {
+      const match = scan();
+      if (match) finish(match);
+      else if (proc.exitInfo) finish(undefined, new Error(`${proc.name} exited before printing ${regex}\n${proc.output()}`));
+    };
+    const timer = setTimeout(
+      () => finish(undefined, new Error(`${proc.name}: no line matching ${regex} after line ${fromIndex} within ${timeoutMs} ms\n${proc.output()}`)),
+      timeoutMs,
+    );
+    for (const stream of streams) stream.on('data', onData);
+    // An exit without further output would otherwise only show up as the timeout.
+    void proc.exited.then(onData);
+    onData();
+  });
 }

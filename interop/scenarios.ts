@@ -5,8 +5,8 @@
 import { expect } from 'chai';
 
 import { freePort, LOCALHOST, startEchoServer, startHttpServer, startUdpEchoServer, waitForPort, type EchoServer } from '../test/helpers/net.js';
-import { makePayload, sha256 } from '../test/helpers/payload.js';
-import { curlViaSocks, socksConnectReply, socksEcho, SocksReply, socksUdpRoundTrip } from '../test/helpers/socks.js';
+import { makePayload, sendAndCollect, sha256 } from '../test/helpers/payload.js';
+import { curlViaSocks, socksConnect, socksConnectReply, socksEcho, SocksReply, socksUdpRoundTrip } from '../test/helpers/socks.js';
 import {
   AUTH_FAILED,
   runClientExpectingExit,
@@ -19,12 +19,19 @@ import {
   type PeerHandle,
   type ServerHandle,
 } from './peers.js';
+import { startRequestTap } from './request-tap.js';
 
 export interface Fixture {
   /** Where SOCKS5 applications connect in this mode. */
   readonly socksPort: number;
   readonly echo: EchoServer;
   readonly server: ServerHandle;
+  /** Forward mode: the URL the client was given (through a request tap). */
+  readonly clientUrl?: string;
+  /** Forward mode: first line of every WebSocket upgrade request the client sent. */
+  readonly requestLines?: readonly string[];
+  /** Reverse mode: the provider process. */
+  readonly provider?: PeerHandle;
   /** Everything stopped in reverse start order. */
   stop(): Promise<void>;
 }
@@ -56,26 +63,43 @@ async function build(start: (stack: Stack) => Promise<Omit<Fixture, 'stop'>>): P
   }
 }
 
-/** Forward mode: `server -t T` + `client -t T`; SOCKS5 on the client. */
-export function setupForward(serverImpl: Impl, clientImpl: Impl): Promise<Fixture> {
+/**
+ * How a client authenticates (../shared/spec/SESSION.md §3.1): a URL without path becomes
+ * `/socket` and authenticates with query parameters; any other path (here `/socket/`, which a Go
+ * server still routes to its WebSocket handler) makes the client send an Auth message instead.
+ */
+export type AuthPath = 'query' | 'message';
+
+/** The client URL for `auth`, given a server base URL `ws://host:port`. */
+export function clientUrlFor(baseUrl: string, auth: AuthPath): string {
+  return auth === 'query' ? baseUrl : `${baseUrl}/socket/`;
+}
+
+/**
+ * Forward mode: `server -t T` + `client -t T`; SOCKS5 on the client. The client reaches the server
+ * through a request tap, so tests can check which authentication path went over the wire.
+ */
+export function setupForward(serverImpl: Impl, clientImpl: Impl, auth: AuthPath = 'query'): Promise<Fixture> {
   return build(async (stack) => {
     const echo = stack.push(await startEchoServer());
     const server = stack.push(await startServer(serverImpl, { token: FORWARD_TOKEN }));
-    const client: ClientHandle = stack.push(await startClient(clientImpl, { url: server.url, token: FORWARD_TOKEN }));
-    return { socksPort: client.socksPort, echo, server };
+    const tap = stack.push(await startRequestTap(server.wsPort));
+    const clientUrl = clientUrlFor(`ws://${LOCALHOST}:${tap.port}`, auth);
+    const client: ClientHandle = stack.push(await startClient(clientImpl, { url: clientUrl, token: FORWARD_TOKEN }));
+    return { socksPort: client.socksPort, echo, server, clientUrl, requestLines: tap.requestLines };
   });
 }
 
-/** Reverse mode: `server -t T -r -p P` + `provider -t T`; SOCKS5 on the server. */
-export function setupReverse(serverImpl: Impl, providerImpl: Impl): Promise<Fixture> {
+/** Reverse mode: `server -t T -r -p P` + `provider -t T [providerArgs]`; SOCKS5 on the server. */
+export function setupReverse(serverImpl: Impl, providerImpl: Impl, providerArgs: string[] = []): Promise<Fixture> {
   return build(async (stack) => {
     const echo = stack.push(await startEchoServer());
     const server = stack.push(await startServer(serverImpl, { token: REVERSE_TOKEN, reverse: true }));
-    stack.push(await startProvider(providerImpl, { url: server.url, token: REVERSE_TOKEN }));
+    const provider = stack.push(await startProvider(providerImpl, { url: server.url, token: REVERSE_TOKEN, extraArgs: providerArgs }));
     const socksPort = requirePort(server.socksPort);
     // A Go server opens the reverse SOCKS5 listener when the first provider joins, without a log line.
     await waitForPort(socksPort);
-    return { socksPort, echo, server };
+    return { socksPort, echo, server, provider };
   });
 }
 
@@ -144,6 +168,42 @@ export async function checkLargeEcho(fixture: Fixture, size = 1024 * 1024): Prom
   expect(sha256(echoed)).to.equal(sha256(payload));
 }
 
+export const BIG_TRANSFER = 16 * 1024 * 1024;
+
+/**
+ * One tunnel carrying `size` bytes to the echo server and the same `size` bytes back, both
+ * directions at once, compared by SHA-256 (sendAndCollect throws on a mismatch).
+ */
+export async function checkHashedTransfer(fixture: Fixture, size = BIG_TRANSFER, seed = 31): Promise<void> {
+  const payload = makePayload(size, seed);
+  const socket = await socksConnect({ proxyPort: fixture.socksPort, host: LOCALHOST, port: fixture.echo.port });
+  try {
+    const echoed = await sendAndCollect(socket, payload, { timeoutMs: 60_000 });
+    expect(echoed.length).to.equal(size);
+  } finally {
+    socket.destroy();
+  }
+}
+
+/** `count` tunnels opened at once, each with its own payload; every echo must match its own hash. */
+export async function checkManyChannels(fixture: Fixture, count = 50, size = 256 * 1024): Promise<void> {
+  const before = fixture.echo.connections;
+  const results = await Promise.allSettled(
+    Array.from({ length: count }, async (_, i) => {
+      const payload = makePayload(size, 1000 + i);
+      const socket = await socksConnect({ proxyPort: fixture.socksPort, host: LOCALHOST, port: fixture.echo.port, timeoutMs: 20_000 });
+      try {
+        await sendAndCollect(socket, payload, { timeoutMs: 30_000 });
+      } finally {
+        socket.destroy();
+      }
+    }),
+  );
+  const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [`channel ${i}: ${String(r.reason)}`] : []));
+  expect(failures, failures.join('\n')).to.deep.equal([]);
+  expect(fixture.echo.connections - before).to.equal(count);
+}
+
 /** Several tunnels at once, each with its own payload, none mixed up. */
 export async function checkParallelEcho(fixture: Fixture, count = 4, size = 128 * 1024): Promise<void> {
   const before = fixture.echo.connections;
@@ -186,8 +246,8 @@ export async function checkUdpEcho(fixture: Fixture): Promise<void> {
 }
 
 /** A client with a wrong token must exit with a non-zero status and report the failure. */
-export async function checkAuthFailure(server: ServerHandle, clientImpl: Impl): Promise<void> {
-  const { exit, proc } = await runClientExpectingExit(clientImpl, { url: server.url, token: 'wrong-token' });
+export async function checkAuthFailure(server: ServerHandle, clientImpl: Impl, url = server.url): Promise<void> {
+  const { exit, proc } = await runClientExpectingExit(clientImpl, { url, token: 'wrong-token' });
   expect(exit.code, proc.output()).to.not.equal(0);
   expect(exit.code, proc.output()).to.not.equal(null);
   expect(proc.findLine(AUTH_FAILED), proc.output()).to.not.equal(undefined);
@@ -196,4 +256,18 @@ export async function checkAuthFailure(server: ServerHandle, clientImpl: Impl): 
 /** Forward-mode server with no clients, for the auth-failure scenario. */
 export function startForwardServer(serverImpl: Impl): Promise<ServerHandle> {
   return startServer(serverImpl, { token: FORWARD_TOKEN });
+}
+
+/** The client's upgrade requests went out with the expected authentication path. */
+export function checkAuthPathOnWire(fixture: Fixture, auth: AuthPath): void {
+  const lines = fixture.requestLines ?? [];
+  expect(lines, 'upgrade requests seen by the tap').to.not.be.empty;
+  for (const line of lines) {
+    if (auth === 'query') {
+      // Go sorts the parameters: instance, reverse, token (SESSION.md §3.2).
+      expect(line).to.match(/^GET \/socket\?instance=[0-9a-f-]{36}&reverse=false&token=[0-9a-f]{64} HTTP\/1\.1$/);
+    } else {
+      expect(line).to.equal('GET /socket/ HTTP/1.1');
+    }
+  }
 }

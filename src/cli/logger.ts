@@ -1,13 +1,40 @@
 /**
- * The CLI's pino logger, writing single lines in the shape of Go's zerolog console writer
- * (../shared/spec/CLI.md §6): `<RFC 3339 time> <LVL> <message> [key=value …]`, on stdout as Go
- * does. Only the CLI formats; the library just receives the logger.
+ * The CLI's pino logger on stdout, as Go logs. Two formats (`--log-format`):
+ * - `text` (default): single lines in the shape of Go's zerolog console writer
+ *   (../shared/spec/CLI.md §6): `<RFC 3339 time> <LVL> <message> [key=value …]`;
+ * - `json`: pino's own JSON lines, for log collectors.
+ * Only the CLI formats; the library just receives the logger.
  */
 import { pino, type Logger } from 'pino';
+
+export const LOG_FORMATS = ['text', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+/**
+ * Field names that can carry secrets. Whoever logs them (CLI or library), the value is printed as
+ * `***`: keys and passwords are never needed in logs, and tokens only in the Go start-up lines
+ * (`Token:` / `Connector Token:`), which are messages, not fields.
+ */
+export const SECRET_FIELDS = [
+  'apiKey',
+  'api_key',
+  'password',
+  'socksPassword',
+  'socks_password',
+  'token',
+  'connectorToken',
+  'connector_token',
+  'reverseToken',
+  'reverse_token',
+] as const;
+
+export const MASK = '***';
 
 export interface CliLoggerOptions {
   /** `-d` count: 0 info, 1 debug, 2+ trace. */
   debug: number;
+  /** Line format; default `text`. */
+  format?: LogFormat;
   /** Receives one finished line (with its newline); defaults to stdout. */
   write?: (line: string) => void;
   /** ANSI colours; default: stdout is a terminal and NO_COLOR is unset. */
@@ -55,15 +82,15 @@ export function defaultColor(env: NodeJS.ProcessEnv = process.env): boolean {
 export function createCliLogger(options: CliLoggerOptions): Logger {
   const write = options.write ?? ((line: string) => void process.stdout.write(line));
   const color = options.color ?? defaultColor();
+  const json = options.format === 'json';
   return pino(
     {
       level: levelForDebug(options.debug),
-      // No pid/hostname: Go prints neither.
+      // No pid/hostname: Go prints neither, and log collectors add their own.
       base: undefined,
-      // Keys that could carry secrets are never printed, whoever logs them.
-      redact: { paths: ['apiKey', 'api_key', 'password', 'socksPassword'], remove: true },
+      redact: { paths: [...SECRET_FIELDS], censor: MASK },
     },
-    { write: (json: string) => write(formatLine(json, color)) },
+    { write: json ? (line: string) => write(line.endsWith('\n') ? line : `${line}\n`) : (line: string) => write(formatLine(line, color)) },
   );
 }
 

@@ -53,7 +53,7 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
       server: (flags) =>
         guard(async () => {
           const config = parseServerFlags(flags, env);
-          const logger = createCliLogger({ debug: config.debug });
+          const logger = createCliLogger({ debug: config.debug, format: config.logFormat });
           return runServer(config, {
             logger,
             writeErr,
@@ -64,7 +64,7 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
       client: (command, flags) =>
         guard(async () => {
           const config = parseClientFlags(command, flags, env);
-          const logger = createCliLogger({ debug: config.debug });
+          const logger = createCliLogger({ debug: config.debug, format: config.logFormat });
           return runClient(config, { logger, writeErr, onShutdownSignal: processSignals });
         }),
       version: () => {

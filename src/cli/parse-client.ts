@@ -4,6 +4,8 @@
  */
 import type { LinkSocksClientOptions } from '../client/options.js';
 import { CliError } from './errors.js';
+import { type HostPort, type OperatorFlags, parseOperatorFlags } from './operator-flags.js';
+import type { LogFormat } from './logger.js';
 import { checkUpstreamProxy, HTTP_PROXY_UDP_WARNING } from './upstream-proxy.js';
 import {
   type Env,
@@ -32,7 +34,7 @@ export const CLIENT_DEFAULTS = {
 export type ClientCommand = 'client' | 'provider' | 'connector';
 
 /** Option values as commander hands them over: strings for valued flags, undefined when absent. */
-export interface RawClientFlags {
+export interface RawClientFlags extends OperatorFlags {
   token?: string;
   url?: string;
   reverse?: boolean;
@@ -67,6 +69,7 @@ export interface RawClientFlags {
 }
 
 export interface ClientCliConfig {
+  command: ClientCommand;
   /** Options for `new LinkSocksClient` (the caller adds the logger; `ca` holds a file path, see caFile). */
   clientOptions: LinkSocksClientOptions;
   /** Provider with `-c`: connector token to add once connected (Go: only together with reverse). */
@@ -75,7 +78,16 @@ export interface ClientCliConfig {
   caFile?: string;
   debug: number;
   warnings: string[];
+  /** linksocks-ts extra: `text` (Go-like lines) or `json`. */
+  logFormat: LogFormat;
+  /** linksocks-ts extra: separate listener serving only /metrics. */
+  metricsListen?: HostPort;
 }
+
+/** Printed on stderr (and logged) whenever certificate checks are off: easy to forget in production. */
+export const INSECURE_WARNING =
+  'WARNING: --insecure disables TLS certificate verification for the WebSocket connection; ' +
+  'anyone on the path can impersonate the server and read the traffic';
 
 export function parseClientFlags(command: ClientCommand, flags: RawClientFlags, env: Env): ClientCliConfig {
   const reverse = command === 'provider' || flags.reverse === true;
@@ -96,6 +108,8 @@ export function parseClientFlags(command: ClientCommand, flags: RawClientFlags, 
 
   const warnings: string[] = [];
   if (checkUpstreamProxy(upstreamProxy) === 'http') warnings.push(HTTP_PROXY_UDP_WARNING);
+  if (flags.insecure === true) warnings.push(INSECURE_WARNING);
+  const operator = parseOperatorFlags(flags, env);
 
   const clientOptions: LinkSocksClientOptions = {
     url,
@@ -116,7 +130,8 @@ export function parseClientFlags(command: ClientCommand, flags: RawClientFlags, 
   if (upstreamProxy !== undefined) clientOptions.upstreamProxy = upstreamProxy;
   if (flags.insecure === true) clientOptions.insecure = true;
 
-  const config: ClientCliConfig = { clientOptions, debug: flags.debug ?? 0, warnings };
+  const config: ClientCliConfig = { command, clientOptions, debug: flags.debug ?? 0, warnings, logFormat: operator.logFormat };
+  if (operator.metricsListen) config.metricsListen = operator.metricsListen;
   if (reverse && connectorToken !== undefined) config.addConnectorToken = connectorToken;
   const caFile = nonEmpty(flags.ca);
   if (caFile !== undefined) config.caFile = caFile;

@@ -5,6 +5,8 @@
  */
 import type { LinkSocksServerOptions } from '../server/options.js';
 import { CliError } from './errors.js';
+import { type HostPort, type OperatorFlags, parseOperatorFlags } from './operator-flags.js';
+import type { LogFormat } from './logger.js';
 import { checkUpstreamProxy, HTTP_PROXY_UDP_WARNING } from './upstream-proxy.js';
 import {
   type Env,
@@ -29,7 +31,7 @@ export const SERVER_DEFAULTS = {
 } as const;
 
 /** Option values as commander hands them over: strings for valued flags, undefined when absent. */
-export interface RawServerFlags {
+export interface RawServerFlags extends OperatorFlags {
   wsHost?: string;
   wsPort?: string;
   token?: string;
@@ -89,6 +91,10 @@ export interface ServerCliConfig {
   tls?: { certFile: string; keyFile: string };
   /** linksocks-ts extra: how long SIGINT/SIGTERM lets open channels finish. */
   drainTimeoutMs: number;
+  /** linksocks-ts extra: `text` (Go-like lines) or `json`. */
+  logFormat: LogFormat;
+  /** linksocks-ts extra: separate listener serving only /metrics. */
+  metricsListen?: HostPort;
 }
 
 export function parseServerFlags(flags: RawServerFlags, env: Env): ServerCliConfig {
@@ -133,8 +139,10 @@ export function parseServerFlags(flags: RawServerFlags, env: Env): ServerCliConf
   if (stateFile !== undefined) serverOptions.stateFile = stateFile;
   if (flags.metrics === true) serverOptions.metrics = true;
 
+  const operator = parseOperatorFlags(flags, env);
   const config: ServerCliConfig = {
     serverOptions,
+    logFormat: operator.logFormat,
     plan: tokenPlan({ apiKey, reverse: flags.reverse === true, autonomy, token, connectorToken, socksPort, username, password }),
     debug: flags.debug ?? 0,
     warnings,
@@ -142,6 +150,7 @@ export function parseServerFlags(flags: RawServerFlags, env: Env): ServerCliConf
   };
   const tls = tlsFiles(flags);
   if (tls) config.tls = tls;
+  if (operator.metricsListen) config.metricsListen = operator.metricsListen;
   return config;
 }
 

@@ -68,6 +68,18 @@ export function buildProgram(handlers: ProgramHandlers, output?: OutputConfigura
   return { program, exitCode: () => status };
 }
 
+/** linksocks-ts operator flags shared by the long-running commands. */
+function addOperatorOptions(cmd: Command): void {
+  cmd
+    .addOption(
+      new Option('--log-format <format>', withEnv(`${EXTRA} ${withDefault('Log line format: text (Go-like) or json', 'text')}`, 'LINKSOCKS_LOG_FORMAT')),
+    )
+    .option(
+      '--metrics-listen <host:port>',
+      withEnv(`${EXTRA} Serve Prometheus metrics on a separate listener (only /metrics, no auth)`, 'LINKSOCKS_METRICS_LISTEN'),
+    );
+}
+
 function addServerOptions(cmd: Command): void {
   const d = SERVER_DEFAULTS;
   cmd
@@ -109,6 +121,7 @@ function addServerOptions(cmd: Command): void {
       '--drain-timeout <duration>',
       `${EXTRA} ${withDefault('On SIGINT/SIGTERM, how long open channels may finish (a second signal stops at once)', d.drainTimeout)}`,
     );
+  addOperatorOptions(cmd);
 }
 
 function addClientOptions(cmd: Command): void {
@@ -144,4 +157,5 @@ function addClientOptions(cmd: Command): void {
     .option('--direct-upnp-external-port <port>', 'Accepted for compatibility; ignored')
     .option('--ca <file>', `${EXTRA} Extra CA certificate(s) (PEM) for wss://`)
     .option('--insecure', `${EXTRA} Skip TLS certificate verification for wss:// (unsafe)`);
+  addOperatorOptions(cmd);
 }

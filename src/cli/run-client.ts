@@ -9,11 +9,16 @@
 import { readFileSync } from 'node:fs';
 import { LinkSocksClient } from '../client/client.js';
 import type { LinkSocksClientOptions } from '../client/options.js';
-import type { ClientCliConfig } from './parse-client.js';
+import type { RelayCounters } from '../relay/counters.js';
+import { closeMetricsQuietly, type MetricsEndpoint, startMetricsListener } from './metrics-listen.js';
+import { type ClientCliConfig, INSECURE_WARNING } from './parse-client.js';
 import { type CliIo, errorMessage, fatalToStderr } from './process-io.js';
+import { clientSummary, SUMMARY_MESSAGE } from './summary.js';
 
 /** The part of LinkSocksClient the CLI uses (tests pass a fake). */
 export interface CliClient extends Pick<LinkSocksClient, 'start' | 'close' | 'addConnector'> {
+  /** For `--metrics-listen`. */
+  readonly counters: RelayCounters;
   on(event: 'error', listener: (err: unknown) => void): unknown;
   off(event: 'error', listener: (err: unknown) => void): unknown;
 }
@@ -37,6 +42,18 @@ export async function runClient(config: ClientCliConfig, deps: RunClientDeps): P
     }
   }
   const client = (deps.createClient ?? ((o) => new LinkSocksClient(o)))(options);
+  logger.info(clientSummary(config), SUMMARY_MESSAGE);
+  if (config.clientOptions.insecure) logger.warn(INSECURE_WARNING);
+
+  // Started before connecting: reconnect attempts are worth watching too.
+  let metrics: MetricsEndpoint | undefined;
+  if (config.metricsListen) {
+    try {
+      metrics = await startMetricsListener(client, config.metricsListen, logger);
+    } catch (err) {
+      return fatalToStderr(deps, `cannot start metrics listener: ${errorMessage(err)}`);
+    }
+  }
 
   // Fatal errors after start-up arrive as 'error' events; listen before start() so none is unhandled.
   let fatal: ((err: unknown) => void) | undefined;
@@ -58,6 +75,7 @@ export async function runClient(config: ClientCliConfig, deps: RunClientDeps): P
 
   const finish = async (code: number): Promise<number> => {
     stopSignal?.();
+    await closeMetricsQuietly(metrics);
     await closeQuietly(client);
     client.off('error', onError);
     return code;

@@ -5,16 +5,24 @@
  */
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import type { RelayCounters } from '../relay/counters.js';
 import { LinkSocksServer } from '../server/server.js';
 import type { LinkSocksServerOptions } from '../server/options.js';
 import type { ServerCliConfig } from './parse-server.js';
+import { MASK } from './logger.js';
+import { closeMetricsQuietly, type MetricsEndpoint, startMetricsListener } from './metrics-listen.js';
 import { type CliIo, errorMessage, fatalToStderr } from './process-io.js';
+import { serverSummary, SUMMARY_MESSAGE } from './summary.js';
 
 /** The part of LinkSocksServer the CLI uses (tests pass a fake). */
 export interface CliServer
   extends Pick<LinkSocksServer, 'addForwardToken' | 'addReverseToken' | 'addConnectorToken' | 'start' | 'close' | 'address'> {
   reloadTls?(tls: { cert: string | Buffer; key: string | Buffer }): void;
   drain?(timeoutMs: number): Promise<void>;
+  /** For `--metrics-listen`. */
+  readonly counters: RelayCounters;
+  readonly metricsRegistry?: Registry | undefined;
   on(event: 'error', listener: (err: unknown) => void): unknown;
   off(event: 'error', listener: (err: unknown) => void): unknown;
 }
@@ -61,6 +69,17 @@ export async function runServer(config: ServerCliConfig, deps: RunServerDeps): P
   }
   logStarted(server, config, deps);
 
+  let metrics: MetricsEndpoint | undefined;
+  if (config.metricsListen) {
+    try {
+      metrics = await startMetricsListener(server, config.metricsListen, logger);
+    } catch (err) {
+      await closeQuietly(server);
+      server.off('error', onError);
+      return fatalToStderr(deps, `cannot start metrics listener: ${errorMessage(err)}`);
+    }
+  }
+
   // SIGHUP re-reads the certificate files (certificate rotation without a restart).
   const stopReload = loadTls
     ? deps.onReloadSignal?.(() => {
@@ -103,6 +122,7 @@ export async function runServer(config: ServerCliConfig, deps: RunServerDeps): P
     };
   });
   stopReload?.();
+  await closeMetricsQuietly(metrics);
   await closeQuietly(server);
   server.off('error', onError);
   return code;
@@ -112,6 +132,11 @@ export async function runServer(config: ServerCliConfig, deps: RunServerDeps): P
 function addStartupTokens(server: CliServer, config: ServerCliConfig, deps: CliIo): string | undefined {
   const { plan } = config;
   const log = (line: string): void => deps.logger.info(line);
+  // Text keeps Go's lines verbatim (scripts scrape them). JSON output goes to log collectors, so a
+  // token the operator chose is not repeated there; a generated one must be shown once, or it
+  // could never be used.
+  const shown = (given: string | undefined, actual: string): string =>
+    config.logFormat === 'json' && given !== undefined ? MASK : actual;
   switch (plan.mode) {
     case 'api':
       return undefined;
@@ -124,7 +149,7 @@ function addStartupTokens(server: CliServer, config: ServerCliConfig, deps: CliI
       }
       log('Configuration:');
       log('  Mode: forward proxy (SOCKS5 on client -> server -> network)');
-      log(`  Token: ${token}`);
+      log(`  Token: ${shown(plan.token, token)}`);
       return undefined;
     }
     case 'reverse':
@@ -153,9 +178,9 @@ function addStartupTokens(server: CliServer, config: ServerCliConfig, deps: CliI
       }
       log('Configuration:');
       log('  Mode: reverse proxy (SOCKS5 on server -> client -> network)');
-      log(`  Token: ${result.token}`);
+      log(`  Token: ${shown(plan.token, result.token)}`);
       log(`  SOCKS5 port: ${result.port}`);
-      if (connectorToken !== undefined) log(`  Connector Token: ${connectorToken}`);
+      if (connectorToken !== undefined) log(`  Connector Token: ${shown(plan.mode === 'reverse' ? plan.connectorToken : undefined, connectorToken)}`);
       if (plan.username !== undefined && plan.password !== undefined) log(`  SOCKS5 username: ${plan.username}`);
       if (autonomy) log('  Connector autonomy: enabled');
       return undefined;
@@ -177,6 +202,7 @@ function logStarted(server: CliServer, config: ServerCliConfig, deps: CliIo): vo
   const host = bound?.address ?? config.serverOptions.host ?? '0.0.0.0';
   const port = bound?.port ?? config.serverOptions.port ?? 8765;
   if (config.serverOptions.apiKey !== undefined) deps.logger.info({ port }, 'API endpoints enabled');
+  deps.logger.info(serverSummary(config, { host, port }), SUMMARY_MESSAGE);
   const scheme = config.tls ? 'https' : 'http';
   const urlHost = isWildcard(host) ? 'localhost' : host.includes(':') ? `[${host}]` : host;
   deps.logger.info({ listen: `${host.includes(':') ? `[${host}]` : host}:${port}`, url: `${scheme}://${urlHost}:${port}` }, 'LinkSocks server started');

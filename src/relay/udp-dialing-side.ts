@@ -32,8 +32,14 @@ export const DEFAULT_UDP_IDLE_TIMEOUT_MS = 5 * 60_000;
 export const DEFAULT_MAX_UDP_ASSOCIATIONS_PER_LINK = 256;
 /** Datagrams kept while the socket is still binding (fast-open SOCKS sides send at once). */
 const MAX_QUEUED_BEFORE_BIND = 64;
-/** Name lookups in flight per channel; a flood of fresh names must not fill the thread pool. */
+/** Distinct names being resolved at once per channel; a flood of fresh names must not fill the thread pool. */
 const MAX_PENDING_LOOKUPS = 16;
+/**
+ * Datagrams waiting for one name's lookup. Datagrams for a name already being resolved join that
+ * lookup instead of counting against MAX_PENDING_LOOKUPS: a client sending a burst to one host
+ * name (the common case) must not lose everything past the 16th datagram.
+ */
+const MAX_WAITING_PER_LOOKUP = 64;
 
 /** How many UDP channels each link has open on this side (for the per-link cap). */
 const openPerLink = new WeakMap<Link, number>();
@@ -59,7 +65,8 @@ class UdpDialingChannel implements ChannelEndpoint {
   private socket: dgram.Socket | null = null;
   private family: 4 | 6 = 6;
   private readonly queued: DataMessage[] = [];
-  private pendingLookups = 0;
+  /** Name → datagrams (data, port) waiting for its lookup. */
+  private readonly pendingLookups = new Map<string, Array<{ data: Buffer; port: number }>>();
   private lastTraffic = Date.now();
   private readonly idleTimer: NodeJS.Timeout;
   private readonly lookup: (host: string) => Promise<string>;
@@ -153,19 +160,27 @@ class UdpDialingChannel implements ChannelEndpoint {
       this.sendTo(msg.data, msg.targetAddr, port);
       return;
     }
-    if (this.pendingLookups >= MAX_PENDING_LOOKUPS) {
+    const name = msg.targetAddr;
+    const waiting = this.pendingLookups.get(name);
+    if (waiting !== undefined) {
+      if (waiting.length >= MAX_WAITING_PER_LOOKUP) this.drop();
+      else waiting.push({ data: msg.data, port });
+      return;
+    }
+    if (this.pendingLookups.size >= MAX_PENDING_LOOKUPS) {
       this.drop();
       return;
     }
-    this.pendingLookups += 1;
-    this.lookup(msg.targetAddr).then(
+    const queue = [{ data: msg.data, port }];
+    this.pendingLookups.set(name, queue);
+    this.lookup(name).then(
       (address) => {
-        this.pendingLookups -= 1;
-        this.sendTo(msg.data, address, port);
+        this.pendingLookups.delete(name);
+        for (const d of queue) this.sendTo(d.data, address, d.port);
       },
       () => {
-        this.pendingLookups -= 1;
-        this.drop(); // Go drops silently on lookup failure
+        this.pendingLookups.delete(name);
+        for (let i = 0; i < queue.length; i += 1) this.drop(); // Go drops silently on lookup failure
       },
     );
   }
@@ -221,6 +236,7 @@ class UdpDialingChannel implements ChannelEndpoint {
     this.closed = true;
     clearTimeout(this.idleTimer);
     this.queued.length = 0;
+    this.pendingLookups.clear();
     const count = openPerLink.get(this.link) ?? 1;
     if (count <= 1) openPerLink.delete(this.link);
     else openPerLink.set(this.link, count - 1);

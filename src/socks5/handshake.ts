@@ -10,6 +10,7 @@ import type { CredentialChecker } from './credentials.js';
 import { Socks5Error } from './errors.js';
 import { ByteAccumulator, parseCommandRequest, parseGreeting, parseUserPassAuth, type CommandRequest } from './handshake-parser.js';
 import {
+  HTTP_ONLY_CONNECT,
   HTTP_PROXY_AUTH_REQUIRED,
   formatHttpResponse,
   looksLikeHttp,
@@ -198,7 +199,7 @@ export class Handshake {
     if (head.method !== 'CONNECT') {
       this.reject(
         new Socks5Error('ERR_SOCKS5_HTTP_METHOD', `HTTP method ${head.method} not supported (only CONNECT)`),
-        formatHttpResponse(405, 'Method Not Allowed', ['Allow: CONNECT']),
+        HTTP_ONLY_CONNECT,
       );
       return;
     }

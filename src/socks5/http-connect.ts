@@ -100,9 +100,9 @@ export function parseProxyAuthorization(value: string | undefined): { username: 
 
 export const HTTP_CONNECT_ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection established\r\n\r\n', 'latin1');
 
-/** A complete, closing HTTP/1.1 response with a short text body. */
-export function formatHttpResponse(status: number, reason: string, extraHeaders: readonly string[] = []): Buffer {
-  const body = `${status} ${reason}\n`;
+/** A complete, closing HTTP/1.1 response with a short text body (`explanation` on a second line). */
+export function formatHttpResponse(status: number, reason: string, extraHeaders: readonly string[] = [], explanation?: string): Buffer {
+  const body = explanation === undefined ? `${status} ${reason}\n` : `${status} ${reason}\n${explanation}\n`;
   const lines = [
     `HTTP/1.1 ${status} ${reason}`,
     ...extraHeaders,
@@ -130,6 +130,17 @@ export function httpResponseForReply(code: ReplyCode): Buffer {
       return formatHttpResponse(502, 'Bad Gateway');
   }
 }
+
+/**
+ * Answer to a request other than CONNECT (e.g. `curl -x` sending an absolute-form GET for an
+ * http:// URL): this port is a tunnel, not a forwarding HTTP proxy, and the body says so.
+ */
+export const HTTP_ONLY_CONNECT = formatHttpResponse(
+  405,
+  'Method Not Allowed',
+  ['Allow: CONNECT'],
+  'This port is a SOCKS5 proxy that also accepts HTTP CONNECT; other HTTP methods are not proxied. Use CONNECT (curl --proxytunnel) or SOCKS5.',
+);
 
 export const HTTP_PROXY_AUTH_REQUIRED = formatHttpResponse(407, 'Proxy Authentication Required', [
   'Proxy-Authenticate: Basic realm="linksocks"',

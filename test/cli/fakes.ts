@@ -4,9 +4,11 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createCliLogger } from '../../src/cli/logger.js';
 import type { ShutdownSignal } from '../../src/cli/process-io.js';
+import { RelayCounters } from '../../src/relay/counters.js';
 import type { ReverseTokenOptions } from '../../src/server/options.js';
 
 export class FakeServer extends EventEmitter {
+  readonly counters = new RelayCounters();
   calls: string[] = [];
   reverseOptions: ReverseTokenOptions | undefined;
   failStart: Error | undefined;
@@ -50,6 +52,7 @@ export class FakeServer extends EventEmitter {
 }
 
 export class FakeClient extends EventEmitter {
+  readonly counters = new RelayCounters();
   calls: string[] = [];
   failStart: Error | undefined;
   failConnector: Error | undefined;
@@ -111,5 +114,22 @@ export class Harness {
   /** Log messages without the time stamp. */
   messages(): string[] {
     return this.lines.map((l) => l.replace(/^\S+ /, '').replace(/\n$/, ''));
+  }
+
+  /** Messages without the linksocks-ts `Configuration summary` line: what Go prints. */
+  goMessages(): string[] {
+    return this.messages().filter((m) => !m.startsWith('INF Configuration summary'));
+  }
+
+  /** The fields of the `Configuration summary` line as a record. */
+  summary(): Record<string, string> {
+    const line = this.messages().find((m) => m.startsWith('INF Configuration summary '));
+    if (line === undefined) throw new Error(`no summary line in:\n${this.messages().join('\n')}`);
+    const fields: Record<string, string> = {};
+    for (const part of line.slice('INF Configuration summary '.length).split(' ')) {
+      const eq = part.indexOf('=');
+      fields[part.slice(0, eq)] = part.slice(eq + 1);
+    }
+    return fields;
   }
 }

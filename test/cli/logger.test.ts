@@ -33,11 +33,24 @@ describe('cli logger', () => {
     expect(lines[0]).to.match(/ INF shown\n$/);
   });
 
-  it('never prints API keys or passwords passed as fields', () => {
+  it('never prints API keys, passwords or tokens passed as fields (text)', () => {
     const lines: string[] = [];
     const logger = createCliLogger({ debug: 2, write: (l) => lines.push(l), color: false });
-    logger.info({ apiKey: 'SECRET1', password: 'SECRET2', token: 'tok' }, 'configured');
+    logger.info({ apiKey: 'SECRET1', password: 'SECRET2', token: 'SECRET3', connector_token: 'SECRET4', port: 1 }, 'configured');
     expect(lines.join('')).to.not.include('SECRET');
-    expect(lines.join('')).to.include('token=tok');
+    expect(lines.join('')).to.include('token=*** ').and.include('connector_token=***').and.include('port=1');
+  });
+
+  it('json format: one pino JSON record per line, secrets masked', () => {
+    const lines: string[] = [];
+    const logger = createCliLogger({ debug: 0, format: 'json', write: (l) => lines.push(l), color: true });
+    logger.info({ token: 'SECRET', addr: '127.0.0.1:1' }, 'hello');
+    logger.debug('hidden');
+    expect(lines).to.have.length(1);
+    expect(lines[0]).to.match(/\n$/);
+    const record = JSON.parse(lines[0] as string) as Record<string, unknown>;
+    expect(record).to.include({ level: 30, msg: 'hello', token: '***', addr: '127.0.0.1:1' });
+    expect(record).to.have.property('time').that.is.a('number');
+    expect(record).to.not.have.property('pid');
   });
 });

@@ -40,7 +40,7 @@ describe('runClient', () => {
     const { h, done } = start('client', {}, client);
     expect(await done).to.equal(1);
     // The library logs "Exit due to error"; the CLI adds Go's log.Fatal line on stderr only.
-    expect(h.messages()).to.deep.equal([]);
+    expect(h.goMessages()).to.deep.equal([]);
     expect(h.stderr).to.match(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d authentication failed: invalid token\n$/);
     expect(client.calls).to.deep.equal(['start', 'close']);
     expect(h.unsubscribed).to.equal(true);
@@ -59,7 +59,7 @@ describe('runClient', () => {
     client.failConnector = new Error('not allowed');
     const { h, done } = start('provider', { connectorToken: 'C' }, client);
     expect(await done).to.equal(1);
-    expect(h.messages()).to.deep.equal(['FTL Failed to add connector token error="not allowed"']);
+    expect(h.goMessages()).to.deep.equal(['FTL Failed to add connector token error="not allowed"']);
   });
 
   it('a fatal client error after start (e.g. -R and the connection drops): status 1', async () => {

@@ -69,7 +69,8 @@ describe('linksocks-ts command (spawned)', function () {
     for (const flag of ['-H, --ws-host', '-P, --ws-port', '-t, --token', '-c, --connector-token', '-a, --connector-autonomy',
       '-b, --buffer-size', '-r, --reverse', '-s, --socks-host', '-p, --socks-port', '-n, --socks-username',
       '-w, --socks-password', '-i, --socks-nowait', '-d, --debug', '-k, --api-key', '-x, --upstream-proxy',
-      '-f, --fast-open', '--connector-wait-provider', '--state-file']) {
+      '-f, --fast-open', '--connector-wait-provider', '--state-file', '--metrics', '--metrics-listen <host:port>',
+      '--log-format <format>', 'LINKSOCKS_LOG_FORMAT', 'LINKSOCKS_METRICS_LISTEN', '--tls-cert', '--tls-key', '--drain-timeout']) {
       expect(serverHelp.stdout, flag).to.include(flag);
     }
   });
@@ -77,7 +78,7 @@ describe('linksocks-ts command (spawned)', function () {
   it('client help (command picked by LINKSOCKS_MODE) shows the client flags', () => {
     expect(clientHelp.code).to.equal(0);
     for (const flag of ['-u, --url', '-i, --socks-no-wait', '-R, --no-reconnect', '-T, --threads', '-E, --no-env-proxy',
-      '--retry-auth', '--direct-mode']) {
+      '--retry-auth', '--direct-mode', '--ca <file>', '--insecure', '--metrics-listen <host:port>', '--log-format <format>']) {
       expect(clientHelp.stdout, flag).to.include(flag);
     }
   });

@@ -1,0 +1,88 @@
+/**
+ * The `Configuration summary` start-up line (beyond Go): the effective settings as key=value
+ * fields, so an operator sees what a flag/variable mix resolved to. Secrets are replaced by `***`
+ * here, before they reach the logger (whose field redaction is the second line of defence).
+ */
+import { MASK } from './logger.js';
+import { joinHostPort } from './operator-flags.js';
+import type { ClientCliConfig } from './parse-client.js';
+import type { ServerCliConfig } from './parse-server.js';
+
+export const SUMMARY_MESSAGE = 'Configuration summary';
+
+type Fields = Record<string, string | number | boolean>;
+
+/** A proxy URL with user name and password replaced by `***` (unparsable → fully masked). */
+export function maskProxyUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return MASK;
+  }
+  if (parsed.username !== '') parsed.username = MASK;
+  if (parsed.password !== '') parsed.password = MASK;
+  // URL escapes the asterisks in the user-info part; show them as typed.
+  return parsed.toString().replace(/%2A/gi, '*').replace(/\/$/, '');
+}
+
+/** Milliseconds in Go's duration notation (`30s`, `1m30s`, `250ms`, `0s`). */
+export function formatGoDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  if (ms < 1000) return `${ms}ms`;
+  const hours = Math.floor(ms / 3_600_000);
+  const minutes = Math.floor((ms % 3_600_000) / 60_000);
+  const seconds = (ms % 60_000) / 1000;
+  return `${hours > 0 ? `${hours}h` : ''}${hours > 0 || minutes > 0 ? `${minutes}m` : ''}${seconds}s`;
+}
+
+const onOff = (on: boolean): string => (on ? 'on' : 'off');
+
+export function serverSummary(config: ServerCliConfig, listen: { host: string; port: number }): Fields {
+  const o = config.serverOptions;
+  const plan = config.plan;
+  const fields: Fields = {
+    listen: joinHostPort(listen.host, listen.port),
+    mode: plan.mode,
+    tls: onOff(config.tls !== undefined),
+    fast_open: onOff(o.fastOpen === true),
+    metrics: onOff(o.metrics === true),
+    metrics_listen: config.metricsListen ? joinHostPort(config.metricsListen.host, config.metricsListen.port) : 'off',
+    drain_timeout: formatGoDuration(config.drainTimeoutMs),
+    upstream_proxy: o.upstreamProxy !== undefined ? maskProxyUrl(o.upstreamProxy) : 'none',
+    state_file: o.stateFile ?? 'none',
+    log_format: config.logFormat,
+  };
+  if (o.apiKey !== undefined) fields.api_key = MASK;
+  if (plan.mode === 'reverse' || plan.mode === 'autonomy') {
+    fields.socks_host = o.socksHost ?? '127.0.0.1';
+    fields.socks_port = plan.mode === 'autonomy' ? -1 : plan.port;
+    if (plan.username !== undefined) fields.socks_username = plan.username;
+    if (plan.password !== undefined) fields.socks_password = MASK;
+  }
+  if (plan.mode !== 'api') fields.token = MASK;
+  return fields;
+}
+
+export function clientSummary(config: ClientCliConfig): Fields {
+  const o = config.clientOptions;
+  const role = o.reverse ? 'provider' : config.command === 'connector' ? 'connector' : 'forward';
+  const fields: Fields = {
+    url: o.url ?? 'ws://localhost:8765',
+    role,
+    threads: o.threads ?? 1,
+    reconnect: onOff(o.reconnect !== false),
+    fast_open: onOff(o.fastOpen === true),
+    metrics_listen: config.metricsListen ? joinHostPort(config.metricsListen.host, config.metricsListen.port) : 'off',
+    log_format: config.logFormat,
+    token: MASK,
+  };
+  if (!o.reverse) fields.socks_listen = joinHostPort(o.socksHost ?? '127.0.0.1', o.socksPort ?? 9870);
+  if (o.socksUsername !== undefined) fields.socks_username = o.socksUsername;
+  if (o.socksPassword !== undefined) fields.socks_password = MASK;
+  if (o.upstreamProxy !== undefined) fields.upstream_proxy = maskProxyUrl(o.upstreamProxy);
+  if (config.caFile !== undefined) fields.ca = config.caFile;
+  if (o.insecure) fields.tls_verify = 'off';
+  if (config.addConnectorToken !== undefined) fields.connector_token = MASK;
+  return fields;
+}
