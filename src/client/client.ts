@@ -332,6 +332,8 @@ export class LinkSocksClient extends EventEmitter {
       deadAfterMs: 75_000,
       // Each unsolicited pong extends a Go server's read deadline for this provider (SESSION.md §6).
       unsolicitedPongMs: this.isReverse ? 25_000 : 0,
+      // Matches the all-zero mask the connection asks `ws` for (client/connection.ts).
+      directFraming: 'zero-mask',
       logger: this.logger,
       counters: this.counters,
     };

@@ -84,6 +84,19 @@ export function encodeTcpData(channelId: string, payload: Uint8Array): Buffer {
   return frame;
 }
 
+/**
+ * The Data header alone (24 bytes) written at `offset` of `target`, for senders that put the
+ * payload on the wire separately instead of copying it behind the header.
+ */
+export function writeTcpDataHeader(target: Buffer, offset: number, channelId: string, payloadLength: number): void {
+  target[offset] = PROTOCOL_VERSION;
+  target[offset + 1] = MessageType.Data;
+  target[offset + 2] = PROTOCOL_BYTE_TCP;
+  writeUuid(target, offset + 3, channelId);
+  target[offset + 19] = Compression.None;
+  target.writeUInt32BE(payloadLength, offset + 20);
+}
+
 function encodeAuth(msg: AuthMessage): Buffer {
   const tokenLength = shortStringLength(msg.token, 'auth token');
   const frame = allocateFrame(MessageType.Auth, HEADER_LENGTH + 1 + tokenLength + 1 + UUID_BYTE_LENGTH);

@@ -1,5 +1,5 @@
 /** LinkSocks binary message codec (PROTOCOL.md): typed messages in, WebSocket payloads out, and back. */
-export { encodeMessage, encodeTcpData } from './encode.js';
+export { encodeMessage, encodeTcpData, writeTcpDataHeader } from './encode.js';
 export { decodeMessage, type DecodeOptions } from './decode.js';
 export { ProtocolError, type ProtocolErrorCode } from './errors.js';
 export { DEFAULT_MAX_DECOMPRESSED_SIZE, shouldCompress } from './gzip.js';

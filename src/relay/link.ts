@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { WebSocket, RawData } from 'ws';
-import { decodeMessage, encodeMessage, ProtocolError } from '../protocol/index.js';
+import { decodeMessage, encodeMessage, encodeTcpData, ProtocolError } from '../protocol/index.js';
 import type {
   ConnectResponseMessage,
   DataMessage,
@@ -12,6 +12,8 @@ import type {
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { RelayCounters } from './counters.js';
+import { canWriteDirect, writeTcpDataFrame } from './data-frame.js';
+import type { DirectFraming } from './data-frame.js';
 
 /** Messages that belong to a channel and are delivered to its endpoint. */
 export type ChannelMessage = DataMessage | ConnectResponseMessage | DisconnectMessage;
@@ -46,6 +48,11 @@ export interface LinkOptions {
   channelIdleTimeoutMs?: number;
   /** Cap on the decompressed size of a gzip Data payload; default 64 MiB. */
   maxDecompressedSize?: number;
+  /**
+   * Lets TCP Data bypass `ws` and go to the socket without a copy. Must match how `ws` frames this
+   * link: 'unmasked' on the server side, 'zero-mask' on a client created with an all-zero mask.
+   */
+  directFraming?: DirectFraming;
   logger?: Logger;
   counters?: RelayCounters;
 }
@@ -77,6 +84,7 @@ export class Link extends EventEmitter {
   private readonly socket: Socket;
   private readonly highWaterMark: number;
   private readonly maxDecompressedSize: number | undefined;
+  private readonly directFraming: DirectFraming | undefined;
   private readonly drainWaiters = new Set<DrainWaiter>();
   private readonly inboundBlockers = new Set<object>();
   private readonly timers: NodeJS.Timeout[] = [];
@@ -91,6 +99,7 @@ export class Link extends EventEmitter {
     this.counters = options.counters ?? new RelayCounters();
     this.highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER;
     this.maxDecompressedSize = options.maxDecompressedSize;
+    this.directFraming = options.directFraming;
     ws.binaryType = 'nodebuffer';
     ws.on('message', (data: RawData) => this.onRaw(toBuffer(data)));
     ws.on('ping', () => this.touch());
@@ -134,6 +143,16 @@ export class Link extends EventEmitter {
   /** Encodes and sends a message. Returns false when the link is congested (see waitForDrain). */
   send(msg: OutgoingMessage): boolean {
     return this.sendRaw(encodeMessage(msg));
+  }
+
+  /** Sends uncompressed TCP Data; the payload is not copied when the link allows direct frames. */
+  sendTcpData(channelId: string, payload: Buffer): boolean {
+    if (this.closed) return false;
+    if (this.directFraming !== undefined && canWriteDirect(this.ws)) {
+      writeTcpDataFrame(this.socket, this.directFraming, channelId, payload);
+      return this.ws.bufferedAmount <= this.highWaterMark;
+    }
+    return this.sendRaw(encodeTcpData(channelId, payload));
   }
 
   /** Sends an already encoded message. */

@@ -145,17 +145,7 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
     let ok = true;
     for (let offset = 0; offset < chunk.length; offset += max) {
       const payload = offset === 0 && chunk.length <= max ? chunk : chunk.subarray(offset, offset + max);
-      ok = this.link.send({
-        type: 'data',
-        protocol: 'tcp',
-        channelId: this.channelId,
-        compression: 0,
-        data: payload,
-        address: '',
-        port: 0,
-        targetAddr: '',
-        targetPort: 0,
-      });
+      ok = this.link.sendTcpData(this.channelId, payload);
     }
     this.bytesToLink += chunk.length;
     this.link.counters.bytesToLink += chunk.length;

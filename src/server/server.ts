@@ -340,6 +340,7 @@ export class LinkSocksServer extends EventEmitter {
     const link = new Link(ws, socket, {
       pingIntervalMs: PING_INTERVAL_MS,
       deadAfterMs: DEAD_AFTER_MS,
+      directFraming: 'unmasked',
       channelIdleTimeoutMs: this.options.channelIdleTimeoutMs,
       logger: this.logger,
       counters: this.counters,

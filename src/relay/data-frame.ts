@@ -1,0 +1,63 @@
+/**
+ * The hot path of the relay: a TCP Data message written straight to the socket as one WebSocket
+ * frame, header and payload in two writes under cork, so the payload is never copied (the generic
+ * path encodes a new buffer holding header and payload). Only used when nothing is queued inside
+ * `ws`, so frames keep their order.
+ */
+import type { Socket } from 'node:net';
+import type { WebSocket } from 'ws';
+import { DATA_HEADER_LENGTH, writeTcpDataHeader } from '../protocol/index.js';
+
+/** How a link's frames are masked: servers never mask; our clients mask with an all-zero key. */
+export type DirectFraming = 'unmasked' | 'zero-mask';
+
+/**
+ * The fields of ws's Sender that tell whether it holds queued frames. Read, never written; if a
+ * future `ws` renames them the check fails closed and the generic path is used.
+ */
+interface SenderState {
+  _state?: unknown;
+  _queue?: unknown;
+}
+
+const OPCODE_BINARY_FIN = 0x82;
+
+export function canWriteDirect(ws: WebSocket): boolean {
+  const sender = (ws as unknown as { _sender?: SenderState })._sender;
+  return (
+    ws.readyState === 1 &&
+    sender !== undefined &&
+    sender._state === 0 &&
+    Array.isArray(sender._queue) &&
+    sender._queue.length === 0
+  );
+}
+
+/** Writes the frame; returns socket.write's answer for the payload. */
+export function writeTcpDataFrame(socket: Socket, framing: DirectFraming, channelId: string, payload: Buffer): boolean {
+  const length = DATA_HEADER_LENGTH + payload.length;
+  const extended = length < 126 ? 0 : length < 65536 ? 2 : 8;
+  const maskBytes = framing === 'zero-mask' ? 4 : 0;
+  const wsHeader = 2 + extended + maskBytes;
+  const head = Buffer.allocUnsafe(wsHeader + DATA_HEADER_LENGTH);
+  head[0] = OPCODE_BINARY_FIN;
+  const maskBit = maskBytes > 0 ? 0x80 : 0;
+  if (extended === 0) {
+    head[1] = maskBit | length;
+  } else if (extended === 2) {
+    head[1] = maskBit | 126;
+    head.writeUInt16BE(length, 2);
+  } else {
+    head[1] = maskBit | 127;
+    head.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    head.writeUInt32BE(length >>> 0, 6);
+  }
+  // An all-zero masking key leaves the payload bytes as they are (XOR with 0).
+  if (maskBytes > 0) head.fill(0, 2 + extended, wsHeader);
+  writeTcpDataHeader(head, wsHeader, channelId, payload.length);
+  socket.cork();
+  socket.write(head);
+  const ok = socket.write(payload);
+  socket.uncork();
+  return ok;
+}
