@@ -3,7 +3,7 @@
  * `/api/status`, answering with Go's status codes, headers, JSON key order and error texts.
  * Mounted by the server on the WebSocket listener; it only talks to a TokenAdmin.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { keysEqual } from '../util/secrets.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import Koa from 'koa';
 import { Router } from '@koa/router';
@@ -57,10 +57,9 @@ function statusEntry(entry: TokenStatusEntry): Record<string, unknown> {
   };
 }
 
-/** Constant-time comparison that also hides the key's length: both sides are hashed first. */
+/** Constant-time (util/secrets.ts); a missing header never matches, even an empty key. */
 function keyMatches(given: string | undefined, expected: string): boolean {
-  const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
-  return timingSafeEqual(digest(given ?? ''), digest(expected)) && given !== undefined;
+  return keysEqual(given ?? '', expected) && given !== undefined;
 }
 
 /** Go answers 400 before routing when the request path has a malformed percent escape. */

@@ -51,6 +51,8 @@ export interface RawClientFlags extends OperatorFlags {
   threads?: string;
   upstreamProxy?: string;
   fastOpen?: boolean;
+  /** `--no-http` sets this to false (commander's negated flag). */
+  http?: boolean;
   /** Commander turns `-E, --no-env-proxy` into `envProxy: false`. */
   envProxy?: boolean;
   // Go's direct-connection flags: validated, then ignored (out of scope, CLI.md §2).
@@ -129,6 +131,7 @@ export function parseClientFlags(command: ClientCommand, flags: RawClientFlags, 
   if (password !== undefined) clientOptions.socksPassword = password;
   if (upstreamProxy !== undefined) clientOptions.upstreamProxy = upstreamProxy;
   if (flags.insecure === true) clientOptions.insecure = true;
+  if (flags.http === false) clientOptions.httpConnect = false;
 
   const config: ClientCliConfig = { command, clientOptions, debug: flags.debug ?? 0, warnings, logFormat: operator.logFormat };
   if (operator.metricsListen) config.metricsListen = operator.metricsListen;

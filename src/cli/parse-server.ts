@@ -49,6 +49,8 @@ export interface RawServerFlags extends OperatorFlags {
   apiKey?: string;
   upstreamProxy?: string;
   fastOpen?: boolean;
+  /** `--no-http` sets this to false (commander's negated flag). */
+  http?: boolean;
   connectorWaitProvider?: string;
   /** Go's direct-connection flags: accepted and ignored (out of scope, CLI.md §2). */
   directEnable?: boolean;
@@ -134,6 +136,7 @@ export function parseServerFlags(flags: RawServerFlags, env: Env): ServerCliConf
   };
   if (apiKey !== undefined) serverOptions.apiKey = apiKey;
   if (fastOpen) serverOptions.fastOpen = true;
+  if (flags.http === false) serverOptions.httpConnect = false;
   if (upstreamProxy !== undefined) serverOptions.upstreamProxy = upstreamProxy;
   const stateFile = nonEmpty(flags.stateFile ?? envValue(env, 'LINKSOCKS_STATE_FILE'));
   if (stateFile !== undefined) serverOptions.stateFile = stateFile;

@@ -46,7 +46,7 @@ export interface LinkOptions {
   unsolicitedPongMs?: number;
   /** Close channels without traffic for this long; default 12 h (Go's value). */
   channelIdleTimeoutMs?: number;
-  /** Cap on the decompressed size of a gzip Data payload; default 64 MiB. */
+  /** Cap on the decompressed size of a gzip Data payload; default the codec's 32 MiB. */
   maxDecompressedSize?: number;
   /**
    * Lets TCP Data bypass `ws` and go to the socket without a copy. Must match how `ws` frames this

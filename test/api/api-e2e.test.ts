@@ -7,6 +7,7 @@ import { LinkSocksClient } from '../../src/client/client.js';
 import { LinkSocksServer } from '../../src/server/server.js';
 import { freePort, startEchoServer, waitForEvent, type EchoServer } from '../helpers/net.js';
 import { socksEcho } from '../helpers/socks.js';
+import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 
 const KEY = 'KEY';
 
@@ -18,6 +19,7 @@ interface StatusEntry {
 }
 
 describe('HTTP API end to end', () => {
+  checkNoLeaksAfterSuite();
   let server: LinkSocksServer;
   let echo: EchoServer;
   let base: string;

@@ -63,7 +63,8 @@ describe('cli program (commander)', () => {
 
   it('leaves absent server flags undefined so variables can apply', async () => {
     const r = await run(['server']);
-    expect(r.server).to.deep.equal({ debug: 0 });
+    // `http: true` is commander's default for the negated `--no-http` flag (no variable behind it).
+    expect(r.server).to.deep.equal({ debug: 0, http: true });
   });
 
   it('accepts long forms with = and the extras', async () => {

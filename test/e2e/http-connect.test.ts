@@ -15,6 +15,7 @@ import type { EchoServer, HttpTestServer } from '../helpers/net.js';
 import { makePayload, sendAndCollect } from '../helpers/payload.js';
 import { socksEcho } from '../helpers/socks.js';
 import { waitForDefined } from '../helpers/wait.js';
+import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 
 const BODY = 'hello over http connect\n';
 
@@ -54,6 +55,7 @@ async function stopRig(rig: Rig | undefined): Promise<void> {
 }
 
 describe('HTTP CONNECT on the SOCKS port', function () {
+  checkNoLeaksAfterSuite();
   let http: HttpTestServer;
   let echo: EchoServer;
   let rig: Rig | undefined;

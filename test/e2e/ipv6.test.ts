@@ -15,10 +15,12 @@ import { rawSocksConnect } from '../helpers/socks-raw.js';
 import { SocksUdpAssociation } from '../helpers/socks-udp.js';
 import { waitForDefined } from '../helpers/wait.js';
 import { connectHttp } from '../helpers/http-connect-client.js';
+import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 
 type ConnectEvent = ConnectResult & { mode: string };
 
 describe('IPv6 end to end on ::1', function () {
+  checkNoLeaksAfterSuite();
   let echo6: EchoServer;
   let udpEcho6: UdpEchoServer;
   let server: LinkSocksServer;

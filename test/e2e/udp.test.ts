@@ -15,6 +15,7 @@ import { makePayload } from '../helpers/payload.js';
 import { SocksUdpAssociation } from '../helpers/socks-udp.js';
 import type { AtypChoice } from '../helpers/socks-udp.js';
 import { waitForDefined, waitForValue } from '../helpers/wait.js';
+import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 
 type Mode = 'forward' | 'reverse' | 'agent';
 
@@ -144,6 +145,7 @@ function assertDelivered(result: ExchangeResult, label: string): void {
 }
 
 describe('UDP ASSOCIATE end to end (1,000 datagrams per association)', function () {
+  checkNoLeaksAfterSuite();
   this.timeout(30_000);
   let echo4: UdpEchoServer;
   let echo6: UdpEchoServer | undefined;

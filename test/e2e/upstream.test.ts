@@ -20,6 +20,7 @@ import { makePayload } from '../helpers/payload.js';
 import { socksConnectReply, socksEcho, SocksReply } from '../helpers/socks.js';
 import { SocksUdpAssociation } from '../helpers/socks-udp.js';
 import { waitForDefined } from '../helpers/wait.js';
+import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 
 type ConnectEvent = ConnectResult & { mode: string };
 
@@ -76,6 +77,7 @@ function httpUrl(proxy: HttpConnectProxy, auth = 'u:p'): string {
 }
 
 describe('upstream proxies on the dialing side', function () {
+  checkNoLeaksAfterSuite();
   let echo: EchoServer;
   let udpEcho: UdpEchoServer;
   let socksProxy: CredentialedSocksProxy;

@@ -2,8 +2,10 @@ import { expect } from 'chai';
 import { startEmbedded } from '../../examples/embed.js';
 import { startHttpServer } from '../helpers/net.js';
 import { curlViaSocks } from '../helpers/socks.js';
+import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 
 describe('embedding example (README)', function () {
+  checkNoLeaksAfterSuite();
   it('serves a SOCKS5 tunnel through a proxy mounted on an existing HTTP server', async function () {
     const target = await startHttpServer('embedded\n');
     const embedded = await startEmbedded();

@@ -7,8 +7,10 @@ import { startEchoServer, LOCALHOST } from '../helpers/net.js';
 import type { EchoServer } from '../helpers/net.js';
 import { sendAndCollect } from '../helpers/payload.js';
 import { socksConnect, socksConnectReply, SocksReply } from '../helpers/socks.js';
+import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 
 describe('server limits', function () {
+  checkNoLeaksAfterSuite();
   let echo: EchoServer;
   let server: LinkSocksServer;
   const clients: LinkSocksClient[] = [];

@@ -7,6 +7,7 @@ import { freePort, startEchoServer, LOCALHOST } from '../helpers/net.js';
 import type { EchoServer } from '../helpers/net.js';
 import { makePayload } from '../helpers/payload.js';
 import { socksConnectReply, socksEcho, SocksReply } from '../helpers/socks.js';
+import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 
 /** Value of one sample line (`name{labels} value`) of a Prometheus text exposition. */
 function sample(text: string, name: string, labels = ''): number {
@@ -17,6 +18,7 @@ function sample(text: string, name: string, labels = ''): number {
 }
 
 describe('Prometheus metrics', function () {
+  checkNoLeaksAfterSuite();
   let echo: EchoServer;
   let server: LinkSocksServer;
   let client: LinkSocksClient;

@@ -8,6 +8,7 @@ import { makePayload } from '../helpers/payload.js';
 import { socksEcho } from '../helpers/socks.js';
 import { makeSelfSignedCertificate } from '../helpers/tls.js';
 import type { TestCertificate } from '../helpers/tls.js';
+import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 
 function peerCertificateFingerprint(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -20,6 +21,7 @@ function peerCertificateFingerprint(port: number): Promise<string> {
 }
 
 describe('TLS server (wss://)', function () {
+  checkNoLeaksAfterSuite();
   let cert: TestCertificate;
   let echo: EchoServer;
   let server: LinkSocksServer;

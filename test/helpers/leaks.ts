@@ -45,3 +45,17 @@ export async function assertNoLeakedHandles(
     throw new Error(`leaked handles: ${list}`);
   }
 }
+
+/**
+ * Registers, in the current describe, a snapshot before its first test and a check after its last
+ * one that every socket, server, process and UDP handle it opened is gone.
+ */
+export function checkNoLeaksAfterSuite(options: { graceMs?: number; tolerate?: readonly string[] } = {}): void {
+  let before: ResourceSnapshot = new Map();
+  globalThis.before(() => {
+    before = snapshotResources();
+  });
+  globalThis.after(async () => {
+    await assertNoLeakedHandles(before, { graceMs: options.graceMs ?? 3000, tolerate: options.tolerate });
+  });
+}

@@ -5,8 +5,10 @@ import { freePort, startEchoServer, LOCALHOST, withTimeout } from '../helpers/ne
 import type { EchoServer } from '../helpers/net.js';
 import { makePayload } from '../helpers/payload.js';
 import { socksConnect, socksConnectReply, socksEcho, SocksReply } from '../helpers/socks.js';
+import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 
 describe('client behaviour', function () {
+  checkNoLeaksAfterSuite();
   let echo: EchoServer;
   const servers: LinkSocksServer[] = [];
   const clients: LinkSocksClient[] = [];

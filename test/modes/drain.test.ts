@@ -5,8 +5,10 @@ import { startEchoServer, LOCALHOST, withTimeout } from '../helpers/net.js';
 import type { EchoServer } from '../helpers/net.js';
 import { makePayload, sendAndCollect } from '../helpers/payload.js';
 import { socksConnect } from '../helpers/socks.js';
+import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 
 describe('graceful drain', function () {
+  checkNoLeaksAfterSuite();
   let echo: EchoServer;
   let server: LinkSocksServer;
   let client: LinkSocksClient;

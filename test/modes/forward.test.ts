@@ -7,8 +7,10 @@ import { freePort, startEchoServer, startHttpServer, LOCALHOST, withTimeout } fr
 import type { EchoServer } from '../helpers/net.js';
 import { makePayload, sendAndCollect, collectBytes } from '../helpers/payload.js';
 import { curlViaSocks, socksConnect, socksConnectReply, socksEcho, SocksReply } from '../helpers/socks.js';
+import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 
 describe('forward mode (TS server, TS client)', function () {
+  checkNoLeaksAfterSuite();
   let server: LinkSocksServer;
   let client: LinkSocksClient;
   let echo: EchoServer;
@@ -102,6 +104,7 @@ describe('forward mode (TS server, TS client)', function () {
 });
 
 describe('forward mode authentication', function () {
+  checkNoLeaksAfterSuite();
   let server: LinkSocksServer;
 
   beforeEach(async function () {

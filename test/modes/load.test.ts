@@ -6,6 +6,7 @@ import { freePort, startEchoServer, LOCALHOST, withTimeout } from '../helpers/ne
 import type { EchoServer } from '../helpers/net.js';
 import { collectBytes, makePayload, sha256 } from '../helpers/payload.js';
 import { socksConnect, socksEcho } from '../helpers/socks.js';
+import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 
 /**
  * A hand-made no-auth SOCKS5 CONNECT to 127.0.0.1:port that returns the socket paused, reading
@@ -37,6 +38,7 @@ async function rawSocksConnect(proxyPort: number, port: number): Promise<net.Soc
 }
 
 describe('large transfers, many channels, slow readers', function () {
+  checkNoLeaksAfterSuite();
   this.timeout(60_000);
   let echo: EchoServer;
   let server: LinkSocksServer;
@@ -164,6 +166,7 @@ describe('large transfers, many channels, slow readers', function () {
 });
 
 describe('reverse-mode resilience', function () {
+  checkNoLeaksAfterSuite();
   let echo: EchoServer;
   const servers: LinkSocksServer[] = [];
   const clients: LinkSocksClient[] = [];

@@ -6,6 +6,7 @@ import { freePort, startEchoServer, LOCALHOST, withTimeout } from '../helpers/ne
 import type { EchoServer } from '../helpers/net.js';
 import { makePayload, sendAndCollect } from '../helpers/payload.js';
 import { socksConnect, socksConnectReply, socksEcho, SocksReply } from '../helpers/socks.js';
+import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 
 interface Rig {
   server: LinkSocksServer;
@@ -35,6 +36,7 @@ async function startClient(rig: Rig, options: ConstructorParameters<typeof LinkS
 }
 
 describe('reverse mode (TS server, TS providers)', function () {
+  checkNoLeaksAfterSuite();
   let rig: Rig;
   let socksPort: number;
   const sockets: net.Socket[] = [];
@@ -116,6 +118,7 @@ describe('reverse mode (TS server, TS providers)', function () {
 });
 
 describe('agent mode (connector tokens)', function () {
+  checkNoLeaksAfterSuite();
   let rig: Rig;
 
   beforeEach(async function () {
@@ -173,6 +176,7 @@ describe('agent mode (connector tokens)', function () {
 });
 
 describe('autonomy mode', function () {
+  checkNoLeaksAfterSuite();
   let rig: Rig;
 
   beforeEach(async function () {

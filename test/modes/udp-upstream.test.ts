@@ -7,8 +7,10 @@ import { freePort, startEchoServer, startUdpEchoServer, LOCALHOST } from '../hel
 import type { EchoServer, UdpEchoServer } from '../helpers/net.js';
 import { makePayload } from '../helpers/payload.js';
 import { socksEcho, socksUdpRoundTrip } from '../helpers/socks.js';
+import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 
 describe('UDP ASSOCIATE through the tunnel', function () {
+  checkNoLeaksAfterSuite();
   let udpEcho: UdpEchoServer;
   let server: LinkSocksServer;
   const clients: LinkSocksClient[] = [];
@@ -46,6 +48,7 @@ describe('UDP ASSOCIATE through the tunnel', function () {
 });
 
 describe('upstream proxy on the dialing side', function () {
+  checkNoLeaksAfterSuite();
   let echo: EchoServer;
   let upstream: Socks5Server;
   let upstreamRequests = 0;

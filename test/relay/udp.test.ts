@@ -19,6 +19,7 @@ import { startUdpEchoServer, type UdpEchoServer } from '../helpers/net.js';
 import { socksUdpRoundTrip } from '../helpers/socks.js';
 import { createLinkPair, type LinkPair } from './link-pair.js';
 import { UdpAssociateClient } from './udp-client.js';
+import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 
 interface Setup {
   fastOpen?: boolean;
@@ -48,6 +49,7 @@ function nextWireMessage(pair: LinkPair, side: 'server' | 'client', type: Messag
 }
 
 describe('relay/udp', function () {
+  checkNoLeaksAfterSuite();
   this.timeout(10_000);
 
   let pair: LinkPair;

@@ -15,6 +15,7 @@ import {
 import { Socks5Server } from '../../src/socks5/server.js';
 import { Reply, type Socks5Credentials } from '../../src/socks5/types.js';
 import { freePort, startEchoServer, type EchoServer } from '../helpers/net.js';
+import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 
 /** What the scripted HTTP proxy does once it has read a CONNECT request. */
 type HttpProxyMode =
@@ -137,6 +138,7 @@ async function dialError(promise: Promise<unknown>): Promise<UpstreamDialError> 
 }
 
 describe('relay/upstream', function () {
+  checkNoLeaksAfterSuite();
   this.timeout(10_000);
 
   let echo: EchoServer;
