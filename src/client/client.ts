@@ -319,7 +319,7 @@ export class LinkSocksClient extends EventEmitter {
     const upstream = this.options.upstreamProxy ? parseUpstreamProxy(this.options.upstreamProxy) : undefined;
     return {
       dialTcp: createTcpDialer(upstream, this.options.connectTimeoutMs ?? 10_000),
-      openUdp: udpChannelOpener(),
+      openUdp: udpChannelOpener({ upstream }),
       maxPayload: this.options.bufferSize ?? DEFAULT_MAX_PAYLOAD,
       observer: this.observer,
     };

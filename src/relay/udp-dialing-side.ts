@@ -10,14 +10,22 @@
  * association whose datagrams vanish; a Go SOCKS side simply closes the association on it. No
  * Disconnect is sent when the SOCKS side asked for the end or the link is gone.
  *
- * UDP never goes through the upstream proxy.
+ * With a SOCKS5 upstream proxy the channel opens a UDP ASSOCIATE on it instead of a local socket
+ * (MODES.md §8.4; Go always sends UDP directly): datagrams go to the proxy's relay with the target
+ * in the SOCKS header, names included (the proxy resolves them, no local lookup), and replies come
+ * back with the source the proxy reports. The association dies with its control connection; the
+ * channel then ends with a Disconnect like on a socket error. An HTTP upstream cannot carry UDP, so
+ * UDP stays direct with one.
  */
 import dgram from 'node:dgram';
 import dns from 'node:dns';
 import net from 'node:net';
 import type { DataMessage } from '../protocol/index.js';
+import { socks5UdpAssociate } from '../socks5/client.js';
+import type { Socks5UdpRelay } from '../socks5/udp-client.js';
 import type { UdpChannelOpener } from './dialing-side.js';
 import type { ChannelEndpoint, ChannelMessage, Link } from './link.js';
+import type { UpstreamProxy } from './upstream.js';
 
 export interface UdpDialingSideOptions {
   /** Close the channel after this long without a datagram either way; default 5 min (Go: 12 h). */
@@ -26,10 +34,15 @@ export interface UdpDialingSideOptions {
   maxAssociationsPerLink?: number;
   /** Host name resolution; default dns.lookup (first address, any family, like Go). */
   lookup?: (host: string) => Promise<string>;
+  /** A socks5 upstream carries the channel's datagrams (UDP ASSOCIATE); an http one is ignored. */
+  upstream?: UpstreamProxy;
+  /** Bound on opening the upstream association (TCP connect + handshake); default 10 s. */
+  upstreamTimeoutMs?: number;
 }
 
 export const DEFAULT_UDP_IDLE_TIMEOUT_MS = 5 * 60_000;
 export const DEFAULT_MAX_UDP_ASSOCIATIONS_PER_LINK = 256;
+export const DEFAULT_UPSTREAM_UDP_TIMEOUT_MS = 10_000;
 /** Datagrams kept while the socket is still binding (fast-open SOCKS sides send at once). */
 const MAX_QUEUED_BEFORE_BIND = 64;
 /** Distinct names being resolved at once per channel; a flood of fresh names must not fill the thread pool. */
@@ -63,6 +76,8 @@ export function openUdpDialingSide(link: Link, channelId: string, options: UdpDi
 
 class UdpDialingChannel implements ChannelEndpoint {
   private socket: dgram.Socket | null = null;
+  /** Set instead of `socket` when the datagrams go through a SOCKS5 upstream. */
+  private relay: Socks5UdpRelay | null = null;
   private family: 4 | 6 = 6;
   private readonly queued: DataMessage[] = [];
   /** Name → datagrams (data, port) waiting for its lookup. */
@@ -75,7 +90,7 @@ class UdpDialingChannel implements ChannelEndpoint {
   constructor(
     private readonly link: Link,
     private readonly channelId: string,
-    options: UdpDialingSideOptions,
+    private readonly options: UdpDialingSideOptions,
   ) {
     this.lookup = options.lookup ?? defaultLookup;
     // Registered before binding so datagrams right behind the Connect are kept (bounded).
@@ -87,6 +102,20 @@ class UdpDialingChannel implements ChannelEndpoint {
   }
 
   start(): void {
+    const upstream = this.options.upstream;
+    if (upstream?.kind === 'socks5') {
+      socks5UdpAssociate({
+        proxyHost: upstream.host,
+        proxyPort: upstream.port,
+        username: upstream.credentials?.username,
+        password: upstream.credentials?.password,
+        timeoutMs: this.options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_UDP_TIMEOUT_MS,
+      }).then(
+        (relay) => this.associated(relay),
+        (err: unknown) => this.openFailed(`socks5 udp associate error: ${err instanceof Error ? err.message : String(err)}`),
+      );
+      return;
+    }
     bindDualStack().then(
       ({ socket, family }) => this.bound(socket, family),
       (err: unknown) => this.bindFailed(err),
@@ -118,7 +147,7 @@ class UdpDialingChannel implements ChannelEndpoint {
     }
     this.touch();
     this.link.counters.udpDatagramsFromLink += 1;
-    if (this.socket === null) {
+    if (this.socket === null && this.relay === null) {
       if (this.queued.length >= MAX_QUEUED_BEFORE_BIND) this.drop();
       else this.queued.push(msg);
       return;
@@ -135,16 +164,37 @@ class UdpDialingChannel implements ChannelEndpoint {
     this.family = family;
     this.link.counters.udpSocketsOpen += 1;
     this.link.counters.channelsOpened += 1;
-    socket.on('message', (data, rinfo) => this.onDatagram(data, rinfo));
+    socket.on('message', (data, rinfo) => this.onDatagram(data, rinfo.address, rinfo.port));
     socket.on('error', (err) => this.close(err.message));
+    this.opened();
+  }
+
+  private associated(relay: Socks5UdpRelay): void {
+    if (this.closed) {
+      relay.close();
+      return;
+    }
+    this.relay = relay;
+    // The relay's local socket is a UDP socket of this side like the direct one.
+    this.link.counters.udpSocketsOpen += 1;
+    this.link.counters.channelsOpened += 1;
+    relay.on('message', (m) => this.onDatagram(m.data, m.host, m.port));
+    relay.on('close', () => this.close('socks5 udp association closed by the proxy'));
+    this.opened();
+  }
+
+  private opened(): void {
     this.link.send({ type: 'connectResponse', success: true, channelId: this.channelId, error: '' });
     for (const msg of this.queued.splice(0)) this.forward(msg);
   }
 
   private bindFailed(err: unknown): void {
+    this.openFailed(`listen udp 0.0.0.0:0: ${err instanceof Error ? err.message : String(err)}`);
+  }
+
+  private openFailed(text: string): void {
     if (this.closed) return;
     this.link.counters.channelsFailed += 1;
-    const text = `listen udp 0.0.0.0:0: ${err instanceof Error ? err.message : String(err)}`;
     this.close(null);
     if (!this.link.isClosed) this.link.send({ type: 'connectResponse', success: false, channelId: this.channelId, error: text });
   }
@@ -154,6 +204,14 @@ class UdpDialingChannel implements ChannelEndpoint {
     const port = msg.targetPort;
     if (!Number.isInteger(port) || port < 1 || port > 65535 || msg.targetAddr === '') {
       this.drop();
+      return;
+    }
+    if (this.relay !== null) {
+      // The proxy resolves names; a send error concerns this datagram only.
+      const sent = this.relay.send(msg.targetAddr, port, msg.data, (err) => {
+        if (err) this.drop();
+      });
+      if (!sent) this.drop();
       return;
     }
     if (net.isIP(msg.targetAddr) !== 0) {
@@ -200,7 +258,8 @@ class UdpDialingChannel implements ChannelEndpoint {
     });
   }
 
-  private onDatagram(data: Buffer, rinfo: dgram.RemoteInfo): void {
+  /** A datagram for the SOCKS side; `host:port` is its source (as the proxy reports it, with an upstream). */
+  private onDatagram(data: Buffer, host: string, port: number): void {
     if (this.closed) return;
     this.touch();
     if (this.link.congested) {
@@ -214,8 +273,8 @@ class UdpDialingChannel implements ChannelEndpoint {
       channelId: this.channelId,
       compression: 0,
       data,
-      address: unmapIPv4(rinfo.address),
-      port: rinfo.port,
+      address: unmapIPv4(host),
+      port,
       targetAddr: '',
       targetPort: 0,
     });
@@ -241,9 +300,11 @@ class UdpDialingChannel implements ChannelEndpoint {
     if (count <= 1) openPerLink.delete(this.link);
     else openPerLink.set(this.link, count - 1);
     this.link.detach(this.channelId, this);
-    if (this.socket !== null) {
-      closeQuietly(this.socket);
+    if (this.socket !== null || this.relay !== null) {
+      if (this.socket !== null) closeQuietly(this.socket);
+      this.relay?.close();
       this.socket = null;
+      this.relay = null;
       this.link.counters.udpSocketsOpen -= 1;
       if (disconnectText !== null && !this.link.isClosed) {
         this.link.send({ type: 'disconnect', channelId: this.channelId, error: disconnectText });

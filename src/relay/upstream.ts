@@ -1,7 +1,8 @@
 /**
  * Outbound TCP dialing through an optional upstream proxy (../shared/spec/MODES.md §8.3–8.5).
  *
- * Only TCP channels use the upstream proxy; UDP always goes out directly (§8.6). The error texts
+ * This module dials TCP. UDP uses a SOCKS5 upstream through its own UDP ASSOCIATE
+ * (udp-dialing-side.ts; Go sends UDP directly, §8.6) and goes direct with an HTTP one. The error texts
  * follow Go's wrapping (`connect to proxy error: …`, `socks5 handshake error: …`,
  * `socks5 connect error: …`, `HTTP CONNECT failed: …`) because they end up in ConnectResponse
  * messages that Go peers show to users.

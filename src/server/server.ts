@@ -17,7 +17,7 @@ import { silentLogger } from '../log.js';
 import { decodeMessage, encodeMessage } from '../protocol/index.js';
 import type { ConnectorMessage, Message } from '../protocol/index.js';
 import { RelayCounters } from '../relay/counters.js';
-import { createTcpDialer, parseUpstreamProxy } from '../relay/upstream.js';
+import { createTcpDialer, parseUpstreamProxy, type UpstreamProxy } from '../relay/upstream.js';
 import type { TcpDialer } from '../relay/dialing-side.js';
 import { udpChannelOpener } from '../relay/udp-dialing-side.js';
 import { openUdpSocksSide } from '../relay/udp-socks-side.js';
@@ -85,6 +85,7 @@ export class LinkSocksServer extends EventEmitter {
   private closing = false;
   private draining = false;
   private readonly dialTcp: TcpDialer;
+  private readonly upstream: UpstreamProxy | undefined;
   private readonly authLimiter: AuthRateLimiter;
   private readonly maxChannelsPerLink: number;
   private readonly observer: ChannelObserver;
@@ -103,8 +104,8 @@ export class LinkSocksServer extends EventEmitter {
     this.observer = eventObserver(this, this.logger, 'forward');
     this.reverseObserver = eventObserver(this, this.logger, 'reverse');
     // Parsed once so a bad URL fails at construction (UpstreamProxyError), not on the first dial.
-    const upstream = options.upstreamProxy ? parseUpstreamProxy(options.upstreamProxy) : undefined;
-    this.dialTcp = createTcpDialer(upstream, options.connectTimeoutMs ?? 10_000);
+    this.upstream = options.upstreamProxy ? parseUpstreamProxy(options.upstreamProxy) : undefined;
+    this.dialTcp = createTcpDialer(this.upstream, options.connectTimeoutMs ?? 10_000);
     this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: MAX_MESSAGE_SIZE });
     this.metricsRegistry = options.metrics ? attachMetrics(this) : undefined;
     this.apiHandler = createApiHandler({ admin: this.admin(), apiKey: options.apiKey, logger: this.logger });
@@ -584,7 +585,7 @@ export class LinkSocksServer extends EventEmitter {
   private dialingOptions(): DialingSideOptions {
     return {
       dialTcp: this.dialTcp,
-      openUdp: udpChannelOpener(),
+      openUdp: udpChannelOpener({ upstream: this.upstream }),
       maxPayload: this.options.bufferSize ?? DEFAULT_MAX_PAYLOAD,
       observer: this.observer,
     };

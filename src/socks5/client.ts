@@ -1,28 +1,34 @@
 /**
  * A small SOCKS5 client for dialling through an upstream proxy (../shared/spec/MODES.md §8.4):
  * one offered method (username/password when both are set, else no-auth), CONNECT with IP
- * literals as ATYP 1/4 and names as ATYP 3. The whole exchange, TCP connect included, is bounded
- * by `timeoutMs` and can be cancelled with `signal`.
+ * literals as ATYP 1/4 and names as ATYP 3, and UDP ASSOCIATE (the relay end is in udp-client.ts). The whole
+ * exchange, TCP connect included, is bounded by `timeoutMs` and can be cancelled with `signal`.
  */
+import dns from 'node:dns';
 import net, { type Socket } from 'node:net';
-import { encodeAddress, readAddress } from './address.js';
+import { encodeAddress, readAddress, type SocksAddress } from './address.js';
 import { Socks5Error } from './errors.js';
 import { ByteAccumulator, type ParseStep } from './handshake-parser.js';
 import { ignoreSocketError } from './socket-util.js';
 import { Reply } from './types.js';
+import { bindRelaySocket, Socks5UdpRelay } from './udp-client.js';
 import { Command, Method, SOCKS_VERSION, USERPASS_VERSION } from './wire.js';
 
-export interface Socks5ConnectOptions {
+/** Where the proxy is and how to log in; shared by CONNECT and UDP ASSOCIATE. */
+export interface Socks5ProxyOptions {
   proxyHost: string;
   proxyPort: number;
   /** Used only when both username and password are non-empty (like Go). */
   username?: string;
   password?: string;
-  targetHost: string;
-  targetPort: number;
   /** Bound on TCP connect + handshake. */
   timeoutMs: number;
   signal?: AbortSignal;
+}
+
+export interface Socks5ConnectOptions extends Socks5ProxyOptions {
+  targetHost: string;
+  targetPort: number;
 }
 
 export interface Socks5Connection {
@@ -50,9 +56,26 @@ export function describeReply(code: number): string {
 
 export async function socks5Connect(options: Socks5ConnectOptions): Promise<Socks5Connection> {
   const target = encodeTarget(options.targetHost, options.targetPort);
+  const { socket, head } = await socks5Command(options, Command.Connect, target, 'connect');
+  return { socket, head };
+}
+
+/** Outcome of a successful command: the control socket (paused) and the reply's BND address. */
+export interface Socks5CommandResult {
+  socket: Socket;
+  bound: SocksAddress;
+  /** Bytes the proxy sent after its reply. */
+  head: Buffer;
+}
+
+/**
+ * Connects to the proxy, negotiates the method (and logs in), sends one command and reads its
+ * reply. `label` names the command in error texts (`socks5 ${label} failed: …`).
+ */
+export async function socks5Command(options: Socks5ProxyOptions, command: number, destination: Buffer, label: string): Promise<Socks5CommandResult> {
   const auth = encodeAuth(options.username, options.password);
   const socket = net.connect({ host: options.proxyHost, port: options.proxyPort, allowHalfOpen: true, noDelay: true });
-  const session = new ClientSession(socket, options);
+  const session = new ClientSession(socket, options, label);
   try {
     await session.connected();
     socket.write(Buffer.from([SOCKS_VERSION, 1, auth === null ? Method.NoAuth : Method.UserPass]));
@@ -65,9 +88,9 @@ export async function socks5Connect(options: Socks5ConnectOptions): Promise<Sock
       // A proxy that skips authentication we offered is accepted, as Go does.
       throw new Socks5Error('ERR_SOCKS5_UNSUPPORTED_METHOD', `socks5 proxy chose unsupported auth method: ${method}`);
     }
-    socket.write(Buffer.concat([Buffer.from([SOCKS_VERSION, Command.Connect, 0x00]), target]));
-    await session.read(parseCommandReply);
-    return { socket, head: session.finish() };
+    socket.write(Buffer.concat([Buffer.from([SOCKS_VERSION, command, 0x00]), destination]));
+    const bound = await session.read((buf) => parseCommandReply(buf, label));
+    return { socket, bound, head: session.finish() };
   } catch (err) {
     session.abandon();
     throw err;
@@ -110,20 +133,20 @@ function parseAuthStatus(buf: Buffer): ParseStep<number> {
 }
 
 /** `VER REP RSV ATYP BND.ADDR BND.PORT`; a failure is reported as soon as REP is known. */
-function parseCommandReply(buf: Buffer): ParseStep<null> {
+function parseCommandReply(buf: Buffer, label: string): ParseStep<SocksAddress> {
   if (buf.length < 2) return { status: 'incomplete' };
   if (buf[0] !== SOCKS_VERSION) return badVersion(buf[0]!);
   const rep = buf[1]!;
   if (rep !== Reply.Succeeded) {
     return {
       status: 'invalid',
-      error: new Socks5Error('ERR_SOCKS5_CONNECT_FAILED', `socks5 connect failed: ${describeReply(rep)} (0x${rep.toString(16).padStart(2, '0')})`, { reply: rep }),
+      error: new Socks5Error('ERR_SOCKS5_CONNECT_FAILED', `socks5 ${label} failed: ${describeReply(rep)} (0x${rep.toString(16).padStart(2, '0')})`, { reply: rep }),
     };
   }
   if (buf.length < 4) return { status: 'incomplete' };
   const bound = readAddress(buf, 3);
   if (bound.status !== 'complete') return bound;
-  return { status: 'complete', value: null, length: bound.end };
+  return { status: 'complete', value: bound.address, length: bound.end };
 }
 
 function badVersion(version: number): { status: 'invalid'; error: Socks5Error } {
@@ -157,14 +180,15 @@ class ClientSession {
     );
   };
   private readonly onEnd = (): void => this.fail(new Socks5Error('ERR_SOCKS5_PROXY_CLOSED', 'socks5 proxy closed the connection during the handshake'));
-  private readonly onAbort = (): void => this.fail(new Socks5Error('ERR_SOCKS5_ABORTED', 'socks5 connect aborted'));
+  private readonly onAbort = (): void => this.fail(new Socks5Error('ERR_SOCKS5_ABORTED', `socks5 ${this.label} aborted`));
 
   constructor(
     private readonly socket: Socket,
-    private readonly options: Socks5ConnectOptions,
+    private readonly options: Socks5ProxyOptions,
+    private readonly label: string,
   ) {
     this.timer = setTimeout(
-      () => this.fail(new Socks5Error('ERR_SOCKS5_TIMEOUT', `socks5 connect via ${options.proxyHost}:${options.proxyPort} timed out after ${options.timeoutMs} ms`)),
+      () => this.fail(new Socks5Error('ERR_SOCKS5_TIMEOUT', `socks5 ${label} via ${options.proxyHost}:${options.proxyPort} timed out after ${options.timeoutMs} ms`)),
       options.timeoutMs,
     );
     socket.on('connect', this.onConnect);
@@ -233,5 +257,33 @@ class ClientSession {
     return new Promise<void>((resolve) => {
       this.wake = resolve;
     });
+  }
+}
+
+/** Opens a UDP association on the proxy (DST 0.0.0.0:0: our source port is not known in advance). */
+export async function socks5UdpAssociate(options: Socks5ProxyOptions): Promise<Socks5UdpRelay> {
+  const { socket, bound } = await socks5Command(options, Command.UdpAssociate, encodeAddress('0.0.0.0', 0), 'udp associate');
+  try {
+    if (options.signal?.aborted) throw new Socks5Error('ERR_SOCKS5_ABORTED', 'socks5 udp associate aborted');
+    // 0.0.0.0 / :: means "where you reached me": the address the control connection went to.
+    // A name (ATYP 3) is resolved here; rare, but allowed by RFC 1928.
+    let relayHost = bound.host;
+    if (relayHost === '0.0.0.0' || relayHost === '::') relayHost = socket.remoteAddress ?? options.proxyHost;
+    if (net.isIP(relayHost) === 0) relayHost = (await dns.promises.lookup(relayHost)).address;
+    if (bound.port === 0) throw new Socks5Error('ERR_SOCKS5_BAD_ADDRESS', 'socks5 proxy announced UDP relay port 0');
+    let udp;
+    try {
+      udp = await bindRelaySocket(relayHost, socket);
+    } catch (err) {
+      throw new Socks5Error('ERR_SOCKS5_UDP_BIND', `cannot bind local UDP socket: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+    if (socket.destroyed) {
+      udp.close();
+      throw new Socks5Error('ERR_SOCKS5_PROXY_CLOSED', 'socks5 proxy closed the control connection');
+    }
+    return new Socks5UdpRelay(socket, udp, relayHost, bound.port);
+  } catch (err) {
+    socket.destroy();
+    throw err;
   }
 }

@@ -21,6 +21,7 @@ import { socksConnectReply, socksEcho, SocksReply } from '../helpers/socks.js';
 import { SocksUdpAssociation } from '../helpers/socks-udp.js';
 import { waitForDefined } from '../helpers/wait.js';
 import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
+import { startUdpUpstreamProxy } from '../helpers/udp-upstream-proxy.js';
 
 type ConnectEvent = ConnectResult & { mode: string };
 
@@ -176,8 +177,8 @@ describe('upstream proxies on the dialing side', function () {
       expect((await socksSide)[0].error).to.match(/timeout/);
     });
 
-    it('UDP is not proxied: a UDP round trip goes direct while an upstream is set', async function () {
-      const { socksPort } = await startProvider({ upstreamProxy: socksProxy.url() });
+    it('UDP goes direct with an HTTP upstream (HTTP proxies cannot carry UDP)', async function () {
+      const { socksPort } = await startProvider({ upstreamProxy: httpUrl(httpProxy) });
       const assoc = await SocksUdpAssociation.open({ proxyPort: socksPort });
       closers.push(() => assoc.close());
       assoc.send(LOCALHOST, udpEcho.port, Buffer.from('direct udp'));
@@ -185,7 +186,20 @@ describe('upstream proxies on the dialing side', function () {
       expect(reply.data.toString()).to.equal('direct udp');
       expect(reply).to.include({ host: LOCALHOST, port: udpEcho.port });
       expect(udpEcho.datagrams).to.equal(1);
-      expect(socksProxy.connects).to.equal(0);
+      expect(httpProxy.tunnels).to.equal(0);
+    });
+
+    it('UDP goes through a SOCKS5 upstream with its own UDP ASSOCIATE (Go sends UDP direct)', async function () {
+      const udpProxy = await startUdpUpstreamProxy();
+      closers.push(() => udpProxy.close());
+      const { socksPort } = await startProvider({ upstreamProxy: `socks5://${LOCALHOST}:${udpProxy.port}` });
+      const assoc = await SocksUdpAssociation.open({ proxyPort: socksPort });
+      closers.push(() => assoc.close());
+      assoc.send(LOCALHOST, udpEcho.port, Buffer.from('proxied udp'));
+      const reply = await assoc.next();
+      expect(reply.data.toString()).to.equal('proxied udp');
+      expect(udpProxy.datagramsOut).to.equal(1);
+      expect(udpProxy.datagramsBack).to.equal(1);
     });
 
     async function startProviderWithCorrectHttpAuth(): Promise<{ socksPort: number }> {
