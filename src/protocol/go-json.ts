@@ -28,17 +28,21 @@ function goString(value: string): string {
   return value.replace(LONE_SURROGATE_PATTERN, '\ufffd');
 }
 
-/** Go-identical JSON text of a flat object whose keys are given in struct order. */
-export function marshalLikeGo(fields: Readonly<Record<string, string | number>>): string {
-  const normalised: Record<string, string | number> = {};
-  for (const [key, value] of Object.entries(fields)) {
-    normalised[key] = typeof value === 'string' ? goString(value) : value;
-  }
-  return JSON.stringify(normalised)
+/**
+ * Go-identical JSON text of `value` (json.Marshal of a struct whose fields are in the objects' key
+ * order): JSON.stringify plus the escapes Go writes and JavaScript does not.
+ */
+export function stringifyLikeGo(value: unknown): string {
+  return JSON.stringify(value, (_key, field: unknown) => (typeof field === 'string' ? goString(field) : field))
     .replace(GO_EXTRA_ESCAPE_PATTERN, (char) => GO_EXTRA_ESCAPES[char]!)
     .replace(SHORT_CONTROL_ESCAPE_PATTERN, (_match, backslashes: string, letter: string) =>
       `${backslashes}\\u000${letter === 'b' ? '8' : 'c'}`,
     );
+}
+
+/** Go-identical JSON text of a flat object whose keys are given in struct order. */
+export function marshalLikeGo(fields: Readonly<Record<string, string | number>>): string {
+  return stringifyLikeGo(fields);
 }
 
 /**
