@@ -16,7 +16,7 @@ export interface LinkSocksClientOptions {
   socksPassword?: string;
   /** SOCKS5 handshake deadline; default 10 s. */
   socksHandshakeTimeoutMs?: number;
-  /** Channels the provider serves on one WebSocket at most; default 4096. */
+  /** Channels the provider serves on one WebSocket at most; default 16384. */
   maxChannelsPerLink?: number;
   /** The SOCKS5 port also serves HTTP CONNECT (beyond Go); default true. */
   httpConnect?: boolean;

@@ -2,7 +2,7 @@ import type { ConnectMessage } from '../protocol/index.js';
 import type { Link } from './link.js';
 
 /** Default cap on channels one WebSocket may hold open at the same time. */
-export const DEFAULT_MAX_CHANNELS_PER_LINK = 4096;
+export const DEFAULT_MAX_CHANNELS_PER_LINK = 16_384;
 
 export const TOO_MANY_CHANNELS_ERROR = 'too many channels';
 

@@ -43,7 +43,7 @@ export interface LinkSocksServerOptions {
   authRateLimit?: { burst?: number; refillPerSecond?: number; maxAddresses?: number };
   /** Authenticated WebSockets one token may have at once; default 1024. */
   maxConnectionsPerToken?: number;
-  /** Channels one WebSocket may hold open; default 4096. */
+  /** Channels one WebSocket may hold open; default 16384. */
   maxChannelsPerLink?: number;
   /** SOCKS5 handshake deadline on reverse-token ports; default 10 s. */
   socksHandshakeTimeoutMs?: number;
