@@ -9,8 +9,10 @@ export async function startEmbedded(): Promise<{ appPort: number; socksPort: num
   const app = http.createServer();
   const server = new LinkSocksServer({ httpServer: app });
   server.addForwardToken('example-token');
-  server.on('channel-close', (c: { target: string; bytesToLink: number }) => {
-    void c; // e.g. account traffic per target
+  // Typed events: e.g. account traffic per target when a channel ends.
+  const trafficByTarget = new Map<string, number>();
+  server.on('channel-close', (c) => {
+    trafficByTarget.set(c.target, (trafficByTarget.get(c.target) ?? 0) + c.bytesToLink + c.bytesFromLink);
   });
   await server.start();
   await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));

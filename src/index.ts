@@ -13,7 +13,17 @@ export type { TokenErrorCode } from './api/types.js';
 export { StateFileError } from './server/state-file.js';
 export { UpstreamProxyError, UpstreamDialError } from './relay/upstream.js';
 export { RelayCounters } from './relay/counters.js';
-export type { ChannelInfo, ChannelStats, ConnectResult, ChannelMode } from './relay/observer.js';
+export type {
+  ChannelInfo,
+  ChannelStats,
+  ConnectResult,
+  ChannelMode,
+  ChannelOpenEvent,
+  ChannelCloseEvent,
+  ConnectEvent,
+} from './relay/observer.js';
+export type { LinkSocksServerEvents, ClientConnectionEvent, AuthFailedEvent } from './server/events.js';
+export type { LinkSocksClientEvents } from './client/events.js';
 export { attachMetrics, tokenLabel } from './metrics/metrics.js';
 export type { MetricsOptions, MetricsSource } from './metrics/metrics.js';
 export { serveMetrics } from './metrics/http.js';

@@ -22,6 +22,7 @@ import { Reply } from '../socks5/types.js';
 import type { SocksRequest } from '../socks5/types.js';
 import { VERSION } from '../version.js';
 import { ClientConnection } from './connection.js';
+import type { LinkSocksClientEvents } from './events.js';
 import { ConnectorError, LinkSocksClientError } from './errors.js';
 import type { LinkSocksClientOptions } from './options.js';
 import { normaliseServerUrl } from './url.js';
@@ -38,7 +39,7 @@ const CONNECTOR_RESPONSE_TIMEOUT_MS = 10_000;
  * (count), 'error' (fatal: auth failure without retry, connection lost without reconnect; the
  * client has stopped).
  */
-export class LinkSocksClient extends EventEmitter {
+export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
   readonly options: LinkSocksClientOptions;
   readonly counters = new RelayCounters();
   /** Sent on every connection; a server keys autonomy providers on it (MODES.md §5.4). */

@@ -34,8 +34,19 @@ export interface ChannelObserver {
 /** Which side of which mode a channel belongs to, for logs and events. */
 export type ChannelMode = 'forward' | 'reverse' | 'agent';
 
+export type ChannelOpenEvent = ChannelInfo & { mode: ChannelMode };
+export type ChannelCloseEvent = ChannelStats & { mode: ChannelMode };
+export type ConnectEvent = ConnectResult & { mode: ChannelMode };
+
+/** The channel events servers and clients emit (part of their typed event maps). */
+export interface ChannelEventMap {
+  'channel-open': [ChannelOpenEvent];
+  'channel-close': [ChannelCloseEvent];
+  connect: [ConnectEvent];
+}
+
 export interface ChannelEventSink {
-  emit(event: string, payload: unknown): boolean;
+  emit<K extends keyof ChannelEventMap>(event: K, ...args: ChannelEventMap[K]): boolean;
 }
 
 interface DebugLogger {

@@ -32,6 +32,7 @@ import { decideByAuthMessage, decideByQuery, AUTH_ERROR_MESSAGE } from './authen
 import type { AuthDecision, TokenRoles } from './authenticate.js';
 import type { LinkSocksServerOptions, ReverseTokenOptions, ServerStatus } from './options.js';
 import { ProviderPool } from './provider-pool.js';
+import type { LinkSocksServerEvents } from './events.js';
 import { AuthRateLimiter, tooManyRequestsResponse } from './auth-rate-limit.js';
 import { admitChannel, DEFAULT_MAX_CHANNELS_PER_LINK } from '../relay/limits.js';
 import { ReverseListener } from './reverse-listener.js';
@@ -68,7 +69,7 @@ interface Session {
  * ({ reason, remoteAddress }), 'channel-open' / 'channel-close' / 'connect' (see relay/observer.ts),
  * 'listenerError' (token, Error) when a reverse token's SOCKS port cannot be bound.
  */
-export class LinkSocksServer extends EventEmitter {
+export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
   readonly options: LinkSocksServerOptions;
   readonly counters = new RelayCounters();
   readonly store: TokenStore;

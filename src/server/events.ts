@@ -1,0 +1,23 @@
+import type { ChannelEventMap } from '../relay/observer.js';
+
+export interface ClientConnectionEvent {
+  role: 'forward' | 'reverse' | 'connector';
+  /** The plain token: the embedding program owns it; never put it in logs or metric labels. */
+  token: string;
+  linkId: number;
+}
+
+export interface AuthFailedEvent {
+  /** The server's reason, as sent in the AuthResponse (`invalid token`, …). */
+  reason: string;
+  remoteAddress: string;
+}
+
+/** Events of LinkSocksServer, for `server.on(...)` with typed payloads. */
+export interface LinkSocksServerEvents extends ChannelEventMap {
+  'client-connected': [ClientConnectionEvent];
+  'client-disconnected': [ClientConnectionEvent];
+  'auth-failed': [AuthFailedEvent];
+  /** A reverse token's SOCKS5 port could not be bound. */
+  listenerError: [token: string, error: Error];
+}
