@@ -7,6 +7,7 @@
  *   peer.ts server  <token> [reverseSocksPort]   LinkSocksServer (forward, or reverse with a port)
  *   peer.ts client  <url> <token>                forward client with a SOCKS5 port
  *   peer.ts provider <url> <token>               reverse client (provider)
+ *   peer.ts echo                                 TCP echo target (idle-channel figure)
  *
  * Env BENCH_BUFFER_SIZE sets bufferSize (largest Data payload) on servers and clients.
  */
@@ -76,11 +77,28 @@ async function startClient(reverse: boolean): Promise<() => Promise<void>> {
   return () => client.close();
 }
 
+/**
+ * An echo target in its own process: the idle-channel figure holds thousands of channels, and the
+ * benchmark process alone would need two descriptors per channel (client socket and target).
+ */
+async function startEcho(): Promise<() => Promise<void>> {
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    socket.on('error', () => socket.destroy());
+    socket.pipe(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  ready({ echo: (server.address() as net.AddressInfo).port });
+  return () => new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
 async function main(): Promise<void> {
   let stop: () => Promise<void>;
   switch (role) {
     case 'raw':
       stop = await startRaw();
+      break;
+    case 'echo':
+      stop = await startEcho();
       break;
     case 'server':
       stop = await startServer();

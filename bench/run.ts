@@ -19,7 +19,7 @@ import { cpuSeconds, killAllChildren } from './proc.js';
 import { FIGURES, percentile, type FigureKey } from './figures.js';
 import * as measure from './measure.js';
 import { jsonReport, markdownReport, type RunInfo, type SetupResult } from './report.js';
-import { allSetups, type RunningSetup } from './setups.js';
+import { allSetups, startEchoPeer, type RunningSetup } from './setups.js';
 import { startTargets, type Targets } from './targets.js';
 
 const MiB = 1024 * 1024;
@@ -137,7 +137,15 @@ async function measureSetup(opts: Options, setup: RunningSetup, targets: Targets
     // Memory before throughput: large transfers leave buffers behind that would blur the delta.
     if (opts.groups.has('memory')) {
       await attempt('idle memory', async () => {
-        add('idleKiB', await measure.idleChannelMemory(port, targets, setup.pids, opts.idleChannels));
+        // The echo target runs in its own process so that thousands of channels fit in this
+        // process's descriptor limit; the figure counts only the proxy processes anyway.
+        const echo = await startEchoPeer(opts);
+        try {
+          const idleTargets = { ...targets, echoPort: echo.port, openConnections: () => 0 };
+          add('idleKiB', await measure.idleChannelMemory(port, idleTargets, setup.pids, opts.idleChannels));
+        } finally {
+          await echo.stop();
+        }
       });
     }
     if (opts.groups.has('throughput')) {

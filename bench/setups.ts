@@ -48,6 +48,12 @@ async function startPeer(opts: SetupOptions, args: string[]): Promise<{ proc: Sp
   }
 }
 
+/** A TCP echo target in its own process (see peer.ts `echo`). */
+export async function startEchoPeer(opts: SetupOptions): Promise<{ port: number; stop(): Promise<void> }> {
+  const { proc, info } = await startPeer(opts, ['echo']);
+  return { port: info.echo!, stop: () => proc.kill() };
+}
+
 function startGo(opts: SetupOptions, args: string[]): SpawnedChild {
   if (!opts.goBin) throw new Error('LINKSOCKS_BIN is not set');
   return spawnChild(opts.goBin, args);
