@@ -6,7 +6,7 @@ import type { ClientOptions, RawData } from 'ws';
 import type { Logger } from '../log.js';
 import { decodeMessage, encodeMessage } from '../protocol/index.js';
 import type { Message } from '../protocol/index.js';
-import { Link } from '../relay/link.js';
+import { Link, rawDataToBuffer } from '../relay/link.js';
 import type { LinkOptions } from '../relay/link.js';
 import { AuthError, LinkSocksClientError } from './errors.js';
 import { usesQueryAuth, withAuthQuery } from './url.js';
@@ -162,7 +162,7 @@ export class ClientConnection extends EventEmitter {
         ws.off('message', onFirstMessage);
         let msg: Message;
         try {
-          msg = decodeMessage(Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer));
+          msg = decodeMessage(rawDataToBuffer(data));
         } catch {
           fail(new LinkSocksClientError('ERR_LINKSOCKS_AUTH_UNEXPECTED', 'unexpected message type for auth response', true));
           return;

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../util/secrets.js';
 
 /**
  * The server URL as the Go client normalises it (SESSION.md §2): no scheme → wss://, http(s) →
@@ -18,16 +18,13 @@ export function usesQueryAuth(url: URL): boolean {
   return url.pathname === '/socket';
 }
 
-export function tokenHash(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
-}
 
 /** The query-auth URL: `instance`, `reverse`, `token` set (replacing), keys sorted as Go encodes them. */
 export function withAuthQuery(url: URL, token: string, reverse: boolean, instance: string): URL {
   const out = new URL(url.href);
   out.searchParams.set('instance', instance);
   out.searchParams.set('reverse', String(reverse));
-  out.searchParams.set('token', tokenHash(token));
+  out.searchParams.set('token', sha256Hex(token));
   out.searchParams.sort();
   return out;
 }

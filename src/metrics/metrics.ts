@@ -2,7 +2,7 @@
  * Prometheus metrics for a server or client (prom-client). Fed by the object's relay counters
  * (read at scrape time) and its events; tokens never appear as labels, only a short hash of them.
  */
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../util/secrets.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RelayCounters } from '../relay/counters.js';
 import type { ChannelStats, ConnectResult } from '../relay/observer.js';
@@ -29,7 +29,7 @@ interface ClientEvent {
 
 /** 8 hex digits of SHA-256: tells tokens apart on a dashboard without revealing them. */
 export function tokenLabel(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex').slice(0, 8);
+  return sha256Hex(token).slice(0, 8);
 }
 
 /** Registers the LinkSocks metrics of `source` and returns the registry to expose. */

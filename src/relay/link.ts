@@ -101,7 +101,7 @@ export class Link extends EventEmitter {
     this.maxDecompressedSize = options.maxDecompressedSize;
     this.directFraming = options.directFraming;
     ws.binaryType = 'nodebuffer';
-    ws.on('message', (data: RawData) => this.onRaw(toBuffer(data)));
+    ws.on('message', (data: RawData) => this.onRaw(rawDataToBuffer(data)));
     ws.on('ping', () => this.touch());
     ws.on('pong', () => this.touch());
     ws.on('close', () => this.onClosed());
@@ -307,7 +307,8 @@ export class Link extends EventEmitter {
   }
 }
 
-function toBuffer(data: RawData): Buffer {
+/** One Buffer from whatever `ws` delivered (a Buffer with binaryType 'nodebuffer'). */
+export function rawDataToBuffer(data: RawData): Buffer {
   if (Buffer.isBuffer(data)) return data;
   if (Array.isArray(data)) return Buffer.concat(data);
   return Buffer.from(data);

@@ -23,7 +23,7 @@ import { udpChannelOpener } from '../relay/udp-dialing-side.js';
 import { openUdpSocksSide } from '../relay/udp-socks-side.js';
 import { handleConnect } from '../relay/dialing-side.js';
 import type { DialingSideOptions } from '../relay/dialing-side.js';
-import { Link } from '../relay/link.js';
+import { Link, rawDataToBuffer } from '../relay/link.js';
 import { eventObserver } from '../relay/observer.js';
 import type { ChannelObserver } from '../relay/observer.js';
 import { routeConnect } from '../relay/route.js';
@@ -305,7 +305,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     const onMessage = (data: RawData): void => {
       let msg: Message;
       try {
-        msg = decodeMessage(rawToBuffer(data));
+        msg = decodeMessage(rawDataToBuffer(data));
       } catch {
         fail(AUTH_ERROR_MESSAGE);
         return;
@@ -647,10 +647,4 @@ function pathOf(req: IncomingMessage): string {
 
 function isSocketPath(path: string): boolean {
   return path === '/socket' || path.startsWith('/socket/');
-}
-
-function rawToBuffer(data: RawData): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) return Buffer.concat(data);
-  return Buffer.from(data);
 }

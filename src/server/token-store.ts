@@ -7,7 +7,8 @@
  * With a state file (beyond Go) every change is written to disk before the method returns; a
  * change that cannot be written is undone and the StateFileError thrown.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { sha256Hex } from '../util/secrets.js';
 import { EventEmitter } from 'node:events';
 import {
   TOKEN_ERROR_TEXT,
@@ -62,10 +63,6 @@ export interface TokenStoreEvents {
 
 /** Go's reserved name: what a Go client uses when started without a token (SESSION.md §3.4). */
 export const ANONYMOUS_TOKEN = 'anonymous';
-
-export function sha256Hex(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
-}
 
 /** 8 random bytes as 16 lower-case hex digits, like Go's generateRandomToken(16). */
 export function generateToken(): string {
