@@ -15,6 +15,7 @@ import type { DialingSideOptions } from '../relay/dialing-side.js';
 import type { Link, LinkOptions } from '../relay/link.js';
 import { eventObserver } from '../relay/observer.js';
 import { admitChannel } from '../relay/limits.js';
+import { LinkWaiters } from '../relay/link-waiters.js';
 import type { ChannelObserver } from '../relay/observer.js';
 import { DEFAULT_SOCKS_CONNECT_TIMEOUT_MS, openSocksChannel } from '../relay/socks-side.js';
 import { Socks5Server } from '../socks5/server.js';
@@ -49,7 +50,7 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
   private socksServer: Socks5Server | undefined;
   private socksBound: AddressInfo | undefined;
   private nextIndex = 1;
-  private readonly linkWaiters = new Set<(link: Link | undefined) => void>();
+  private readonly linkWaiters = new LinkWaiters();
   private readonly connectorRequests = new Map<string, (msg: ConnectorResponseMessage) => void>();
   private partners = 0;
   /** Connector tokens this provider added, re-added after a reconnect (a restarted server forgot them). */
@@ -140,8 +141,7 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
     if (this.stopped) return;
     this.stopped = true;
     for (const connection of this.connections) connection.close();
-    for (const waiter of [...this.linkWaiters]) waiter(undefined);
-    this.linkWaiters.clear();
+    this.linkWaiters.cancelAll();
     if (this.socksServer) await this.socksServer.close();
     this.startWaiter?.reject(new LinkSocksClientError('ERR_LINKSOCKS_CLOSED', 'client closed', false));
     this.startWaiter = undefined;
@@ -158,10 +158,8 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
       });
     }
     this.emit('connected', link);
-    for (const waiter of [...this.linkWaiters]) {
-      this.linkWaiters.delete(waiter);
-      waiter(link);
-    }
+    // Every waiting SOCKS request may use the new link (as Go's polling would find it).
+    this.linkWaiters.release(() => link);
     if (index === 0 && this.readyOnce && this.addedConnectors.size > 0) this.replayConnectors(link);
     if (index === 0 && !this.readyOnce) {
       this.readyOnce = true;
@@ -224,17 +222,7 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
   private waitForLink(timeoutMs: number): Promise<Link | undefined> {
     const now = this.pickLink();
     if (now || this.stopped) return Promise.resolve(now);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.linkWaiters.delete(waiter);
-        resolve(undefined);
-      }, timeoutMs);
-      const waiter = (link: Link | undefined): void => {
-        clearTimeout(timer);
-        resolve(link);
-      };
-      this.linkWaiters.add(waiter);
-    });
+    return this.linkWaiters.wait(timeoutMs);
   }
 
   // ---- SOCKS side (forward client, connector) -----------------------------------------------

@@ -1,4 +1,5 @@
 import type { Link } from '../relay/link.js';
+import { LinkWaiters } from '../relay/link-waiters.js';
 
 /**
  * The provider connections of one reverse (or internal) token, chosen round robin per channel
@@ -7,7 +8,7 @@ import type { Link } from '../relay/link.js';
 export class ProviderPool {
   private readonly links: Link[] = [];
   private index = 0;
-  private readonly waiters = new Set<(link: Link | undefined) => void>();
+  private readonly waiters = new LinkWaiters();
 
   get size(): number {
     return this.links.length;
@@ -19,12 +20,7 @@ export class ProviderPool {
 
   add(link: Link): void {
     this.links.push(link);
-    for (const waiter of [...this.waiters]) {
-      const next = this.next();
-      if (!next) break;
-      this.waiters.delete(waiter);
-      waiter(next);
-    }
+    this.waiters.release(() => this.next());
   }
 
   remove(link: Link): void {
@@ -53,24 +49,11 @@ export class ProviderPool {
   /** A provider now, or the first one to arrive within `timeoutMs`, or undefined. */
   waitForProvider(timeoutMs: number): Promise<Link | undefined> {
     const now = this.next();
-    if (now || timeoutMs <= 0) return Promise.resolve(now);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(waiter);
-        resolve(undefined);
-      }, timeoutMs);
-      const waiter = (link: Link | undefined): void => {
-        clearTimeout(timer);
-        resolve(link);
-      };
-      this.waiters.add(waiter);
-    });
+    return now ? Promise.resolve(now) : this.waiters.wait(timeoutMs);
   }
 
   /** Releases every waiter with no provider (the token is going away). */
   cancelWaiters(): void {
-    const waiters = [...this.waiters];
-    this.waiters.clear();
-    for (const waiter of waiters) waiter(undefined);
+    this.waiters.cancelAll();
   }
 }
