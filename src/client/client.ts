@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import type { ConnectorResponseMessage, Message } from '../protocol/index.js';
 import { RelayCounters } from '../relay/counters.js';
-import { createTcpDialer, parseUpstreamProxy } from '../relay/upstream.js';
+import { createTcpDialer, parseUpstreamProxy, type UpstreamProxy } from '../relay/upstream.js';
 import { udpChannelOpener } from '../relay/udp-dialing-side.js';
 import { openUdpSocksSide } from '../relay/udp-socks-side.js';
 import { handleConnect } from '../relay/dialing-side.js';
@@ -56,6 +56,8 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
   /** Connector tokens this provider added, re-added after a reconnect (a restarted server forgot them). */
   private readonly addedConnectors = new Set<string>();
   private readonly observer: ChannelObserver;
+  private readonly upstream: UpstreamProxy | undefined;
+  private dialing: DialingSideOptions | undefined;
   private readyOnce = false;
   private stopped = false;
   private fatal: LinkSocksClientError | undefined;
@@ -66,6 +68,9 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
     this.options = options;
     this.logger = options.logger ?? silentLogger();
     this.observer = eventObserver(this, this.logger, options.reverse ? 'reverse' : 'forward');
+    // Parsed here, as the server does, so a bad URL throws UpstreamProxyError from the constructor
+    // rather than from a connection handler later.
+    this.upstream = options.upstreamProxy ? parseUpstreamProxy(options.upstreamProxy) : undefined;
   }
 
   /** Number of partners the server last announced (providers for connectors, and the reverse). */
@@ -304,14 +309,15 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
     });
   }
 
+  /** Provider side: how Connects from the server are dialed; built once, shared by every link. */
   private dialingOptions(): DialingSideOptions {
-    const upstream = this.options.upstreamProxy ? parseUpstreamProxy(this.options.upstreamProxy) : undefined;
-    return {
-      dialTcp: createTcpDialer(upstream, this.options.connectTimeoutMs ?? 10_000),
-      openUdp: udpChannelOpener({ upstream }),
+    this.dialing ??= {
+      dialTcp: createTcpDialer(this.upstream, this.options.connectTimeoutMs ?? 10_000),
+      openUdp: udpChannelOpener({ upstream: this.upstream }),
       maxPayload: this.options.bufferSize ?? DEFAULT_MAX_PAYLOAD,
       observer: this.observer,
     };
+    return this.dialing;
   }
 
   private linkOptions(): LinkOptions {

@@ -102,5 +102,10 @@ describe('upstream proxy on the dialing side', function () {
     expect(() => new LinkSocksServer({ upstreamProxy: 'ftp://x:1' })).to.throw(
       'unsupported proxy scheme: ftp (supported: socks5, http)',
     );
+    // A provider fails the same way at construction, not later inside a connection handler
+    // (where the error used to surface as an unhandled rejection).
+    expect(() => new LinkSocksClient({ reverse: true, upstreamProxy: 'ftp://x:1' })).to.throw(
+      'unsupported proxy scheme: ftp (supported: socks5, http)',
+    );
   });
 });
