@@ -2,7 +2,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 
-import type { EchoServer, UdpEchoServer } from './net.js';
+import { startEchoServer, startUdpEchoServer, type EchoServer, type UdpEchoServer } from './net.js';
 
 export const LOCALHOST6 = '::1';
 
@@ -33,61 +33,11 @@ export function hasIPv6Loopback(): Promise<boolean> {
 }
 
 /** TCP echo server on [::1]. */
-export async function startEchoServer6(): Promise<EchoServer> {
-  let connections = 0;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
-    connections += 1;
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
-    socket.pipe(socket);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, LOCALHOST6, resolve);
-  });
-  const port = (server.address() as net.AddressInfo).port;
-  let closing: Promise<void> | undefined;
-  return {
-    host: LOCALHOST6,
-    port,
-    get connections() {
-      return connections;
-    },
-    close() {
-      closing ??= new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      });
-      return closing;
-    },
-  };
+export function startEchoServer6(): Promise<EchoServer> {
+  return startEchoServer(LOCALHOST6);
 }
 
 /** UDP echo server on [::1]. */
-export async function startUdpEchoServer6(): Promise<UdpEchoServer> {
-  let datagrams = 0;
-  const socket = dgram.createSocket('udp6');
-  socket.on('message', (msg, rinfo) => {
-    datagrams += 1;
-    socket.send(msg, rinfo.port, rinfo.address);
-  });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind(0, LOCALHOST6, resolve);
-  });
-  socket.on('error', () => undefined);
-  let closing: Promise<void> | undefined;
-  return {
-    host: LOCALHOST6,
-    port: socket.address().port,
-    get datagrams() {
-      return datagrams;
-    },
-    close() {
-      closing ??= new Promise<void>((resolve) => socket.close(() => resolve()));
-      return closing;
-    },
-  };
+export function startUdpEchoServer6(): Promise<UdpEchoServer> {
+  return startUdpEchoServer(LOCALHOST6);
 }

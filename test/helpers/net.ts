@@ -61,10 +61,10 @@ function trackSockets(server: net.Server): Set<net.Socket> {
   return sockets;
 }
 
-async function listenLocal(server: net.Server, port = 0): Promise<number> {
+async function listenLocal(server: net.Server, port = 0, host = LOCALHOST): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, LOCALHOST, () => {
+    server.listen(port, host, () => {
       server.off('error', reject);
       resolve();
     });
@@ -93,16 +93,16 @@ function closer(server: net.Server, sockets: Set<net.Socket>): () => Promise<voi
  * TCP echo server. allowHalfOpen: after the client's FIN it finishes echoing, then ends its side,
  * so a client can half-close and still read everything back.
  */
-export async function startEchoServer(): Promise<EchoServer> {
+export async function startEchoServer(host = LOCALHOST): Promise<EchoServer> {
   let connections = 0;
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
     connections += 1;
     socket.pipe(socket);
   });
   const sockets = trackSockets(server);
-  const port = await listenLocal(server);
+  const port = await listenLocal(server, 0, host);
   return {
-    host: LOCALHOST,
+    host,
     port,
     get connections() {
       return connections;
@@ -200,16 +200,16 @@ export async function startHttpServer(body = 'linksocks-test-body\n'): Promise<H
 }
 
 /** UDP server that sends each datagram back to its sender. */
-export async function startUdpEchoServer(): Promise<UdpEchoServer> {
+export async function startUdpEchoServer(host = LOCALHOST): Promise<UdpEchoServer> {
   let datagrams = 0;
-  const socket = dgram.createSocket('udp4');
+  const socket = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
   socket.on('message', (msg, rinfo) => {
     datagrams += 1;
     socket.send(msg, rinfo.port, rinfo.address);
   });
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject);
-    socket.bind(0, LOCALHOST, () => {
+    socket.bind(0, host, () => {
       socket.off('error', reject);
       resolve();
     });
@@ -217,7 +217,7 @@ export async function startUdpEchoServer(): Promise<UdpEchoServer> {
   socket.on('error', () => undefined);
   let closing: Promise<void> | undefined;
   return {
-    host: LOCALHOST,
+    host,
     port: socket.address().port,
     get datagrams() {
       return datagrams;
