@@ -1,4 +1,5 @@
 import type { ConnectMessage } from '../protocol/index.js';
+import { IdleTimer } from './idle-timer.js';
 import type { ChannelEndpoint, ChannelMessage, DrainWaiter, Link } from './link.js';
 
 export interface RouteOptions {
@@ -65,7 +66,8 @@ class ChannelRoute {
   private pendingBlocked = false;
   private readonly ended = new Set<RouteLeg>();
   private readonly pausedForDrain = new Set<RouteLeg>();
-  private lingerTimer: NodeJS.Timeout | undefined;
+  /** After one side's half-close: how long the other may stay silent. */
+  private readonly linger = new IdleTimer();
   private finished = false;
 
   constructor(
@@ -180,20 +182,17 @@ class ChannelRoute {
   }
 
   private armLinger(): void {
-    if (this.lingerTimer) clearTimeout(this.lingerTimer);
-    const linger = this.options.halfCloseLingerMs ?? DEFAULT_LINGER_MS;
-    const check = (): void => {
-      const idle = Date.now() - this.lastTraffic;
-      if (idle >= linger) this.abort('');
-      else this.lingerTimer = setTimeout(check, linger - idle);
-    };
-    this.lingerTimer = setTimeout(check, linger);
+    this.linger.start(
+      this.options.halfCloseLingerMs ?? DEFAULT_LINGER_MS,
+      () => this.lastTraffic,
+      () => this.abort(''),
+    );
   }
 
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
-    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.linger.stop();
     this.pending = [];
     const connector = this.connectorLeg.link;
     if (this.pendingBlocked) connector.resumeInbound(this);

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { ChannelEndpoint, ChannelMessage, DrainWaiter, Link } from './link.js';
+import { IdleTimer } from './idle-timer.js';
 import type { ChannelObserver } from './observer.js';
 
 export interface TcpChannelOptions {
@@ -48,7 +49,10 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
   private disconnectSent = false;
   private finished = false;
   private blockingLink = false;
+  /** The fast-open confirmation deadline. */
   private timer: NodeJS.Timeout | undefined;
+  /** After a half-close: how long the other direction may stay silent. */
+  private readonly linger = new IdleTimer();
   private closeError = '';
 
   constructor(link: Link, channelId: string, socket: Socket, options: TcpChannelOptions) {
@@ -187,17 +191,12 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
   }
 
   private armLinger(): void {
-    const linger = this.options.halfCloseLingerMs ?? DEFAULT_LINGER_MS;
     this.clearTimer();
-    const check = (): void => {
-      const idle = Date.now() - this.lastTraffic;
-      if (idle >= linger) {
-        this.abort('', true);
-      } else {
-        this.timer = setTimeout(check, linger - idle);
-      }
-    };
-    this.timer = setTimeout(check, linger);
+    this.linger.start(
+      this.options.halfCloseLingerMs ?? DEFAULT_LINGER_MS,
+      () => this.lastTraffic,
+      () => this.abort('', true),
+    );
   }
 
   private sendDisconnect(error: string): void {
@@ -249,6 +248,7 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
   }
 
   private clearTimer(): void {
+    this.linger.stop();
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
