@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { main } from '../../src/cli/main.js';
-import { packageVersion } from '../../src/cli/version.js';
+import { VERSION } from '../../src/version.js';
 
 /** Runs main in-process with captured output (only for commands that end by themselves). */
 async function runMain(args: string[], env: Record<string, string> = {}) {
@@ -25,7 +25,7 @@ describe('cli main (in-process)', () => {
   it('version prints the package version', async () => {
     const r = await runMain(['version']);
     expect(r.code).to.equal(0);
-    expect(r.out).to.equal(`linksocks-ts version ${packageVersion()} ${process.platform}/${process.arch}\n`);
+    expect(r.out).to.equal(`linksocks-ts version ${VERSION} ${process.platform}/${process.arch}\n`);
   });
 
   it('help and --help exit 0', async () => {
