@@ -3,13 +3,14 @@
  * helpers, and the protocol codec for tools that speak LinkSocks themselves.
  */
 export { LinkSocksServer } from './server/server.js';
-export type { LinkSocksServerOptions, ReverseTokenOptions, ServerStatus, TokenStatus, PortRange } from './server/options.js';
+export type { LinkSocksServerOptions, PortRange } from './server/options.js';
+export type { ReverseTokenOptions, ServerStatus, TokenStatus, Role } from './server/tokens.js';
 export { LinkSocksClient } from './client/client.js';
 export type { LinkSocksClientOptions } from './client/options.js';
 export { AuthError, ConnectorError, LinkSocksClientError } from './client/errors.js';
 export type { ClientErrorCode } from './client/errors.js';
-export { TokenError } from './api/types.js';
-export type { TokenErrorCode } from './api/types.js';
+export { TokenError } from './server/token-error.js';
+export type { TokenErrorCode } from './server/token-error.js';
 export { StateFileError } from './server/state-file.js';
 export { UpstreamProxyError, UpstreamDialError } from './relay/upstream.js';
 export { RelayCounters } from './relay/counters.js';

@@ -10,7 +10,9 @@ import { Router } from '@koa/router';
 import { silentLogger, type Logger } from '../log.js';
 import { encodeLikeGo } from './go-json.js';
 import { BodyTooLargeError, InvalidBodyError, MAX_BODY_BYTES, parseTokenRequest, readBody } from './token-request.js';
-import { TOKEN_ERROR_TEXT, TokenError, type TokenAdmin, type TokenStatusEntry } from './types.js';
+import { TOKEN_ERROR_TEXT, TokenError } from '../server/token-error.js';
+import type { TokenStatus } from '../server/tokens.js';
+import type { TokenAdmin } from './types.js';
 
 export interface ApiHandlerOptions {
   admin: TokenAdmin;
@@ -47,7 +49,7 @@ function tokenResponse(fields: { success: boolean; token?: string; port?: number
 }
 
 /** Rebuilds each entry in Go's key order, whatever order the admin used. */
-function statusEntry(entry: TokenStatusEntry): Record<string, unknown> {
+function statusEntry(entry: TokenStatus): Record<string, unknown> {
   return {
     token: entry.token,
     type: entry.type,

@@ -3,7 +3,7 @@
  * can be read (and tested) in one place.
  */
 
-export type Role = 'forward' | 'reverse' | 'connector';
+import type { Role } from './tokens.js';
 
 /** What the decision needs to know about a plain token. */
 export interface TokenRoles {

@@ -1,7 +1,8 @@
 import type { ChannelEventMap } from '../relay/observer.js';
+import type { Role } from './tokens.js';
 
 export interface ClientConnectionEvent {
-  role: 'forward' | 'reverse' | 'connector';
+  role: Role;
   /** The plain token: the embedding program owns it; never put it in logs or metric labels. */
   token: string;
   linkId: number;
@@ -20,4 +21,9 @@ export interface LinkSocksServerEvents extends ChannelEventMap {
   'auth-failed': [AuthFailedEvent];
   /** A reverse token's SOCKS5 port could not be bound. */
   listenerError: [token: string, error: Error];
+  /**
+   * The HTTP(S) server the LinkSocksServer created failed after it started listening (accept
+   * failing, …). As for any EventEmitter, without an 'error' listener this is thrown.
+   */
+  error: [error: Error];
 }

@@ -51,27 +51,3 @@ export interface LinkSocksServerOptions {
   stateFile?: string;
   logger?: Logger;
 }
-
-export interface ReverseTokenOptions {
-  /** Empty or absent: a 16-hex-digit token is generated. */
-  token?: string;
-  /** SOCKS5 port; 0 or absent: taken from the pool. Ignored with allowManageConnector. */
-  port?: number;
-  username?: string;
-  password?: string;
-  /** Autonomy mode: no SOCKS port; providers manage their own connector tokens. */
-  allowManageConnector?: boolean;
-}
-
-export interface TokenStatus {
-  token: string;
-  type: 'forward' | 'reverse';
-  clients_count: number;
-  port?: number;
-  connector_tokens?: string[];
-}
-
-export interface ServerStatus {
-  version: string;
-  tokens: TokenStatus[];
-}

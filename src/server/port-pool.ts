@@ -3,7 +3,7 @@
  * allocations; whether the OS port is actually free is found out when the listener binds.
  */
 import { randomInt } from 'node:crypto';
-import { TOKEN_ERROR_TEXT, TokenError } from '../api/types.js';
+import { TOKEN_ERROR_TEXT, TokenError } from './token-error.js';
 import type { PortRange } from './options.js';
 
 export type { PortRange };

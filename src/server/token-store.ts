@@ -10,12 +10,16 @@
 import { randomBytes } from 'node:crypto';
 import { sha256Hex } from '../util/secrets.js';
 import { EventEmitter } from 'node:events';
-import {
-  TOKEN_ERROR_TEXT,
-  TokenError,
-  type AddReverseTokenRequest,
-  type TokenStatusEntry,
-} from '../api/types.js';
+import { TOKEN_ERROR_TEXT, TokenError } from './token-error.js';
+import type {
+  ConnectorTokenRecord,
+  ForwardTokenRecord,
+  InternalTokenRecord,
+  PlainReverseTokenRecord,
+  ReverseTokenOptions,
+  TokenRecord,
+  TokenStatus,
+} from './tokens.js';
 import type { PortRange } from './options.js';
 import { PortPool } from './port-pool.js';
 import {
@@ -26,28 +30,7 @@ import {
   type PersistedToken,
 } from './state-file.js';
 
-export type TokenKind = 'forward' | 'reverse' | 'connector';
-
-export interface TokenRecord {
-  readonly token: string;
-  /** Lower-case hex SHA-256 of the token's UTF-8 bytes (what URL-query authentication sends). */
-  readonly hash: string;
-  readonly kind: TokenKind;
-  /** Reverse tokens only: SOCKS5 port, -1 for autonomy and internal tokens. */
-  readonly port?: number;
-  readonly username?: string;
-  readonly password?: string;
-  readonly allowManageConnector?: boolean;
-  /** Connector tokens only: the reverse (or internal) token it maps to. */
-  readonly reverseToken?: string;
-  /**
-   * Autonomy internal token (MODES.md §5.2): a reverse token with port -1 created for a provider
-   * connection. Never persisted and never reachable through getByHash.
-   */
-  readonly internal?: boolean;
-  /** Internal tokens only: the autonomy token they belong to. */
-  readonly parentToken?: string;
-}
+export type { TokenRecord } from './tokens.js';
 
 export interface TokenStoreOptions {
   /** Range for automatically chosen SOCKS ports; default 1024–10240. */
@@ -99,15 +82,15 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
 
   addForward(token?: string): TokenRecord {
     const name = this.chooseName(token, TOKEN_ERROR_TEXT.reserved, TOKEN_ERROR_TEXT.exists, 'ERR_LINKSOCKS_TOKEN_EXISTS');
-    return this.commitAdd(this.makeRecord({ token: name, kind: 'forward' }));
+    return this.commitAdd(this.makeRecord<ForwardTokenRecord>({ token: name, kind: 'forward' }));
   }
 
   /** Autonomy tokens (allowManageConnector) get port -1 and take nothing from the pool. */
-  addReverse(request: AddReverseTokenRequest = {}): TokenRecord {
+  addReverse(request: ReverseTokenOptions = {}): PlainReverseTokenRecord {
     const name = this.chooseName(request.token, TOKEN_ERROR_TEXT.reserved, TOKEN_ERROR_TEXT.exists, 'ERR_LINKSOCKS_TOKEN_EXISTS');
     const autonomy = request.allowManageConnector === true;
     const port = autonomy ? -1 : this.ports.allocate(request.port ?? 0);
-    const record = this.makeRecord({
+    const record = this.makeRecord<PlainReverseTokenRecord>({
       token: name,
       kind: 'reverse',
       port,
@@ -122,7 +105,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
    * Maps a connector token to a reverse or internal token. Re-adding an existing mapping
    * succeeds without change (Go HEAD, MODES.md §5.3); any other existing name fails.
    */
-  addConnector(token: string | undefined, reverseToken: string): TokenRecord {
+  addConnector(token: string | undefined, reverseToken: string): ConnectorTokenRecord {
     if (token === ANONYMOUS_TOKEN) {
       throw new TokenError('ERR_LINKSOCKS_TOKEN_RESERVED', TOKEN_ERROR_TEXT.reservedConnector);
     }
@@ -135,7 +118,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       if (existing?.kind === 'connector' && existing.reverseToken === reverseToken) return existing;
     }
     const name = this.chooseName(token, TOKEN_ERROR_TEXT.reservedConnector, TOKEN_ERROR_TEXT.connectorExists, 'ERR_LINKSOCKS_CONNECTOR_EXISTS');
-    return this.commitAdd(this.makeRecord({ token: name, kind: 'connector', reverseToken }));
+    return this.commitAdd(this.makeRecord<ConnectorTokenRecord>({ token: name, kind: 'connector', reverseToken }));
   }
 
   /**
@@ -143,21 +126,21 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
    * the parent's options. Idempotent for the same parent. Not persisted: providers create them
    * again when they reconnect.
    */
-  addInternal(parentToken: string, internalToken: string): TokenRecord {
+  addInternal(parentToken: string, internalToken: string): InternalTokenRecord {
     const parent = this.records.get(parentToken);
     if (parent === undefined || parent.kind !== 'reverse' || parent.internal === true) {
       throw new TokenError('ERR_LINKSOCKS_REVERSE_TOKEN_UNKNOWN', TOKEN_ERROR_TEXT.reverseUnknown);
     }
     const existing = this.records.get(internalToken);
     if (existing !== undefined) {
-      if (existing.internal === true && existing.parentToken === parentToken) return existing;
+      if (existing.kind === 'reverse' && existing.internal === true && existing.parentToken === parentToken) return existing;
       throw new TokenError('ERR_LINKSOCKS_TOKEN_EXISTS', TOKEN_ERROR_TEXT.exists);
     }
     if (internalToken === '' || internalToken === ANONYMOUS_TOKEN) {
       throw new TokenError('ERR_LINKSOCKS_TOKEN_RESERVED', TOKEN_ERROR_TEXT.reserved);
     }
     return this.commitAdd(
-      this.makeRecord({
+      this.makeRecord<InternalTokenRecord>({
         token: internalToken,
         kind: 'reverse',
         port: -1,
@@ -235,9 +218,9 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
    * `/api/status` entries (API.md §5): reverse entries first, then forward; connector tokens appear
    * only inside their reverse entry.
    */
-  statusEntries(clientsCount: (token: string) => number, options: { includeInternal?: boolean } = {}): TokenStatusEntry[] {
-    const reverse: TokenStatusEntry[] = [];
-    const forward: TokenStatusEntry[] = [];
+  statusEntries(clientsCount: (token: string) => number, options: { includeInternal?: boolean } = {}): TokenStatus[] {
+    const reverse: TokenStatus[] = [];
+    const forward: TokenStatus[] = [];
     for (const record of this.records.values()) {
       if (record.kind === 'forward') {
         forward.push({ token: record.token, type: 'forward', clients_count: clientsCount(record.token) });
@@ -247,7 +230,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
           token: record.token,
           type: 'reverse',
           clients_count: clientsCount(record.token),
-          port: record.port ?? -1,
+          port: record.port,
           ...(connectors.length > 0 && { connector_tokens: connectors }),
         });
       }
@@ -271,11 +254,11 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     return requested;
   }
 
-  private makeRecord(fields: Omit<TokenRecord, 'hash'>): TokenRecord {
-    return Object.freeze({ ...fields, hash: sha256Hex(fields.token) });
+  private makeRecord<T extends TokenRecord>(fields: Omit<T, 'hash'>): T {
+    return Object.freeze({ ...fields, hash: sha256Hex(fields.token) }) as T;
   }
 
-  private commitAdd(record: TokenRecord): TokenRecord {
+  private commitAdd<T extends TokenRecord>(record: T): T {
     this.link(record);
     if (this.isPersisted(record)) {
       try {
@@ -292,10 +275,10 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   /** Inserts a record into every index (ports are the caller's business, except on undo). */
   private link(record: TokenRecord): void {
     this.records.set(record.token, record);
-    if (record.internal !== true) this.byHash.set(record.hash, record);
-    if (record.kind === 'connector') addTo(this.connectorsByTarget, record.reverseToken!, record.token);
-    if (record.internal === true) addTo(this.internalsByParent, record.parentToken!, record.token);
-    if (record.kind === 'reverse' && record.port !== undefined && record.port > 0 && !this.ports.isAllocated(record.port)) {
+    if (!isInternal(record)) this.byHash.set(record.hash, record);
+    if (record.kind === 'connector') addTo(this.connectorsByTarget, record.reverseToken, record.token);
+    if (isInternal(record)) addTo(this.internalsByParent, record.parentToken, record.token);
+    if (record.kind === 'reverse' && record.port > 0 && !this.ports.isAllocated(record.port)) {
       this.ports.allocate(record.port);
     }
   }
@@ -303,11 +286,11 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   private unlink(record: TokenRecord): void {
     this.records.delete(record.token);
     this.byHash.delete(record.hash);
-    if (record.kind === 'connector') removeFrom(this.connectorsByTarget, record.reverseToken!, record.token);
-    if (record.internal === true) removeFrom(this.internalsByParent, record.parentToken!, record.token);
+    if (record.kind === 'connector') removeFrom(this.connectorsByTarget, record.reverseToken, record.token);
+    if (isInternal(record)) removeFrom(this.internalsByParent, record.parentToken, record.token);
     this.connectorsByTarget.delete(record.token);
     this.internalsByParent.delete(record.token);
-    if (record.kind === 'reverse' && record.port !== undefined && record.port > 0) this.ports.release(record.port);
+    if (record.kind === 'reverse' && record.port > 0) this.ports.release(record.port);
   }
 
   /**
@@ -315,9 +298,10 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
    * provider that owns them creates them again when it reconnects (HEAD replays its connectors).
    */
   private isPersisted(record: TokenRecord): boolean {
-    if (record.internal === true) return false;
+    if (isInternal(record)) return false;
     if (record.kind !== 'connector') return true;
-    return this.records.get(record.reverseToken!)?.internal !== true;
+    const target = this.records.get(record.reverseToken);
+    return target === undefined || !isInternal(target);
   }
 
   private persist(): void {
@@ -326,12 +310,12 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     for (const record of this.records.values()) {
       if (!this.isPersisted(record)) continue;
       if (record.kind === 'forward') tokens.push({ kind: 'forward', token: record.token });
-      else if (record.kind === 'connector') tokens.push({ kind: 'connector', token: record.token, reverseToken: record.reverseToken! });
+      else if (record.kind === 'connector') tokens.push({ kind: 'connector', token: record.token, reverseToken: record.reverseToken });
       else {
         tokens.push({
           kind: 'reverse',
           token: record.token,
-          port: record.port ?? -1,
+          port: record.port,
           ...(record.username !== undefined && { username: record.username }),
           ...(record.password !== undefined && { password: record.password }),
           ...(record.allowManageConnector === true && { allowManageConnector: true }),
@@ -349,17 +333,22 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       if (entry.token === ANONYMOUS_TOKEN) throw corrupt(`token "anonymous" is reserved`);
       if (this.records.has(entry.token)) throw corrupt(`token listed twice`);
       if (entry.kind === 'forward') {
-        this.link(this.makeRecord({ token: entry.token, kind: 'forward' }));
+        this.link(this.makeRecord<ForwardTokenRecord>({ token: entry.token, kind: 'forward' }));
       } else if (entry.kind === 'connector') {
         if (this.records.get(entry.reverseToken)?.kind !== 'reverse') throw corrupt('connector token whose reverse token is not in the file');
-        this.link(this.makeRecord({ token: entry.token, kind: 'connector', reverseToken: entry.reverseToken }));
+        this.link(this.makeRecord<ConnectorTokenRecord>({ token: entry.token, kind: 'connector', reverseToken: entry.reverseToken }));
       } else {
         if (entry.port > 0 && this.ports.isAllocated(entry.port)) throw corrupt(`port ${entry.port} used by two reverse tokens`);
         if (entry.port === -1 && entry.allowManageConnector !== true) throw corrupt('reverse token without a port that is not an autonomy token');
-        this.link(this.makeRecord({ ...entry, kind: 'reverse' }));
+        this.link(this.makeRecord<PlainReverseTokenRecord>({ ...entry, kind: 'reverse' }));
       }
     }
   }
+}
+
+/** An autonomy internal token (see InternalTokenRecord). */
+export function isInternal(record: TokenRecord): record is InternalTokenRecord {
+  return record.kind === 'reverse' && record.internal === true;
 }
 
 function addTo(index: Map<string, Set<string>>, key: string, value: string): void {

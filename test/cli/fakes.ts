@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { createCliLogger } from '../../src/cli/logger.js';
 import type { ShutdownSignal } from '../../src/cli/process-io.js';
 import { RelayCounters } from '../../src/relay/counters.js';
-import type { ReverseTokenOptions } from '../../src/server/options.js';
+import type { ReverseTokenOptions } from '../../src/server/tokens.js';
 
 export class FakeServer extends EventEmitter {
   readonly counters = new RelayCounters();

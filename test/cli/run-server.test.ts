@@ -2,6 +2,8 @@ import { expect } from 'chai';
 import type { LinkSocksServerOptions } from '../../src/server/options.js';
 import { parseServerFlags } from '../../src/cli/parse-server.js';
 import { runServer } from '../../src/cli/run-server.js';
+import { LinkSocksServer } from '../../src/server/server.js';
+import { withCapturedHttpServers } from '../helpers/capture-http-server.js';
 import { FakeServer, Harness } from './fakes.js';
 
 function start(flags: Parameters<typeof parseServerFlags>[0], server = new FakeServer()) {
@@ -108,6 +110,17 @@ describe('runServer', () => {
     server.emit('error', new Error('boom'));
     expect(await done).to.equal(1);
     expect(h.messages().at(-1)).to.equal('ERR Server error occurred error=boom');
+  });
+
+  it('an error of the real server\'s HTTP server after start reaches runServer: logged, status 1', async () => {
+    await withCapturedHttpServers(async (seen) => {
+      const h = new Harness();
+      const done = runServer(parseServerFlags({ wsHost: '127.0.0.1', wsPort: '0' }, {}), { ...h, createServer: (o) => new LinkSocksServer(o) });
+      await h.subscribed;
+      seen[0]!.emit('error', new Error('EMFILE'));
+      expect(await done).to.equal(1);
+      expect(h.messages().at(-1)).to.equal('ERR Server error occurred error=EMFILE');
+    });
   });
 
   it('prints the HTTP-proxy UDP warning on stderr', async () => {

@@ -60,7 +60,8 @@ describe('token command', () => {
 
     const autonomy = await run(['add', '--url', url, '--type', 'reverse', '--token', 'auto', '--allow-manage-connector', '--json']);
     expect(JSON.parse(autonomy.out)).to.deep.equal({ success: true, token: 'auto', port: -1 });
-    expect(server.store.get('con')?.reverseToken).to.equal('rev');
+    const con = server.store.get('con');
+    expect(con?.kind === 'connector' && con.reverseToken).to.equal('rev');
     expect(server.store.get(generated)?.kind).to.equal('forward');
   });
 

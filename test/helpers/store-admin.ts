@@ -1,5 +1,6 @@
 // A TokenAdmin backed directly by a TokenStore, for API tests that need no WebSocket server.
-import type { TokenAdmin, TokenAdminStatus } from '../../src/api/types.js';
+import type { TokenAdmin } from '../../src/api/types.js';
+import type { ServerStatus } from '../../src/server/tokens.js';
 import type { TokenStore } from '../../src/server/token-store.js';
 
 export const TEST_VERSION = 'v1.8.9';
@@ -13,6 +14,6 @@ export function storeAdmin(store: TokenStore, clientsCount: (token: string) => n
     },
     addConnectorToken: (token, reverseToken) => store.addConnector(token, reverseToken).token,
     removeToken: (token) => store.remove(token).length > 0,
-    status: (): TokenAdminStatus => ({ version: TEST_VERSION, tokens: store.statusEntries(clientsCount) }),
+    status: (): ServerStatus => ({ version: TEST_VERSION, tokens: store.statusEntries(clientsCount) }),
   };
 }

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { TokenError } from '../../src/api/types.js';
+import { TokenError } from '../../src/server/token-error.js';
 import { PortPool } from '../../src/server/port-pool.js';
 
 describe('PortPool', () => {

@@ -4,6 +4,16 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { StateFileError, readStateFile } from '../../src/server/state-file.js';
 import { TokenStore } from '../../src/server/token-store.js';
+import type { TokenRecord } from '../../src/server/tokens.js';
+
+/** Every field any kind of record may have, to compare records of all kinds in one table. */
+type AnyTokenFields = TokenRecord & {
+  port?: number;
+  username?: string;
+  password?: string;
+  reverseToken?: string;
+  allowManageConnector?: boolean;
+};
 
 describe('TokenStore state file', () => {
   let dir: string;
@@ -35,7 +45,10 @@ describe('TokenStore state file', () => {
     first.remove('gone');
 
     const second = new TokenStore({ stateFile: file, portRange: { min: 31000, max: 31009 } });
-    const summary = second.list().map(({ token, kind, port, username, password, reverseToken, allowManageConnector }) => ({ token, kind, port, username, password, reverseToken, allowManageConnector }));
+    const summary = second.list().map((record) => {
+      const { token, kind, port, username, password, reverseToken, allowManageConnector } = record as AnyTokenFields;
+      return { token, kind, port, username, password, reverseToken, allowManageConnector };
+    });
     expect(summary).to.deep.equal([
       { token: 'f', kind: 'forward', port: undefined, username: undefined, password: undefined, reverseToken: undefined, allowManageConnector: undefined },
       { token: 'r', kind: 'reverse', port: pooled, username: 'u', password: 'p', reverseToken: undefined, allowManageConnector: undefined },

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { expect } from 'chai';
-import { TokenError } from '../../src/api/types.js';
+import { TokenError } from '../../src/server/token-error.js';
 import { TokenStore, type TokenRecord } from '../../src/server/token-store.js';
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');

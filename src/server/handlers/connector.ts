@@ -1,0 +1,38 @@
+/**
+ * Connectors (agent mode, MODES.md §4): their Connect messages are routed to a provider of the
+ * reverse token their connector token maps to.
+ */
+import type { Message } from '../../protocol/index.js';
+import { admitChannel } from '../../relay/limits.js';
+import { routeConnect } from '../../relay/route.js';
+import type { Session } from '../sessions.js';
+import { refuseWhileDraining, type RoleContext } from './context.js';
+
+export function startConnector(session: Session, ctx: RoleContext): void {
+  const { link, token } = session;
+  const { sessions } = ctx;
+  const reverseTokenOf = (): string => {
+    const record = ctx.store.get(token);
+    return record?.kind === 'connector' ? record.reverseToken : '';
+  };
+  const reverseToken = reverseTokenOf();
+  const pool = sessions.poolFor(reverseToken);
+  for (const provider of pool.list()) {
+    provider.send({ type: 'partners', count: sessions.connectorCount(reverseToken) });
+  }
+  link.send({ type: 'authResponse', success: true, error: '' });
+  link.send({ type: 'partners', count: sessions.providerCount() });
+  ctx.logger.info({ link: link.id }, 'Connector client authenticated');
+  const waitMs = ctx.options.connectorWaitProviderMs ?? 5000;
+  link.on('message', (msg: Message, raw: Buffer) => {
+    if (msg.type !== 'connect') return; // Go ignores everything else from connectors, Connector included
+    if (ctx.isDraining()) {
+      refuseWhileDraining(link, msg.channelId);
+      return;
+    }
+    if (!admitChannel(link, msg, ctx.maxChannelsPerLink)) return;
+    routeConnect(link, msg, raw, {
+      pickProvider: () => sessions.poolFor(reverseTokenOf()).waitForProvider(waitMs),
+    });
+  });
+}

@@ -1,0 +1,26 @@
+/** What the role handlers get from the server that authenticated the session. */
+import type { Logger } from '../../log.js';
+import type { DialingSideOptions } from '../../relay/dialing-side.js';
+import type { Link } from '../../relay/link.js';
+import type { LinkSocksServerOptions } from '../options.js';
+import type { ReverseListeners } from '../reverse-listeners.js';
+import type { Sessions } from '../sessions.js';
+import type { TokenStore } from '../token-store.js';
+
+export interface RoleContext {
+  readonly options: LinkSocksServerOptions;
+  readonly logger: Logger;
+  readonly store: TokenStore;
+  readonly sessions: Sessions;
+  readonly listeners: ReverseListeners;
+  readonly maxChannelsPerLink: number;
+  /** True once drain() has started: new channels are refused. */
+  isDraining(): boolean;
+  /** How the server dials targets for forward clients. */
+  dialingOptions(): DialingSideOptions;
+}
+
+/** The answer to a Connect while the server drains. */
+export function refuseWhileDraining(link: Link, channelId: string): void {
+  link.send({ type: 'connectResponse', success: false, channelId, error: 'server is shutting down' });
+}

@@ -1,0 +1,21 @@
+/** Forward clients (MODES.md §2): the server dials the targets of their Connect messages. */
+import type { Message } from '../../protocol/index.js';
+import { handleConnect } from '../../relay/dialing-side.js';
+import { admitChannel } from '../../relay/limits.js';
+import { refuseConnectorManagement } from '../connector-management.js';
+import type { Session } from '../sessions.js';
+import { refuseWhileDraining, type RoleContext } from './context.js';
+
+export function startForward(session: Session, ctx: RoleContext): void {
+  const { link } = session;
+  link.send({ type: 'authResponse', success: true, error: '' });
+  ctx.logger.info({ link: link.id }, 'Forward client authenticated');
+  const dialing = ctx.dialingOptions();
+  link.on('message', (msg: Message) => {
+    if (msg.type === 'connect') {
+      if (ctx.isDraining()) refuseWhileDraining(link, msg.channelId);
+      else if (admitChannel(link, msg, ctx.maxChannelsPerLink)) handleConnect(link, msg, dialing);
+    }
+    else if (msg.type === 'connector') refuseConnectorManagement(link, msg);
+  });
+}

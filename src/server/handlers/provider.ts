@@ -1,0 +1,35 @@
+/**
+ * Providers (reverse clients, MODES.md §3): they join the pool of their token, which carries the
+ * token's SOCKS5 port or its connectors' channels. An autonomy token's providers each get a
+ * private pool and manage its connector tokens themselves (connector-management.ts).
+ */
+import type { Message } from '../../protocol/index.js';
+import { internalTokenFor, manageConnector } from '../connector-management.js';
+import type { Session } from '../sessions.js';
+import type { RoleContext } from './context.js';
+
+export async function startProvider(session: Session, instance: string, ctx: RoleContext): Promise<void> {
+  const { link, token } = session;
+  const record = ctx.store.get(token);
+  const reverse = record?.kind === 'reverse' ? record : undefined;
+  const poolToken = reverse?.allowManageConnector ? internalTokenFor(ctx.store, token, instance) : token;
+  session.poolToken = poolToken;
+  const pool = ctx.sessions.poolFor(poolToken);
+  if (reverse !== undefined && reverse.port > 0 && !reverse.allowManageConnector) {
+    await ctx.listeners.open(reverse);
+  }
+  if (link.isClosed) return;
+  pool.add(link);
+  // Go tells every connector about the new provider before answering the provider itself.
+  ctx.sessions.broadcastPartners();
+  link.send({ type: 'authResponse', success: true, error: '' });
+  ctx.logger.info({ link: link.id }, 'Reverse client authenticated');
+  link.on('message', (msg: Message) => {
+    if (msg.type === 'connect') {
+      // Go dials for providers too (a quirk); a provider has no business asking the server to dial.
+      link.send({ type: 'connectResponse', success: false, channelId: msg.channelId, error: 'connect is not allowed for providers' });
+    } else if (msg.type === 'connector') {
+      manageConnector(link, poolToken, msg, ctx);
+    }
+  });
+}

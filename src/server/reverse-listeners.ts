@@ -1,0 +1,90 @@
+/**
+ * The SOCKS5 ports of reverse tokens, one ReverseListener per token, opened when the token's
+ * first provider connects (as Go does) and closed with the token or the server.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../log.js';
+import type { SocksSideOptions } from '../relay/socks-side.js';
+import { DEFAULT_SOCKS_CONNECT_TIMEOUT_MS } from '../relay/socks-side.js';
+import { openUdpSocksSide } from '../relay/udp-socks-side.js';
+import type { LinkSocksServerOptions } from './options.js';
+import type { ProviderPool } from './provider-pool.js';
+import { ReverseListener } from './reverse-listener.js';
+import type { ReverseTokenRecord } from './tokens.js';
+
+const DEFAULT_SOCKS_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+export interface ReverseListenersOptions {
+  server: LinkSocksServerOptions;
+  /** How channels of these ports are carried (observer, payload size, fast open). */
+  channel: SocksSideOptions;
+  poolFor: (token: string) => ProviderPool;
+  /** A token's port could not be bound. */
+  onListenError: (token: string, error: Error) => void;
+  logger: Logger;
+}
+
+export class ReverseListeners {
+  private readonly listeners = new Map<string, ReverseListener>();
+
+  constructor(private readonly options: ReverseListenersOptions) {}
+
+  /** Opens the token's SOCKS5 port unless it is open already; a failure is reported, not thrown. */
+  async open(record: ReverseTokenRecord): Promise<void> {
+    const { server, logger } = this.options;
+    let listener = this.listeners.get(record.token);
+    if (!listener) {
+      const credentials =
+        record.username && record.password ? { username: record.username, password: record.password } : undefined;
+      listener = new ReverseListener(this.options.poolFor(record.token), {
+        host: server.socksHost ?? '127.0.0.1',
+        port: record.port,
+        credentials,
+        httpConnect: server.httpConnect ?? true,
+        handshakeTimeoutMs: server.socksHandshakeTimeoutMs ?? DEFAULT_SOCKS_HANDSHAKE_TIMEOUT_MS,
+        providerWaitMs: server.providerWaitMs ?? 10_000,
+        channel: this.options.channel,
+        udp: (link, req) => openUdpSocksSide(link, req, { fastOpen: server.fastOpen ?? false, connectTimeoutMs: DEFAULT_SOCKS_CONNECT_TIMEOUT_MS }),
+        logger,
+      });
+      this.listeners.set(record.token, listener);
+    }
+    try {
+      const address = await listener.listen();
+      logger.debug({ port: address.port }, 'SOCKS5 listener started');
+    } catch (err) {
+      // Go only logs this at debug level; an unusable port must not go unnoticed.
+      const error = err instanceof Error ? err : new Error(String(err));
+      logger.error({ port: record.port, err: error.message }, 'cannot open SOCKS5 listener');
+      this.listeners.delete(record.token);
+      this.options.onListenError(record.token, error);
+    }
+  }
+
+  /** The bound address of a token's port, once a provider has opened it. */
+  address(token: string): AddressInfo | undefined {
+    return this.listeners.get(token)?.address();
+  }
+
+  /** The token is gone: close its port. */
+  closeFor(token: string): void {
+    const listener = this.listeners.get(token);
+    if (listener) {
+      this.listeners.delete(token);
+      void listener.close();
+    }
+  }
+
+  /**
+   * Stops accepting on every port (drain). The closed listeners stay registered, so a provider
+   * that authenticated just before does not open its port again.
+   */
+  async stopAccepting(): Promise<void> {
+    await Promise.all([...this.listeners.values()].map((listener) => listener.close()));
+  }
+
+  async closeAll(): Promise<void> {
+    await this.stopAccepting();
+    this.listeners.clear();
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * The server's live authenticated WebSockets, and the provider pools of reverse (and autonomy
+ * internal) tokens that the provider sessions belong to.
+ */
+import type { Link } from '../relay/link.js';
+import { ProviderPool } from './provider-pool.js';
+import type { TokenStore } from './token-store.js';
+import type { Role } from './tokens.js';
+
+/** A live authenticated WebSocket and what it is to the server. */
+export interface Session {
+  link: Link;
+  token: string;
+  role: Role;
+  /** Providers: the token whose pool they serve (the internal token in autonomy mode). */
+  poolToken?: string;
+}
+
+export class Sessions {
+  private readonly sessions = new Set<Session>();
+  private readonly pools = new Map<string, ProviderPool>();
+
+  constructor(private readonly store: TokenStore) {}
+
+  add(session: Session): void {
+    this.sessions.add(session);
+  }
+
+  delete(session: Session): void {
+    this.sessions.delete(session);
+  }
+
+  /** A closed provider leaves its pool; when that empties the pool, connectors hear the new count. */
+  leavePool(session: Session): void {
+    if (session.role === 'reverse' && session.poolToken !== undefined) {
+      const pool = this.pools.get(session.poolToken);
+      pool?.remove(session.link);
+      if (pool && pool.size === 0) this.broadcastPartners();
+    }
+  }
+
+  /** Open sessions authenticated with `token` (what `/api/status` counts as clients). */
+  countFor(token: string): number {
+    let n = 0;
+    for (const s of this.sessions) if (s.token === token && !s.link.isClosed) n += 1;
+    return n;
+  }
+
+  /** Links that still carry channels (what drain() waits for). */
+  busyLinks(): Link[] {
+    return [...this.sessions].map((s) => s.link).filter((link) => link.channels.size > 0 && !link.isClosed);
+  }
+
+  /** Closes the sessions of a token, and the providers serving its pool. */
+  closeFor(token: string, code: number): void {
+    for (const session of [...this.sessions]) {
+      if (session.token === token || session.poolToken === token) session.link.close(code);
+    }
+  }
+
+  closeAll(code: number): void {
+    for (const session of [...this.sessions]) session.link.close(code);
+  }
+
+  // ---- provider pools ---------------------------------------------------------------------------
+
+  poolFor(token: string): ProviderPool {
+    let pool = this.pools.get(token);
+    if (!pool) {
+      pool = new ProviderPool();
+      this.pools.set(token, pool);
+    }
+    return pool;
+  }
+
+  /** The token is gone: its waiting SOCKS requests and connector Connects get no provider. */
+  dropPool(token: string): void {
+    const pool = this.pools.get(token);
+    if (pool) {
+      pool.cancelWaiters();
+      this.pools.delete(token);
+    }
+  }
+
+  cancelAllWaiters(): void {
+    for (const pool of this.pools.values()) pool.cancelWaiters();
+  }
+
+  /** Providers of all tokens: the `partners` count Go sends connectors. */
+  providerCount(): number {
+    let n = 0;
+    for (const pool of this.pools.values()) n += pool.size;
+    return n;
+  }
+
+  /** Connector sessions whose token maps to `reverseToken`: the `partners` count sent to its providers. */
+  connectorCount(reverseToken: string): number {
+    let n = 0;
+    for (const s of this.sessions) {
+      if (s.role !== 'connector') continue;
+      const record = this.store.get(s.token);
+      if (record?.kind === 'connector' && record.reverseToken === reverseToken) n += 1;
+    }
+    return n;
+  }
+
+  /** Tells every connector how many providers there are. */
+  broadcastPartners(): void {
+    const count = this.providerCount();
+    for (const s of this.sessions) {
+      if (s.role === 'connector' && !s.link.isClosed) s.link.send({ type: 'partners', count });
+    }
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * What a token is to the server: its role, the record the token store keeps for it, and the
+ * public shapes of the token methods (options of a reverse token, `/api/status`).
+ */
+
+/** What a token (and the WebSocket authenticated with it) is: MODES.md §2–§5. */
+export type Role = 'forward' | 'reverse' | 'connector';
+
+interface TokenRecordBase {
+  readonly token: string;
+  /** Lower-case hex SHA-256 of the token's UTF-8 bytes (what URL-query authentication sends). */
+  readonly hash: string;
+}
+
+export interface ForwardTokenRecord extends TokenRecordBase {
+  readonly kind: 'forward';
+}
+
+interface ReverseTokenFields extends TokenRecordBase {
+  readonly kind: 'reverse';
+  /** SOCKS5 port, -1 for autonomy and internal tokens. */
+  readonly port: number;
+  readonly username?: string;
+  readonly password?: string;
+  readonly allowManageConnector?: boolean;
+}
+
+/** A reverse or autonomy token added by an operator (or loaded from the state file). */
+export interface PlainReverseTokenRecord extends ReverseTokenFields {
+  readonly internal?: false;
+}
+
+/**
+ * Autonomy internal token (MODES.md §5.2): a reverse token with port -1 created for a provider
+ * connection. Never persisted and never reachable through getByHash.
+ */
+export interface InternalTokenRecord extends ReverseTokenFields {
+  readonly internal: true;
+  /** The autonomy token it belongs to. */
+  readonly parentToken: string;
+}
+
+export type ReverseTokenRecord = PlainReverseTokenRecord | InternalTokenRecord;
+
+export interface ConnectorTokenRecord extends TokenRecordBase {
+  readonly kind: 'connector';
+  /** The reverse (or internal) token it maps to. */
+  readonly reverseToken: string;
+}
+
+export type TokenRecord = ForwardTokenRecord | ReverseTokenRecord | ConnectorTokenRecord;
+
+export interface ReverseTokenOptions {
+  /** Empty or absent: a 16-hex-digit token is generated. */
+  token?: string;
+  /** SOCKS5 port; 0 or absent: taken from the pool. Ignored with allowManageConnector. */
+  port?: number;
+  username?: string;
+  password?: string;
+  /** Autonomy mode: no SOCKS port (reported as -1); providers manage their own connector tokens. */
+  allowManageConnector?: boolean;
+}
+
+/** One `/api/status` entry; key order here is the JSON key order (API.md §5). */
+export interface TokenStatus {
+  token: string;
+  type: Exclude<Role, 'connector'>;
+  clients_count: number;
+  /** Always present for reverse entries (-1 for autonomy/internal tokens), absent for forward. */
+  port?: number;
+  /** Absent when the reverse token has no connector tokens. */
+  connector_tokens?: string[];
+}
+
+export interface ServerStatus {
+  /** Go-style version string with a leading `v`, e.g. `v1.8.9`. */
+  version: string;
+  /** Reverse entries first, then forward entries. */
+  tokens: TokenStatus[];
+}
