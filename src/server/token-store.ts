@@ -133,7 +133,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     }
     const existing = this.records.get(internalToken);
     if (existing !== undefined) {
-      if (existing.kind === 'reverse' && existing.internal === true && existing.parentToken === parentToken) return existing;
+      if (isInternal(existing) && existing.parentToken === parentToken) return existing;
       throw new TokenError('ERR_LINKSOCKS_TOKEN_EXISTS', TOKEN_ERROR_TEXT.exists);
     }
     if (internalToken === '' || internalToken === ANONYMOUS_TOKEN) {
