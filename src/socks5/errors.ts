@@ -19,6 +19,9 @@ export type Socks5ErrorCode =
   | 'ERR_SOCKS5_HTTP_MALFORMED'
   | 'ERR_SOCKS5_HTTP_HEADERS_TOO_LARGE'
   | 'ERR_SOCKS5_HTTP_METHOD'
+  // Forwarding HTTP proxy: the origin could not be reached, or answered unusably.
+  | 'ERR_SOCKS5_HTTP_REFUSED'
+  | 'ERR_SOCKS5_HTTP_ORIGIN'
   // Answering a request.
   | 'ERR_SOCKS5_ALREADY_ANSWERED'
   | 'ERR_SOCKS5_SOCKET_CLOSED'

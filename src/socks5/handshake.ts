@@ -10,12 +10,12 @@ import type { CredentialChecker } from './credentials.js';
 import { Socks5Error } from './errors.js';
 import { ByteAccumulator, parseCommandRequest, parseGreeting, parseUserPassAuth, type CommandRequest } from './handshake-parser.js';
 import {
-  HTTP_ONLY_CONNECT,
   HTTP_PROXY_AUTH_REQUIRED,
   formatHttpResponse,
   looksLikeHttp,
   parseConnectAuthority,
   parseProxyAuthorization,
+  peekConnect,
   readHttpRequestHead,
   type HttpRequestHead,
 } from './http-connect.js';
@@ -33,7 +33,9 @@ export interface HandshakeSettings {
 /** What a finished handshake produced; the server turns it into a request object. */
 export type HandshakeResult =
   | { protocol: 'socks5'; request: CommandRequest; head: Buffer }
-  | { protocol: 'http-connect'; host: string; port: number; addressType: CommandRequest['addressType']; head: Buffer };
+  | { protocol: 'http-connect'; host: string; port: number; addressType: CommandRequest['addressType']; head: Buffer }
+  /** Any other HTTP method: the forwarding proxy parses `head` (all bytes received) itself. */
+  | { protocol: 'http-proxy'; head: Buffer };
 
 export interface HandshakeCallbacks {
   /** The socket is paused and no longer watched by the handshake. */
@@ -181,6 +183,12 @@ export class Handshake {
   }
 
   private http(): boolean {
+    const connect = this.input.read(peekConnect);
+    if (connect.status !== 'complete') return false;
+    if (!connect.value) {
+      this.complete({ protocol: 'http-proxy', head: this.input.takeRest() });
+      return false;
+    }
     const step = this.input.read(readHttpRequestHead);
     if (step.status === 'incomplete') return false;
     if (step.status === 'invalid') {
@@ -196,13 +204,6 @@ export class Handshake {
   }
 
   private httpRequest(head: HttpRequestHead): void {
-    if (head.method !== 'CONNECT') {
-      this.reject(
-        new Socks5Error('ERR_SOCKS5_HTTP_METHOD', `HTTP method ${head.method} not supported (only CONNECT)`),
-        HTTP_ONLY_CONNECT,
-      );
-      return;
-    }
     const target = parseConnectAuthority(head.target);
     if (target === null) {
       this.reject(new Socks5Error('ERR_SOCKS5_HTTP_MALFORMED', 'malformed CONNECT target'), formatHttpResponse(400, 'Bad Request'));

@@ -1,6 +1,6 @@
 /**
- * HTTP CONNECT on the SOCKS port (a linksocks-ts extension; Go serves SOCKS5 only):
- * pure parsing of the request head and formatting of the few responses the server sends.
+ * HTTP CONNECT on the SOCKS port (Go v1.7.15 serves SOCKS5 only; newer upstream serves HTTP too):
+ * pure parsing of the request head and formatting of the few responses the proxy sends itself.
  */
 import { isIPv4 } from 'node:net';
 import { canonicalHost, parseIPv6, stripBrackets } from './address.js';
@@ -27,6 +27,24 @@ export type HeadRead = ParseStep<HttpRequestHead>;
 /** Could this first byte start an HTTP request line? (Methods are ASCII upper-case tokens.) */
 export function looksLikeHttp(firstByte: number): boolean {
   return firstByte >= 0x41 && firstByte <= 0x5a;
+}
+
+const CONNECT_PREFIX = Buffer.from('CONNECT ', 'latin1');
+
+/**
+ * Is the request at the start of `buf` a CONNECT? Undefined until enough bytes arrived to tell.
+ * CONNECT heads are read here; every other method goes to the forwarding proxy (http-proxy.ts).
+ */
+export function isConnectRequest(buf: Buffer): boolean | undefined {
+  const n = Math.min(buf.length, CONNECT_PREFIX.length);
+  if (buf.compare(CONNECT_PREFIX, 0, n, 0, n) !== 0) return false;
+  return n === CONNECT_PREFIX.length ? true : undefined;
+}
+
+/** isConnectRequest as a parser step that consumes nothing (for the handshake's accumulator). */
+export function peekConnect(buf: Buffer): ParseStep<boolean> {
+  const connect = isConnectRequest(buf);
+  return connect === undefined ? { status: 'incomplete' } : { status: 'complete', value: connect, length: 0 };
 }
 
 /** Finds and parses the request head at the start of `buf`; bounded by MAX_HTTP_HEAD_BYTES. */
@@ -115,33 +133,28 @@ export function formatHttpResponse(status: number, reason: string, extraHeaders:
   return Buffer.from(lines.join('\r\n'), 'latin1');
 }
 
-/** The HTTP status that tells a proxy client the same thing as a SOCKS5 reply code. */
+/**
+ * The HTTP answer that tells a proxy client the same thing as a SOCKS5 reply code, with upstream
+ * LinkSocks's texts: blocked → 403, no backend (no link or provider) → 503, any failure to reach
+ * the target → 502.
+ */
 export function httpResponseForReply(code: ReplyCode): Buffer {
   switch (code) {
     case Reply.NotAllowed:
-      return formatHttpResponse(403, 'Forbidden');
-    case Reply.TtlExpired:
-      return formatHttpResponse(504, 'Gateway Timeout');
+      return formatHttpResponse(403, 'Forbidden', [], 'Destination blocked by access control');
+    case Reply.NetworkUnreachable:
+      return formatHttpResponse(503, 'Service Unavailable', [], 'No backend available');
     case Reply.CommandNotSupported:
-      return formatHttpResponse(405, 'Method Not Allowed', ['Allow: CONNECT']);
     case Reply.AddressTypeNotSupported:
       return formatHttpResponse(400, 'Bad Request');
     default:
-      return formatHttpResponse(502, 'Bad Gateway');
+      return formatHttpResponse(502, 'Bad Gateway', [], 'Connection failed');
   }
 }
 
-/**
- * Answer to a request other than CONNECT (e.g. `curl -x` sending an absolute-form GET for an
- * http:// URL): this port is a tunnel, not a forwarding HTTP proxy, and the body says so.
- */
-export const HTTP_ONLY_CONNECT = formatHttpResponse(
-  405,
-  'Method Not Allowed',
-  ['Allow: CONNECT'],
-  'This port is a SOCKS5 proxy that also accepts HTTP CONNECT; other HTTP methods are not proxied. Use CONNECT (curl --proxytunnel) or SOCKS5.',
+export const HTTP_PROXY_AUTH_REQUIRED = formatHttpResponse(
+  407,
+  'Proxy Authentication Required',
+  ['Proxy-Authenticate: Basic realm="LinkSocks"'],
+  'Proxy authentication required',
 );
-
-export const HTTP_PROXY_AUTH_REQUIRED = formatHttpResponse(407, 'Proxy Authentication Required', [
-  'Proxy-Authenticate: Basic realm="linksocks"',
-]);

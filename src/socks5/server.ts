@@ -8,6 +8,7 @@ import net, { type AddressInfo, type Socket } from 'node:net';
 import { CredentialChecker, credentialsRequired } from './credentials.js';
 import { Socks5Error } from './errors.js';
 import { Handshake, type HandshakeResult } from './handshake.js';
+import { DEFAULT_HTTP_KEEP_ALIVE_MS, HttpProxySession } from './http-proxy.js';
 import { createConnectRequest, createUdpRequest, type PendingRequest } from './requests.js';
 import { ignoreSocketError } from './socket-util.js';
 import { Reply, type SocksRequest, type Socks5ServerOptions } from './types.js';
@@ -41,6 +42,9 @@ export class Socks5Server extends EventEmitter<Socks5ServerEvents> {
   private readonly handshakeTimeoutMs: number;
   private readonly udpIdleTimeoutMs: number;
   private readonly httpConnect: boolean;
+  private readonly httpKeepAliveTimeoutMs: number;
+  /** HTTP proxy connections (absolute-form requests), which this server keeps serving. */
+  private readonly httpSessions = new Set<HttpProxySession>();
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -54,6 +58,7 @@ export class Socks5Server extends EventEmitter<Socks5ServerEvents> {
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     this.udpIdleTimeoutMs = options.udpIdleTimeoutMs ?? DEFAULT_UDP_IDLE_TIMEOUT_MS;
     this.httpConnect = options.httpConnect ?? true;
+    this.httpKeepAliveTimeoutMs = options.httpKeepAliveTimeoutMs ?? DEFAULT_HTTP_KEEP_ALIVE_MS;
     // allowHalfOpen: the relay forwards a client's FIN and keeps sending the other direction.
     this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.onConnection(socket));
   }
@@ -77,13 +82,15 @@ export class Socks5Server extends EventEmitter<Socks5ServerEvents> {
 
   /**
    * Stops listening and destroys every socket still in handshake. Sockets already handed to
-   * onRequest belong to the caller and are left alone (so this does not wait for them).
+   * onRequest belong to the caller and are left alone (so this does not wait for them). HTTP
+   * proxy connections close when idle, busy ones after their current response.
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
       // net.Server#close() closes the listening handle at once; its callback would also wait for
       // the handed-over connections, which are not ours to wait for.
       if (this.server.listening) this.server.close(() => undefined);
+      for (const session of this.httpSessions) session.shutdown();
       const closed = [...this.handshaking].map(
         (socket) => new Promise<void>((resolve) => {
           socket.once('close', () => resolve());
@@ -121,6 +128,10 @@ export class Socks5Server extends EventEmitter<Socks5ServerEvents> {
 
   private dispatch(socket: Socket, result: HandshakeResult, info: HandshakeErrorInfo): void {
     let pending: PendingRequest<SocksRequest>;
+    if (result.protocol === 'http-proxy') {
+      this.serveHttpProxy(socket, result.head, info);
+      return;
+    }
     if (result.protocol === 'http-connect') {
       pending = createConnectRequest({ ...result, socket });
     } else if (result.request.command === Command.Connect) {
@@ -134,12 +145,33 @@ export class Socks5Server extends EventEmitter<Socks5ServerEvents> {
         associate: () => this.associate(socket),
       });
     }
+    this.submit(pending, info);
+  }
+
+  private submit(pending: PendingRequest<SocksRequest>, info: HandshakeErrorInfo): void {
     try {
       this.onRequest(pending.request);
     } catch (err) {
       this.emit('handshakeError', new Socks5Error('ERR_SOCKS5_HANDLER', 'onRequest threw', { cause: err }), info);
       if (!pending.answered()) pending.request.reject(Reply.GeneralFailure);
     }
+  }
+
+  /** Absolute-form HTTP requests: each origin comes back through submit() as a connect request. */
+  private serveHttpProxy(socket: Socket, head: Buffer, info: HandshakeErrorInfo): void {
+    const session: HttpProxySession = new HttpProxySession(
+      socket,
+      head,
+      { credentials: this.credentials, firstHeadTimeoutMs: this.handshakeTimeoutMs, keepAliveTimeoutMs: this.httpKeepAliveTimeoutMs },
+      {
+        submit: (pending) => this.submit(pending, info),
+        onError: (err) => this.emit('handshakeError', err, info),
+        onDone: () => this.httpSessions.delete(session),
+      },
+    );
+    this.httpSessions.add(session);
+    session.start();
+    if (this.closing !== undefined) session.shutdown();
   }
 
   private async associate(control: Socket): Promise<{ association: UdpRelay; boundHost: string; boundPort: number }> {

@@ -30,8 +30,13 @@ export interface Socks5ServerOptions {
   credentials?: Socks5Credentials;
   /** Greeting + auth + request must complete within this time; default 30 s. */
   handshakeTimeoutMs?: number;
-  /** Serve HTTP CONNECT on the same port (first byte tells them apart); default true. */
+  /**
+   * Serve HTTP on the same port (the first byte tells them apart): CONNECT tunnels and forwarded
+   * absolute-form requests (`GET http://…`); default true. The name predates the forwarding proxy.
+   */
   httpConnect?: boolean;
+  /** How long an HTTP proxy connection may wait for its next request; default 60 s. */
+  httpKeepAliveTimeoutMs?: number;
   /** Idle timeout of UDP associations; default 5 min. */
   udpIdleTimeoutMs?: number;
 }
@@ -39,8 +44,11 @@ export interface Socks5ServerOptions {
 /** A parsed, authenticated CONNECT request waiting for the proxy's decision. */
 export interface SocksConnectRequest {
   command: 'connect';
-  /** How the client asked: SOCKS5 CONNECT or HTTP CONNECT on the same port (informational). */
-  protocol?: 'socks5' | 'http-connect';
+  /**
+   * How the client asked: SOCKS5 CONNECT, HTTP CONNECT, or a forwarded HTTP request (one request
+   * per origin of an HTTP proxy connection) on the same port (informational).
+   */
+  protocol?: 'socks5' | 'http-connect' | 'http-proxy';
   host: string;
   port: number;
   addressType: AddressType;
@@ -48,9 +56,13 @@ export interface SocksConnectRequest {
   socket: Socket;
   /** Bytes the client sent after its request (pipelined data); forward them first. */
   head: Buffer;
-  /** Send the success reply; the caller then owns the socket (it is resumed by the caller). */
+  /**
+   * Send the success reply; the caller then owns the returned stream and relays it (it resumes
+   * it). That is `socket` itself, except for `http-proxy` requests: there it is the stream of
+   * this origin's requests (the proxy keeps the client socket and rewrites requests into it).
+   */
   accept(): Socket;
-  /** Send a failure reply with this code and close the socket. */
+  /** Send a failure reply with this code (an HTTP status for HTTP clients) and close the socket. */
   reject(code: ReplyCode): void;
 }
 
