@@ -418,12 +418,13 @@ describe('socks5/Socks5Server', function () {
       expect(allowed.stdout).to.equal('authorised\n');
     });
 
-    it('answers other methods with 405 and closes', async () => {
+    it('serves other methods as a forwarding proxy: curl -x http:// without -p reaches the target', async () => {
+      const http = await startHttpServer('forwarded\n');
+      cleanups.push(() => http.close());
       const port = await startProxy();
-      const client = await raw(port);
-      await client.write(Buffer.from('GET http://example.test/ HTTP/1.1\r\nHost: example.test\r\n\r\n'));
-      const text = (await closedWithin(client)).toString('latin1');
-      expect(text.startsWith('HTTP/1.1 405 ')).to.equal(true);
+      const result = await curl(['-x', `http://127.0.0.1:${port}`, `http://target.test:${http.port}/`]);
+      expect(result.stdout).to.equal('forwarded\n');
+      expect(proxy!.requests[0]).to.include({ protocol: 'http-proxy', host: 'target.test', port: http.port, addressType: 'domain' });
     });
 
     it('maps reject codes to HTTP statuses', async () => {
