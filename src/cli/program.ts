@@ -105,7 +105,7 @@ function addServerOptions(cmd: Command): void {
       withEnv('Upstream proxy, socks5://user:pass@host:1080 or http://user:pass@host:8080', 'LINKSOCKS_UPSTREAM_PROXY'),
     )
     .option('-f, --fast-open', withEnv('Assume connection success and allow data transfer immediately', 'LINKSOCKS_FASTOPEN'))
-    .addOption(new Option('--no-http', `${EXTRA} Do not serve HTTP CONNECT on the SOCKS5 port`))
+    .addOption(new Option('--no-http', `${EXTRA} Do not serve HTTP (CONNECT and plain proxy requests) on the SOCKS5 port`))
     .option(
       '--connector-wait-provider <duration>',
       withDefault('How long connector requests wait for a provider (Go duration)', d.connectorWaitProvider),
@@ -146,7 +146,7 @@ function addClientOptions(cmd: Command): void {
       withEnv('Upstream proxy for target dials (provider), socks5://… or http://…', 'LINKSOCKS_UPSTREAM_PROXY'),
     )
     .option('-f, --fast-open', withEnv('Assume connection success and allow data transfer immediately', 'LINKSOCKS_FASTOPEN'))
-    .addOption(new Option('--no-http', `${EXTRA} Do not serve HTTP CONNECT on the SOCKS5 port`))
+    .addOption(new Option('--no-http', `${EXTRA} Do not serve HTTP (CONNECT and plain proxy requests) on the SOCKS5 port`))
     .addOption(new Option('-E, --no-env-proxy', 'Ignore HTTP(S)_PROXY when connecting to the WebSocket server'))
     .option('--direct-mode <mode>', withDefault('Accepted for compatibility: relay-only|auto (relay only)', d.directMode))
     .option('--direct-discovery <method>', withDefault('Accepted for compatibility; ignored', d.directDiscovery))
