@@ -86,6 +86,13 @@ interface Exchange {
   /** The rewritten head, sent once the origin is connected. */
   head: Buffer;
   origin: Origin;
+  target: AbsoluteTarget;
+  /**
+   * Sent on a kept-alive origin channel and safe to send again: a GET, HEAD or OPTIONS without a
+   * body. If that channel turns out to have been closed by the origin (its idle close crossing
+   * our request), the request is retried once on a new channel instead of failing with 502.
+   */
+  retryable: boolean;
   response: {
     phase: 'head' | 'body' | 'done';
     /** Response head bytes collected so far. */
@@ -232,7 +239,10 @@ export class HttpProxySession {
     const keepAlive = clientKeepsAlive(head) && !this.draining;
     const body = framing.kind === 'length' ? new LengthBody(framing.length) : framing.kind === 'chunked' ? new ChunkedBody() : null;
     const origin = this.originFor(target);
+    const reused = origin.state === 'open';
     this.exchange = {
+      target,
+      retryable: reused && body === null && ['GET', 'HEAD', 'OPTIONS'].includes(head.method),
       method: head.method,
       clientMinor: head.minor,
       keepAlive,
@@ -591,6 +601,14 @@ export class HttpProxySession {
    * after, its connection is reset, so a cut response never looks complete.
    */
   private originFailed(exchange: Exchange, reason: string): void {
+    const response = exchange.response;
+    if (exchange.retryable && !response.started && response.phase === 'head' && response.headLength === 0) {
+      exchange.retryable = false;
+      this.discardOrigin(exchange.origin);
+      exchange.origin = this.originFor(exchange.target);
+      this.connect(exchange.origin, exchange.target);
+      return;
+    }
     this.callbacks.onError(new Socks5Error('ERR_SOCKS5_HTTP_ORIGIN', reason));
     if (!exchange.response.started) {
       this.refuseWith(formatHttpResponse(502, 'Bad Gateway', [], 'Connection failed'));

@@ -397,6 +397,38 @@ describe('socks5/HttpProxySession (forwarding HTTP proxy on the SOCKS port)', fu
       await w.rest(5000);
     });
 
+    it('a GET on a kept-alive origin channel that the origin closed meanwhile is retried once on a new channel', async () => {
+      let connection = 0;
+      const seen = new WeakMap<net.Socket, number>();
+      const raw = await startRawOrigin((path, socket) => {
+        if (!seen.has(socket)) seen.set(socket, connection++);
+        // The first connection answers once, then closes when the next request arrives (the
+        // origin's idle close crossing that request); the retry lands on a second connection.
+        if (seen.get(socket) === 0 && path !== '/first') socket.destroy();
+        else socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${path.length}\r\n\r\n${path}`);
+      });
+      cleanups.push(() => raw.close());
+      const port = await startProxy();
+      const w = await wire(port);
+      await w.write(`GET http://127.0.0.1:${raw.port}/first HTTP/1.1\r\n\r\n`);
+      expect((await w.response()).body.toString()).to.equal('/first');
+      await w.write(`GET http://127.0.0.1:${raw.port}/second HTTP/1.1\r\n\r\n`);
+      expect((await w.response()).body.toString()).to.equal('/second');
+      expect(raw.paths).to.deep.equal(['/first', '/second', '/second']);
+      expect(connection).to.equal(2);
+      // A POST is not retried: the client gets 502 and decides itself.
+      const again = await startRawOrigin((path, socket) => {
+        if (path === '/first') socket.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+        else socket.destroy();
+      });
+      cleanups.push(() => again.close());
+      await w.write(`GET http://127.0.0.1:${again.port}/first HTTP/1.1\r\n\r\n`);
+      expect((await w.response()).status).to.equal(200);
+      await w.write(`POST http://127.0.0.1:${again.port}/post HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi`);
+      expect((await w.response()).status).to.equal(502);
+      expect(again.paths).to.deep.equal(['/first', '/post']);
+    });
+
     it('a CONNECT after plain requests turns the connection into a tunnel', async () => {
       const port = await startProxy();
       const w = await wire(port);
