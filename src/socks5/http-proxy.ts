@@ -121,7 +121,6 @@ export class HttpProxySession {
   private heldRelease: (() => void) | undefined;
   /** Close after the current exchange (server shutting down). */
   private draining = false;
-  private exchanges = 0;
 
   private readonly onData = (chunk: Buffer): void => this.receive(chunk);
   private readonly onEnd = (): void => {
@@ -159,11 +158,6 @@ export class HttpProxySession {
   shutdown(): void {
     this.draining = true;
     if (this.state === 'head' && this.input.length === 0) this.endClient();
-  }
-
-  destroy(): void {
-    this.close();
-    this.socket.destroy();
   }
 
   // ---- client → proxy --------------------------------------------------------------------------
@@ -253,7 +247,6 @@ export class HttpProxySession {
       origin,
       response: { phase: 'head', headBytes: [], headLength: 0, reader: undefined, out: 'none', started: false, originReusable: false },
     };
-    this.exchanges += 1;
     if (origin.state === 'open') this.beginExchange();
     else this.connect(origin, target);
   }
@@ -696,11 +689,6 @@ export class HttpProxySession {
   private clearTimer(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-  }
-
-  /** Requests handled on this connection so far (tests, debugging). */
-  get requestCount(): number {
-    return this.exchanges;
   }
 }
 
