@@ -11,7 +11,7 @@ import { expect } from 'chai';
 import { LinkSocksClient } from '../../src/client/client.js';
 import type { LinkSocksClientOptions } from '../../src/client/options.js';
 import { LinkSocksServer } from '../../src/server/server.js';
-import type { ReverseTokenOptions } from '../../src/server/options.js';
+import type { ReverseTokenOptions } from '../../src/server/tokens.js';
 import { startRecordingOrigin, sha256, type RecordingOrigin } from '../helpers/http-origin.js';
 import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 import { LOCALHOST } from '../helpers/net.js';
