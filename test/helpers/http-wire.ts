@@ -15,7 +15,9 @@ export interface WireResponse {
 
 export class HttpWire {
   readonly socket: net.Socket;
-  private buffered = Buffer.alloc(0);
+  /** Received, unparsed bytes, kept as a list so a large body is not copied on every read. */
+  private chunks: Buffer[] = [];
+  private size = 0;
   private wake: (() => void) | undefined;
   private ended = false;
   /** The error the socket closed with (ECONNRESET for a reset), if any. */
@@ -25,7 +27,8 @@ export class HttpWire {
   private constructor(socket: net.Socket) {
     this.socket = socket;
     socket.on('data', (chunk: Buffer) => {
-      this.buffered = Buffer.concat([this.buffered, chunk]);
+      this.chunks.push(chunk);
+      this.size += chunk.length;
       this.wake?.();
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
@@ -61,7 +64,7 @@ export class HttpWire {
 
   /** Bytes received and not yet parsed. */
   get pending(): Buffer {
-    return this.buffered;
+    return this.flat();
   }
 
   /** The next response (for a `method` request); rejects if the connection ends first. */
@@ -72,75 +75,73 @@ export class HttpWire {
   /** Everything until the connection closes (after any parsed responses). */
   async rest(timeoutMs = 10_000): Promise<Buffer> {
     await withTimeout(this.closed, timeoutMs, 'connection close');
-    const rest = this.buffered;
-    this.buffered = Buffer.alloc(0);
-    return rest;
+    return this.take(this.size);
   }
 
   destroy(): void {
     this.socket.destroy();
   }
 
-  private async readResponse(method: string): Promise<WireResponse> {
-    for (;;) {
-      const headEnd = this.buffered.indexOf('\r\n\r\n');
-      if (headEnd >= 0) {
-        const lines = this.buffered.toString('latin1', 0, headEnd).split('\r\n');
-        const statusLine = lines[0] ?? '';
-        const status = Number(statusLine.split(' ')[1]);
-        const headers = new Map<string, string>();
-        for (const line of lines.slice(1)) {
-          const colon = line.indexOf(':');
-          const key = line.slice(0, colon).toLowerCase();
-          const value = line.slice(colon + 1).trim();
-          headers.set(key, headers.has(key) ? `${headers.get(key)}, ${value}` : value);
-        }
-        const bodyStart = headEnd + 4;
-        const body = await this.readBody(bodyStart, status, headers, method);
-        if (status >= 100 && status < 200) {
-          return { status, statusLine, headers, body: Buffer.alloc(0) };
-        }
-        return { status, statusLine, headers, body };
-      }
-      await this.more('response head');
-    }
+  private flat(): Buffer {
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks)];
+    return this.chunks[0] ?? Buffer.alloc(0);
   }
 
-  private async readBody(start: number, status: number, headers: Map<string, string>, method: string): Promise<Buffer> {
-    const take = (end: number, next: number): Buffer => {
-      const body = Buffer.from(this.buffered.subarray(start, end));
-      this.buffered = this.buffered.subarray(next);
-      return body;
-    };
-    if (method === 'HEAD' || status < 200 || status === 204 || status === 304 || (method === 'CONNECT' && status < 300)) return take(start, start);
+  private take(length: number): Buffer {
+    const all = this.flat();
+    const out = Buffer.from(all.subarray(0, length));
+    this.chunks = length < all.length ? [all.subarray(length)] : [];
+    this.size -= out.length;
+    return out;
+  }
+
+  private async readResponse(method: string): Promise<WireResponse> {
+    let headEnd = this.flat().indexOf('\r\n\r\n');
+    while (headEnd < 0) {
+      await this.more('response head');
+      headEnd = this.flat().indexOf('\r\n\r\n');
+    }
+    const lines = this.take(headEnd + 4).toString('latin1', 0, headEnd).split('\r\n');
+    const statusLine = lines[0] ?? '';
+    const status = Number(statusLine.split(' ')[1]);
+    const headers = new Map<string, string>();
+    for (const line of lines.slice(1)) {
+      const colon = line.indexOf(':');
+      const key = line.slice(0, colon).toLowerCase();
+      const value = line.slice(colon + 1).trim();
+      headers.set(key, headers.has(key) ? `${headers.get(key)}, ${value}` : value);
+    }
+    const body = await this.readBody(status, headers, method);
+    return { status, statusLine, headers, body };
+  }
+
+  private async readBody(status: number, headers: Map<string, string>, method: string): Promise<Buffer> {
+    if (method === 'HEAD' || status < 200 || status === 204 || status === 304 || (method === 'CONNECT' && status < 300)) return Buffer.alloc(0);
     if (headers.get('transfer-encoding')?.toLowerCase() === 'chunked') {
       const parts: Buffer[] = [];
-      let at = start;
       for (;;) {
-        const lineEnd = this.buffered.indexOf('\r\n', at);
-        if (lineEnd < 0) {
+        let lineEnd = this.flat().indexOf('\r\n');
+        while (lineEnd < 0) {
           await this.more('chunk size');
-          continue;
+          lineEnd = this.flat().indexOf('\r\n');
         }
-        const size = Number.parseInt(this.buffered.toString('latin1', at, lineEnd), 16);
-        if (size === 0) {
-          while (this.buffered.indexOf('\r\n', lineEnd + 2) !== lineEnd + 2) await this.more('last chunk');
-          this.buffered = this.buffered.subarray(lineEnd + 4);
+        const chunkSize = Number.parseInt(this.take(lineEnd + 2).toString('latin1'), 16);
+        while (this.size < chunkSize + 2) await this.more('chunk data');
+        if (chunkSize === 0) {
+          this.take(2); // the empty line after the last chunk (no trailers expected)
           return Buffer.concat(parts);
         }
-        while (this.buffered.length < lineEnd + 2 + size + 2) await this.more('chunk data');
-        parts.push(Buffer.from(this.buffered.subarray(lineEnd + 2, lineEnd + 2 + size)));
-        at = lineEnd + 2 + size + 2;
+        parts.push(this.take(chunkSize));
+        this.take(2);
       }
     }
     const length = headers.get('content-length');
     if (length !== undefined) {
-      const end = start + Number(length);
-      while (this.buffered.length < end) await this.more('body');
-      return take(end, end);
+      while (this.size < Number(length)) await this.more('body');
+      return this.take(Number(length));
     }
     while (!this.ended) await this.more('close-delimited body', true);
-    return take(this.buffered.length, this.buffered.length);
+    return this.take(this.size);
   }
 
   private more(what: string, endIsFine = false): Promise<void> {
