@@ -154,6 +154,35 @@ describe('socks5/HttpProxySession (forwarding HTTP proxy on the SOCKS port)', fu
       expect(w.pending.length).to.equal(0);
     });
 
+    it('streams a request body: the origin gets its start before the client has sent the rest', async () => {
+      let received = 0;
+      let notify: (() => void) | undefined;
+      const sockets = new Set<net.Socket>();
+      const server = net.createServer((socket) => {
+        sockets.add(socket);
+        socket.on('data', (chunk: Buffer) => {
+          received += chunk.length;
+          notify?.();
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      cleanups.push(() => new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }));
+      const port = await startProxy();
+      const w = await wire(port);
+      const firstPart = makePayload(200_000, 4);
+      await w.write(`POST http://127.0.0.1:${(server.address() as net.AddressInfo).port}/up HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n`);
+      await w.write(firstPart);
+      await new Promise<void>((resolve) => {
+        notify = () => {
+          if (received > firstPart.length) resolve();
+        };
+        notify();
+      });
+    });
+
     it('a body that looks like a request stays a body (no smuggling through a valid Content-Length)', async () => {
       const port = await startProxy();
       const w = await wire(port);
