@@ -1,7 +1,8 @@
 /**
  * Drives the server side of one client connection from its first byte until a request is parsed
  * (or the client is turned away): SOCKS5 greeting, optional RFC 1929 authentication, request —
- * or an HTTP CONNECT head when the first byte looks like an HTTP method. Works on any
+ * or, when the first byte looks like an HTTP method, a CONNECT head (any other method is handed
+ * to the forwarding proxy, http-proxy.ts, with every byte received). Works on any
  * fragmentation of the input; bytes after the request are kept as the request's `head`.
  * Replies follow ../shared/spec/MODES.md §7.2–7.3 and §7.7.
  */

@@ -1,6 +1,7 @@
 /**
  * SOCKS5 server (RFC 1928 CONNECT and UDP ASSOCIATE, RFC 1929 username/password), optionally also
- * answering HTTP CONNECT on the same port. It only speaks the protocol: every parsed request goes
+ * an HTTP proxy on the same port (CONNECT, and forwarded `GET http://…` requests: one connect
+ * request per origin, see http-proxy.ts). It only speaks the protocols: every parsed request goes
  * to the `onRequest` callback, which decides (accept / reject). Behaviour: ../shared/spec/MODES.md §7.
  */
 import { EventEmitter } from 'node:events';
