@@ -7,6 +7,7 @@ import net from 'node:net';
 import { expect } from 'chai';
 
 import { HttpWire } from '../helpers/http-wire.js';
+import { hasIPv6Loopback } from '../helpers/ipv6.js';
 import { startRecordingOrigin, sha256, type RecordingOrigin } from '../helpers/http-origin.js';
 import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 import { makePayload } from '../helpers/payload.js';
@@ -94,6 +95,18 @@ describe('socks5/HttpProxySession (forwarding HTTP proxy on the SOCKS port)', fu
       expect(request!.headers.host).to.equal(`origin.test:${origin.port}`);
       const connect = proxy!.requests[0] as SocksConnectRequest;
       expect(connect).to.include({ protocol: 'http-proxy', host: 'origin.test', port: origin.port, addressType: 'domain' });
+    });
+
+    it('an IPv6 literal URL becomes an ATYP-4 style request with a bracketed Host', async function () {
+      if (!(await hasIPv6Loopback())) this.skip();
+      const origin6 = await startRecordingOrigin('::1');
+      cleanups.push(() => origin6.close());
+      const port = await startProxy();
+      const w = await wire(port);
+      await w.write(`GET ${origin6.url('/six')} HTTP/1.1\r\n\r\n`);
+      expect((await w.response()).body.toString()).to.match(/^GET \/six 0 /);
+      expect(origin6.requests[0]!.headers.host).to.equal(`[::1]:${origin6.port}`);
+      expect(proxy!.requests[0]).to.include({ host: '::1', addressType: 'ipv6', port: origin6.port });
     });
 
     it('keeps one channel per origin across requests and opens a new one when the origin changes', async () => {
