@@ -197,7 +197,7 @@ describe('HTTP proxy on the SOCKS port (curl, wget, Chromium)', function () {
         expect(origin.requests[0]!.headers).to.not.have.any.keys('proxy-authorization');
       });
 
-      it('headless Chromium with --proxy-server loads a page through the port', async function () {
+      it('headless Chromium with --proxy-server loads a page and its image from a second origin through the port', async function () {
         requireTool(this, 'chromium');
         rig = await make.open();
         const profile = await mkdtemp(path.join(dir, 'chromium-'));
@@ -212,15 +212,18 @@ describe('HTTP proxy on the SOCKS port (curl, wget, Chromium)', function () {
             `--proxy-server=http://127.0.0.1:${rig.proxyPort}`,
             '--proxy-bypass-list=<-loopback>',
             '--dump-dom',
-            origin.url('/page'),
+            origin.url(`/html?img=${encodeURIComponent(other.url('/image'))}`),
           ],
           { timeoutMs: 50_000 },
         );
-        expect(result.stdout, result.stderr).to.include('GET /page 0 ');
+        expect(result.stdout, result.stderr).to.include('<p id="marker">proxied page</p>');
         // Direct, Chromium would send `Connection: keep-alive`; through the proxy it sends
-        // Proxy-Connection instead, and the proxy strips both: proof the page came through it.
-        const page = origin.requests.find((r) => r.url === '/page');
+        // Proxy-Connection instead, and the proxy strips both: proof both origins were reached
+        // through it.
+        const page = origin.requests.find((r) => r.url.startsWith('/html'));
         expect(page?.headers).to.not.have.any.keys('connection', 'proxy-connection');
+        const image = other.requests.find((r) => r.url === '/image');
+        expect(image?.headers).to.not.have.any.keys('connection', 'proxy-connection');
       });
     });
   }

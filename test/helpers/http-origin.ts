@@ -3,6 +3,7 @@
 // assert connection reuse). Paths choose the response:
 //   /bytes/N          N payload bytes with Content-Length
 //   /chunked/N        N payload bytes, chunked (no Content-Length)
+//   /html?img=URL     an HTML page showing the image at URL (for browsers)
 //   anything else     `METHOD URL LENGTH SHA256\n` of the request
 import { createHash } from 'node:crypto';
 import http from 'node:http';
@@ -65,6 +66,11 @@ export async function startRecordingOrigin(host = '127.0.0.1'): Promise<Recordin
         const payload = makePayload(Number(bytes[1]), 5);
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': payload.length, 'x-sha256': sha256(payload) });
         res.end(req.method === 'HEAD' ? undefined : payload);
+      } else if (record.url.startsWith('/html?img=')) {
+        const img = decodeURIComponent(record.url.slice('/html?img='.length));
+        const page = `<!doctype html><html><body><p id="marker">proxied page</p><img src="${img}"></body></html>`;
+        res.writeHead(200, { 'content-type': 'text/html', 'content-length': Buffer.byteLength(page) });
+        res.end(page);
       } else if (chunked) {
         const payload = makePayload(Number(chunked[1]), 6);
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'x-sha256': sha256(payload) });
