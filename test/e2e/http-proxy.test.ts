@@ -113,6 +113,40 @@ describe('HTTP proxy on the SOCKS port (curl, wget, Chromium)', function () {
     },
   } as const;
 
+  it('fast open (forward): requests go out before the dial is confirmed; a refused origin is still a 502, not a hang', async function () {
+    requireTool(this, 'curl');
+    rig = await forwardRig({ fastOpen: true });
+    const ok = await curl(rig.proxyPort, [origin.url('/fast'), origin.url('/fast2')]);
+    expect(ok.stats).to.deep.equal([['200', '1'], ['200', '0']]);
+    expect(origin.requests.map((r) => [r.url, r.connection])).to.deep.equal([['/fast', 0], ['/fast2', 0]]);
+    const closedPort = origin.port;
+    await origin.close();
+    const refused = await curl(rig.proxyPort, [`http://127.0.0.1:${closedPort}/gone`]);
+    expect(refused.stats).to.deep.equal([['502', '1']]);
+    expect(refused.body).to.include('Connection failed');
+  });
+
+  it('reverse port: a refused origin is 502; once the provider is gone, 503 No backend available', async function () {
+    requireTool(this, 'curl');
+    const server = new LinkSocksServer({ host: LOCALHOST, port: 0, providerWaitMs: 200 });
+    server.addReverseToken({ token: 'rev', port: 0 });
+    await server.start();
+    const provider = new LinkSocksClient({ url: `ws://${LOCALHOST}:${server.address().port}`, token: 'rev', reverse: true });
+    rig = { server, clients: [provider], proxyPort: 0 };
+    await provider.start();
+    const port = (await waitForDefined(() => server.socksAddress('rev'), 'reverse SOCKS listener')).port;
+    const closedPort = other.port;
+    await other.close();
+    const refused = await curl(port, [`http://127.0.0.1:${closedPort}/gone`]);
+    expect(refused.stats).to.deep.equal([['502', '1']]);
+    expect(refused.body).to.include('Connection failed');
+    await provider.close();
+    const none = await curl(port, [origin.url('/nobody')]);
+    expect(none.stats).to.deep.equal([['503', '1']]);
+    expect(none.body).to.include('No backend available');
+    expect(origin.requests.length).to.equal(0);
+  });
+
   for (const [mode, make] of Object.entries(modes)) {
     describe(`${mode} mode`, function () {
       it('curl GET: origin-form request at the origin, proxy headers stripped', async function () {
