@@ -301,6 +301,21 @@ describe('socks5/HttpProxySession (forwarding HTTP proxy on the SOCKS port)', fu
       expect(sha256(response.body)).to.equal(sha256(payload));
     });
 
+    it('an origin answering before the request body is complete ends the connection after that response', async () => {
+      const raw = await startRawOrigin((_path, socket) => socket.write('HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n\r\nnope'));
+      cleanups.push(() => raw.close());
+      const port = await startProxy();
+      const w = await wire(port);
+      await w.write(`POST http://127.0.0.1:${raw.port}/early HTTP/1.1\r\nContent-Length: 100000\r\n\r\nfirst bytes`);
+      const response = await w.response();
+      expect(response.status).to.equal(413);
+      expect(response.headers.get('connection')).to.equal('close');
+      // Whatever the client still sends is never read as a request.
+      w.write(`GET http://127.0.0.1:${raw.port}/smuggled HTTP/1.1\r\n\r\n`).catch(() => undefined);
+      await w.rest();
+      expect(raw.paths).to.deep.equal(['/early']);
+    });
+
     it('an HTTP/1.0 client gets a close-delimited body and a closed connection', async () => {
       const port = await startProxy();
       const w = await wire(port);
