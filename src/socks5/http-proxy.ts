@@ -117,7 +117,7 @@ export class HttpProxySession {
   private timer: NodeJS.Timeout | undefined;
   private origin: Origin | undefined;
   private exchange: Exchange | undefined;
-  /** The client socket has a pending 'drain' for the origin's held write callback. */
+  /** The origin stream's write callback, held until the client socket drains (backpressure). */
   private heldRelease: (() => void) | undefined;
   /** Close after the current exchange (server shutting down). */
   private draining = false;
