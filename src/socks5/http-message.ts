@@ -257,6 +257,8 @@ export function parseAbsoluteTarget(target: string): AbsoluteTarget | TargetProb
   if (hash >= 0) path = path.slice(0, hash);
   if (path.startsWith('?')) path = `/${path}`;
   if (path === '') path = '/';
+  // No host at all reads as "not absolute", as upstream answers it.
+  if (authority === '') return 'not-absolute';
   if (authority.includes('@')) return 'malformed';
   let hostText: string;
   let portText = '';
