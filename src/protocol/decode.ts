@@ -11,7 +11,9 @@
  *   vector `invalid_version_0` (`00 01`) is still rejected, as a truncated Auth; the vector
  *   `invalid_version_2` carries enough bytes after its 0x02 version byte to decode as an Auth;
  * - an unknown type byte yields `{ type: 'unsupported' }` instead of an error (vectors
- *   `invalid_unknown_type_*`), so HEAD's direct-mode messages 0x0B–0x0D can simply be ignored.
+ *   `invalid_unknown_type_*`), so newer peers' messages 0x0B–0x11 can simply be ignored;
+ * - the optional suffixes newer peers append are read (NEWEST.md §1.3): the token after an
+ *   AuthResponse success, the Resume byte of a Connect, the sequence after a Data message.
  */
 import { ProtocolError, type ProtocolErrorCode } from './errors.js';
 import { integerField, stringField, unmarshalObjectLikeGo } from './go-json.js';
@@ -123,10 +125,28 @@ function decodeConnect(frame: Buffer): ConnectMessage {
   const protocol = wireProtocol(frame[2]!);
   const channelId = bytesToUuid(frame, CHANNEL_AFTER_FLAG);
   // Go reads an address only for TCP; UDP and unknown protocols stop after the channel id.
-  if (protocol !== 'tcp') return { type: 'connect', protocol, channelId, address: '', port: 0 };
+  if (protocol !== 'tcp') {
+    const message: ConnectMessage = { type: 'connect', protocol, channelId, address: '', port: 0 };
+    // Newer peers put a UDP Resume byte right after the channel id (NEWEST.md §1.3).
+    if (protocol === 'udp' && isResumeByte(frame, CHANNEL_AFTER_FLAG + UUID_BYTE_LENGTH)) message.resume = true;
+    return message;
+  }
   const address = readShortString(frame, 19, 'tcp connect address', channelId);
   need(frame, address.end + 2, 'tcp connect port', channelId);
-  return { type: 'connect', protocol, channelId, address: address.value, port: frame.readUInt16BE(address.end) };
+  const message: ConnectMessage = {
+    type: 'connect',
+    protocol,
+    channelId,
+    address: address.value,
+    port: frame.readUInt16BE(address.end),
+  };
+  if (isResumeByte(frame, address.end + 2)) message.resume = true;
+  return message;
+}
+
+/** "A byte is present and non-zero" is a Resume, as newer parsers read it. */
+function isResumeByte(frame: Buffer, offset: number): boolean {
+  return frame.length > offset && frame[offset] !== 0;
 }
 
 /**
@@ -147,6 +167,8 @@ function decodeData(frame: Buffer, maxDecompressedSize: number): DataMessage {
   let port = 0;
   let targetAddr = '';
   let targetPort = 0;
+  /** Where an optional sequence would start: after the payload (TCP) or the UDP trailer. */
+  let trailerEnd = payloadEnd;
   if (protocol === 'udp') {
     const source = readShortString(frame, payloadEnd, 'udp data address', channelId);
     need(frame, source.end + 2, 'udp data port', channelId);
@@ -156,13 +178,20 @@ function decodeData(frame: Buffer, maxDecompressedSize: number): DataMessage {
     port = frame.readUInt16BE(source.end);
     targetAddr = target.value;
     targetPort = frame.readUInt16BE(target.end);
+    trailerEnd = target.end + 2;
   }
 
   const wirePayload = frame.subarray(DATA_HEADER_LENGTH, payloadEnd);
   // Go gunzips only for compression byte 1; any other value is taken raw and reported as is.
   const data =
     compression === Compression.Gzip ? gunzipPayload(wirePayload, maxDecompressedSize, channelId) : wirePayload;
-  return { type: 'data', protocol, channelId, compression, data, address, port, targetAddr, targetPort };
+  const message: DataMessage = { type: 'data', protocol, channelId, compression, data, address, port, targetAddr, targetPort };
+  // Newer peers may append `Sequence u64be`; 0 means "no sequence" (NEWEST.md §1.3).
+  if (frame.length >= trailerEnd + 8) {
+    const sequence = frame.readBigUInt64BE(trailerEnd);
+    if (sequence !== 0n) message.sequence = sequence;
+  }
+  return message;
 }
 
 /** Success byte before the channel id; a failure must carry the error length (Go rejects it otherwise). */

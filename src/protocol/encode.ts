@@ -125,26 +125,31 @@ function encodeAuthResponse(msg: AuthResponseMessage): Buffer {
 
 function encodeConnect(msg: ConnectMessage): Buffer {
   const protocolByte = wireProtocolByte(msg.protocol);
+  // The Resume byte exists only when true (NEWEST.md §1.3); a plain Connect is v1.7.15's.
+  const resumeLength = msg.resume === true ? 1 : 0;
   if (protocolByte === PROTOCOL_BYTE_UDP) {
     // UDP ASSOCIATE carries no address: targets travel in each Data message.
-    const frame = allocateFrame(MessageType.Connect, HEADER_LENGTH + 1 + UUID_BYTE_LENGTH);
+    const frame = allocateFrame(MessageType.Connect, HEADER_LENGTH + 1 + UUID_BYTE_LENGTH + resumeLength);
     frame[2] = protocolByte;
     writeUuid(frame, 3, msg.channelId);
+    if (resumeLength > 0) frame[19] = 1;
     return frame;
   }
   const addressLength = shortStringLength(msg.address, 'connect address');
   const port = checkedPort(msg.port, 'connect port');
   const frame = allocateFrame(
     MessageType.Connect,
-    HEADER_LENGTH + 1 + UUID_BYTE_LENGTH + 1 + addressLength + 2,
+    HEADER_LENGTH + 1 + UUID_BYTE_LENGTH + 1 + addressLength + 2 + resumeLength,
   );
   frame[2] = protocolByte;
   writeUuid(frame, 3, msg.channelId);
   const offset = writeShortString(frame, 19, msg.address, addressLength);
   frame.writeUInt16BE(port, offset);
+  if (resumeLength > 0) frame[offset + 2] = 1;
   return frame;
 }
 
+/** Writes our own format: a decoded `sequence` is dropped (NEWEST.md §6(a)3). */
 function encodeData(msg: DataMessage): Buffer {
   const protocolByte = wireProtocolByte(msg.protocol);
   const compression = checkedByte(msg.compression, 'data compression');

@@ -20,6 +20,21 @@ export const MessageType = {
 } as const;
 export type MessageTypeByte = (typeof MessageType)[keyof typeof MessageType];
 
+/**
+ * Type bytes newer LinkSocks versions send (NEWEST.md §1.2). This codec decodes them as
+ * `unsupported` and receivers ignore them; the names are for logs and tests. Every body is
+ * `DataLen u32be` + JSON.
+ */
+export const NewestMessageType = {
+  DirectCapabilities: 0x0b,
+  DirectRendezvous: 0x0c,
+  DirectStatus: 0x0d,
+  ChannelBind: 0x0e,
+  ChannelMigrate: 0x0f,
+  ChannelMigrateAck: 0x10,
+  ChannelDataAck: 0x11,
+} as const;
+
 /** Transport of a channel; `unknown` is a protocol byte other than 1/2 (Go parses it, then ignores it). */
 export type ChannelProtocol = 'tcp' | 'udp';
 export type WireProtocol = ChannelProtocol | 'unknown';
@@ -40,7 +55,10 @@ export interface AuthResponseMessage {
   type: 'authResponse';
   success: boolean;
   error: string;
-  /** linksocks.js appends the token it assigned to an anonymous provider after a success byte. */
+  /**
+   * Token a server assigned (linksocks.js, for anonymous providers), sent as `TL token` after the
+   * success byte; newer Go clients use it instead of the configured token when they reconnect.
+   */
   assignedToken?: string;
 }
 
@@ -51,6 +69,12 @@ export interface ConnectMessage {
   /** TCP only: host name, dotted IPv4 or IPv6 literal without brackets. */
   address: string;
   port: number;
+  /**
+   * Newer peers re-send a Connect with a trailing non-zero byte after a reconnect to re-bind an
+   * existing channel (NEWEST.md §1.3, §3.4): it must never make the receiver dial. Decoded only
+   * when set; the encoder writes the byte (0x01) only when true, as newer peers do.
+   */
+  resume?: boolean;
 }
 
 export interface DataMessage {
@@ -67,6 +91,11 @@ export interface DataMessage {
   /** UDP only: destination of a datagram (SOCKS side -> dialing side). */
   targetAddr: string;
   targetPort: number;
+  /**
+   * Decoded only: the optional 8-byte sequence newer peers append on channels that use their
+   * direct path (NEWEST.md §1.3); absent when missing or 0. The encoder never writes it.
+   */
+  sequence?: bigint;
 }
 
 export interface ConnectResponseMessage {
