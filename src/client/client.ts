@@ -23,6 +23,7 @@ import { Reply } from '../socks5/types.js';
 import type { SocksRequest } from '../socks5/types.js';
 import { VERSION } from '../version.js';
 import { ClientConnection } from './connection.js';
+import { isLivenessProbe, livenessPong } from './liveness.js';
 import type { LinkSocksClientEvents } from './events.js';
 import { ConnectorError, LinkSocksClientError } from './errors.js';
 import type { LinkSocksClientOptions } from './options.js';
@@ -191,6 +192,10 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
         this.connectorRequests.get(msg.channelId)?.(msg);
         return;
       case 'log':
+        if (isLivenessProbe(msg)) {
+          link.send(livenessPong(`v${VERSION}`));
+          return;
+        }
         this.logger.debug({ level: msg.level }, `server: ${msg.msg}`);
         return;
       case 'connect':
@@ -329,6 +334,8 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
       unsolicitedPongMs: this.isReverse ? 25_000 : 0,
       // Matches the all-zero mask the connection asks `ws` for (client/connection.ts).
       directFraming: 'zero-mask',
+      // A provider receives Connects: Data that overtakes its Connect is held.
+      ...(this.isReverse ? { earlyData: {} } : {}),
       logger: this.logger,
       counters: this.counters,
     };

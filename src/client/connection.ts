@@ -47,10 +47,16 @@ export class ClientConnection extends EventEmitter {
   private stopped = false;
   private sleepTimer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
+  /**
+   * The token sent when (re)connecting: the configured one until a server assigns another in its
+   * AuthResponse (linksocks.js does for anonymous providers); newer Go clients then use that one.
+   */
+  private token: string;
 
   constructor(options: ConnectionOptions) {
     super();
     this.options = options;
+    this.token = options.token;
   }
 
   get link(): Link | undefined {
@@ -114,7 +120,8 @@ export class ClientConnection extends EventEmitter {
 
   /** Dials and authenticates once; resolves with the authenticated Link. */
   private connectOnce(): Promise<Link> {
-    const { url, token, reverse, instance, logger } = this.options;
+    const { url, reverse, instance, logger } = this.options;
+    const token = this.token;
     const queryAuth = usesQueryAuth(url);
     const target = queryAuth ? withAuthQuery(url, token, reverse, instance) : url;
     return new Promise<Link>((resolve, reject) => {
@@ -183,6 +190,10 @@ export class ClientConnection extends EventEmitter {
         if (!socket) {
           fail(new LinkSocksClientError('ERR_LINKSOCKS_CONNECTION', 'no socket after upgrade', true));
           return;
+        }
+        if (msg.assignedToken && msg.assignedToken !== this.token) {
+          this.token = msg.assignedToken;
+          logger.info('The server assigned a token; it is used when reconnecting');
         }
         settled = true;
         clearTimeout(timer);

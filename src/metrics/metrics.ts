@@ -64,6 +64,8 @@ export function attachMetrics(source: MetricsSource, options: MetricsOptions = {
   fromCounters('linksocks_bytes_from_link_total', 'Bytes received over WebSockets and written to local sockets', () => counters.bytesFromLink);
   fromCounters('linksocks_malformed_messages_total', 'Malformed LinkSocks messages dropped', () => counters.malformedMessages);
   fromCounters('linksocks_unknown_channel_messages_total', 'Messages for unknown channels ignored', () => counters.unknownChannelMessages);
+  fromCounters('linksocks_unsupported_messages_total', 'Messages of types this implementation does not use (newer peers), ignored', () => counters.unsupportedMessages);
+  fromCounters('linksocks_early_data_dropped_total', 'Data messages received before their Connect and dropped (limit, timeout, refused Connect)', () => counters.earlyDataDropped);
   fromCounters('linksocks_backpressure_pauses_total', 'Times a slow reader paused a WebSocket or a socket', () => counters.inboundPauses + counters.producerPauses);
   fromCounters('linksocks_udp_datagrams_dropped_total', 'UDP datagrams dropped (malformed, congested, unresolvable)', () => counters.udpDatagramsDropped);
 

@@ -12,7 +12,14 @@ export class RelayCounters {
   bytesFromLink = 0;
   unknownChannelMessages = 0;
   malformedMessages = 0;
+  /** Messages of types this implementation does not use (newer peers' 0x0B and up), ignored. */
   unsupportedMessages = 0;
+  /** Data messages that arrived before their Connect and were handed to the channel once it opened. */
+  earlyDataFlushed = 0;
+  /** Data messages that arrived before their Connect and were dropped (bound, timeout, refused Connect). */
+  earlyDataDropped = 0;
+  /** Connects with the Resume byte answered "channel expired" (the channel was not held here). */
+  resumesRefused = 0;
   /** Times a local socket made its link stop reading (slow reader). */
   inboundPauses = 0;
   /** Times a link made local sockets stop reading (slow WebSocket). */

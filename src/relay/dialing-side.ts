@@ -4,6 +4,8 @@ import type { ChannelEndpoint, ChannelMessage, Link } from './link.js';
 import { TcpChannel } from './tcp-channel.js';
 import type { ChannelObserver } from './observer.js';
 import { joinHostPort } from './dial.js';
+import { answerResume } from './resume.js';
+import type { ResumeChannel } from './resume.js';
 
 /** Opens the outbound TCP connection for a channel (directly or through an upstream proxy). */
 export type TcpDialer = (host: string, port: number) => Promise<Socket>;
@@ -19,6 +21,8 @@ export interface DialingSideOptions {
   /** Data that may arrive for a channel while its dial is in progress (fast open); then the link pauses. */
   pendingDataLimit?: number;
   observer?: ChannelObserver;
+  /** Re-binds a channel named by a Resume (see resume.ts); without it every Resume is refused. */
+  resumeChannel?: ResumeChannel;
 }
 
 const DEFAULT_PENDING_LIMIT = 1024 * 1024;
@@ -30,6 +34,10 @@ const DEFAULT_PENDING_LIMIT = 1024 * 1024;
  */
 export function handleConnect(link: Link, msg: ConnectMessage, options: DialingSideOptions): void {
   const { channelId } = msg;
+  if (msg.resume) {
+    answerResume(link, msg, options.resumeChannel);
+    return;
+  }
   if (link.channels.has(channelId)) return; // a duplicate Connect: the first one stands
   if (msg.protocol === 'udp') {
     if (options.openUdp) {

@@ -17,7 +17,8 @@ export const TOO_MANY_CHANNELS_ERROR = 'too many channels';
  * existing channel down on the peer.
  */
 export function admitChannel(link: Link, msg: ConnectMessage, maxChannels = DEFAULT_MAX_CHANNELS_PER_LINK): boolean {
-  if (link.channels.has(msg.channelId) || link.channels.size < maxChannels) return true;
+  // A Resume opens nothing new here (resume.ts), and must never get a ConnectResponse.
+  if (msg.resume || link.channels.has(msg.channelId) || link.channels.size < maxChannels) return true;
   link.counters.channelsFailed += 1;
   link.logger.warn({ link: link.id, channels: link.channels.size, max: maxChannels }, 'channel limit reached, Connect refused');
   link.send({ type: 'connectResponse', success: false, channelId: msg.channelId, error: TOO_MANY_CHANNELS_ERROR });

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { WebSocket, RawData } from 'ws';
 import { decodeMessage, encodeMessage, encodeTcpData, ProtocolError } from '../protocol/index.js';
 import type {
+  ConnectMessage,
   ConnectResponseMessage,
   DataMessage,
   DisconnectMessage,
@@ -14,6 +15,8 @@ import { silentLogger } from '../log.js';
 import { RelayCounters } from './counters.js';
 import { canWriteDirect, writeTcpDataFrame } from './data-frame.js';
 import type { DirectFraming } from './data-frame.js';
+import { EarlyData } from './early-data.js';
+import type { EarlyDataLimits, EarlyDropReason } from './early-data.js';
 
 /** Messages that belong to a channel and are delivered to its endpoint. */
 export type ChannelMessage = DataMessage | ConnectResponseMessage | DisconnectMessage;
@@ -53,11 +56,18 @@ export interface LinkOptions {
    * link: 'unmasked' on the server side, 'zero-mask' on a client created with an all-zero mask.
    */
   directFraming?: DirectFraming;
+  /**
+   * Hold Data that arrives before its Connect, within these bounds, and hand it to the channel
+   * the Connect opens (see early-data.ts). For links whose peer sends Connects; default off.
+   */
+  earlyData?: EarlyDataLimits;
   logger?: Logger;
   counters?: RelayCounters;
 }
 
 const DEFAULT_HIGH_WATER = 4 * 1024 * 1024;
+/** Failed ConnectResponse for a channel whose early Data was dropped: its stream would have a hole. */
+export const EARLY_DATA_LOST_ERROR = 'early data dropped';
 const DEFAULT_CHANNEL_IDLE_MS = 12 * 60 * 60 * 1000;
 const IDLE_SWEEP_MS = 60 * 1000;
 
@@ -88,6 +98,7 @@ export class Link extends EventEmitter {
   private readonly drainWaiters = new Set<DrainWaiter>();
   private readonly inboundBlockers = new Set<object>();
   private readonly timers: NodeJS.Timeout[] = [];
+  private readonly early: EarlyData | undefined;
   private lastReceived = Date.now();
   private closed = false;
 
@@ -100,6 +111,11 @@ export class Link extends EventEmitter {
     this.highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER;
     this.maxDecompressedSize = options.maxDecompressedSize;
     this.directFraming = options.directFraming;
+    if (options.earlyData) {
+      this.early = new EarlyData(options.earlyData, {
+        dropped: (channelId, count, reason) => this.onEarlyDropped(channelId, count, reason),
+      });
+    }
     ws.binaryType = 'nodebuffer';
     ws.on('message', (data: RawData) => this.onRaw(rawDataToBuffer(data)));
     ws.on('ping', () => this.touch());
@@ -136,6 +152,7 @@ export class Link extends EventEmitter {
     if (this.channels.get(channelId) !== endpoint) return;
     this.channels.delete(channelId);
     this.counters.channelsOpen -= 1;
+    this.early?.noteClosed(channelId);
     // Lets a draining server learn when the last channel of a link is gone, without polling.
     if (this.channels.size === 0) this.emit('idle');
   }
@@ -224,6 +241,8 @@ export class Link extends EventEmitter {
         const endpoint = this.channels.get(msg.channelId);
         if (endpoint) {
           endpoint.onChannelMessage(msg, raw);
+        } else if (msg.type !== 'connectResponse' && this.early?.hold(msg, raw)) {
+          // Held until its Connect arrives (or dropped and counted).
         } else {
           // Go sends late duplicates (Data after Disconnect, a second Disconnect): expected, quiet.
           this.counters.unknownChannelMessages += 1;
@@ -231,6 +250,9 @@ export class Link extends EventEmitter {
         }
         return;
       }
+      case 'connect':
+        this.onConnect(msg, raw);
+        return;
       case 'unsupported':
         this.counters.unsupportedMessages += 1;
         this.logger.debug({ link: this.id, messageType: msg.messageType }, 'unsupported message type ignored');
@@ -238,6 +260,38 @@ export class Link extends EventEmitter {
       default:
         this.emit('message', msg, raw);
     }
+  }
+
+  /**
+   * A Connect goes to the owner ('message'); the Data held for its channel then goes, in order, to
+   * the endpoint the owner registered, or is dropped when the Connect was refused.
+   */
+  private onConnect(msg: ConnectMessage, raw: Buffer): void {
+    const early = this.early;
+    const { channelId } = msg;
+    if (early && !msg.resume && !this.channels.has(channelId) && early.isLost(channelId)) {
+      this.counters.channelsFailed += 1;
+      this.send({ type: 'connectResponse', success: false, channelId, error: EARLY_DATA_LOST_ERROR });
+      return;
+    }
+    this.emit('message', msg, raw);
+    if (!early || early.size === 0) return;
+    const held = early.take(channelId);
+    for (let i = 0; i < held.length; i += 1) {
+      const endpoint = this.channels.get(channelId);
+      if (!endpoint) {
+        this.onEarlyDropped(channelId, held.length - i, 'connect refused');
+        return;
+      }
+      this.counters.earlyDataFlushed += 1;
+      endpoint.onChannelMessage(held[i]!.msg, held[i]!.raw);
+    }
+  }
+
+  private onEarlyDropped(channelId: string, count: number, reason: EarlyDropReason): void {
+    if (count === 0) return;
+    this.counters.earlyDataDropped += count;
+    this.logger.debug({ link: this.id, channel: channelId, messages: count, reason }, 'data received before its Connect dropped');
   }
 
   /** A malformed message costs its channel (when its id is readable), never the whole link. */
@@ -299,6 +353,7 @@ export class Link extends EventEmitter {
     for (const timer of this.timers) clearInterval(timer);
     this.drainWaiters.clear();
     this.inboundBlockers.clear();
+    this.early?.clear();
     for (const [channelId, endpoint] of [...this.channels]) {
       endpoint.onLinkClosed();
       this.detach(channelId, endpoint);

@@ -1,6 +1,7 @@
 import type { ConnectMessage } from '../protocol/index.js';
 import { IdleTimer } from './idle-timer.js';
 import type { ChannelEndpoint, ChannelMessage, DrainWaiter, Link } from './link.js';
+import { relayChannelMessage, relayConnect } from './reencode.js';
 
 export interface RouteOptions {
   /** Data a connector may send while its provider is being chosen (fast open); then its link pauses. */
@@ -18,14 +19,19 @@ const DEFAULT_LINGER_MS = 10_000;
 
 /**
  * Agent mode: one channel id joined across a connector link and a provider link, messages
- * forwarded unchanged (MODES.md §4.4). The route is registered on the connector link at once, so
+ * re-encoded on the way (MODES.md §4.4; never the received bytes, see reencode.ts). The route is registered on the connector link at once, so
  * fast-open Data sent behind the Connect waits (bounded) instead of being dropped as Go drops it;
  * when either link closes, the other side gets a Disconnect.
  */
-export function routeConnect(connector: Link, msg: ConnectMessage, raw: Buffer, options: RouteOptions): void {
+export function routeConnect(connector: Link, msg: ConnectMessage, options: RouteOptions): void {
   if (connector.channels.has(msg.channelId)) return; // duplicate Connect: the first one stands
+  if (msg.protocol === 'unknown') {
+    // No provider could use it, and it cannot be re-encoded; Go drops it without a reply.
+    connector.send({ type: 'connectResponse', success: false, channelId: msg.channelId, error: 'unsupported protocol' });
+    return;
+  }
   const route = new ChannelRoute(connector, msg.channelId, options);
-  route.begin(raw);
+  route.begin(msg);
 }
 
 /** One side of a route as the link sees it. */
@@ -35,8 +41,8 @@ class RouteLeg implements ChannelEndpoint, DrainWaiter {
     readonly link: Link,
   ) {}
 
-  onChannelMessage(msg: ChannelMessage, raw: Buffer): void {
-    this.route.fromLeg(this, msg, raw);
+  onChannelMessage(msg: ChannelMessage): void {
+    this.route.fromLeg(this, msg);
   }
 
   onLinkClosed(): void {
@@ -61,7 +67,7 @@ class ChannelRoute {
   lastTraffic = Date.now();
   private readonly connectorLeg: RouteLeg;
   private providerLeg: RouteLeg | undefined;
-  private pending: Buffer[] = [];
+  private pending: ChannelMessage[] = [];
   private pendingBytes = 0;
   private pendingBlocked = false;
   private readonly ended = new Set<RouteLeg>();
@@ -80,14 +86,14 @@ class ChannelRoute {
     connector.counters.channelsOpened += 1;
   }
 
-  begin(connectRaw: Buffer): void {
+  begin(connect: ConnectMessage): void {
     this.options.pickProvider().then(
-      (provider) => this.attach(provider, connectRaw),
-      () => this.attach(undefined, connectRaw),
+      (provider) => this.attach(provider, connect),
+      () => this.attach(undefined, connect),
     );
   }
 
-  private attach(provider: Link | undefined, connectRaw: Buffer): void {
+  private attach(provider: Link | undefined, connect: ConnectMessage): void {
     if (this.finished) return;
     const connector = this.connectorLeg.link;
     if (!provider || provider.isClosed || provider.channels.has(this.channelId)) {
@@ -104,7 +110,7 @@ class ChannelRoute {
     const leg = new RouteLeg(this, provider);
     this.providerLeg = leg;
     provider.attach(this.channelId, leg);
-    provider.sendRaw(connectRaw);
+    relayConnect(provider, connect);
     const pending = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
@@ -112,18 +118,18 @@ class ChannelRoute {
       this.pendingBlocked = false;
       connector.resumeInbound(this);
     }
-    for (const raw of pending) this.forward(this.connectorLeg, leg, raw);
+    for (const msg of pending) this.forward(this.connectorLeg, leg, msg);
     if (this.ended.has(this.connectorLeg)) this.armLinger();
   }
 
-  fromLeg(from: RouteLeg, msg: ChannelMessage, raw: Buffer): void {
+  fromLeg(from: RouteLeg, msg: ChannelMessage): void {
     if (this.finished) return;
     this.lastTraffic = Date.now();
     const to = from === this.connectorLeg ? this.providerLeg : this.connectorLeg;
     if (!to) {
       // Provider not chosen yet: keep the connector's messages in order, bounded.
-      this.pending.push(raw);
-      this.pendingBytes += raw.length;
+      this.pending.push(msg);
+      this.pendingBytes += msg.type === 'data' ? msg.data.length : 0;
       const limit = this.options.pendingDataLimit ?? DEFAULT_PENDING_LIMIT;
       if (!this.pendingBlocked && this.pendingBytes > limit) {
         this.pendingBlocked = true;
@@ -132,7 +138,7 @@ class ChannelRoute {
       if (msg.type === 'disconnect') this.noteDisconnect(from, msg.error);
       return;
     }
-    this.forward(from, to, raw);
+    this.forward(from, to, msg);
     if (msg.type === 'connectResponse' && !msg.success) {
       this.finish();
     } else if (msg.type === 'disconnect') {
@@ -140,8 +146,8 @@ class ChannelRoute {
     }
   }
 
-  private forward(from: RouteLeg, to: RouteLeg, raw: Buffer): void {
-    if (!to.link.sendRaw(raw) && !to.link.isClosed && !this.pausedForDrain.has(from)) {
+  private forward(from: RouteLeg, to: RouteLeg, msg: ChannelMessage): void {
+    if (!relayChannelMessage(to.link, msg) && !to.link.isClosed && !this.pausedForDrain.has(from)) {
       // The receiving WebSocket is backed up: stop reading the sending one until it drains.
       this.pausedForDrain.add(from);
       from.link.counters.producerPauses += 1;

@@ -14,6 +14,7 @@ import { DEFAULT_MAX_CHANNELS_PER_LINK } from '../relay/limits.js';
 import { Link } from '../relay/link.js';
 import { eventObserver } from '../relay/observer.js';
 import type { ChannelObserver } from '../relay/observer.js';
+import type { ResumeChannel } from '../relay/resume.js';
 import { DEFAULT_SOCKS_CONNECT_TIMEOUT_MS } from '../relay/socks-side.js';
 import { udpChannelOpener } from '../relay/udp-dialing-side.js';
 import { createTcpDialer, parseUpstreamProxy, type UpstreamProxy } from '../relay/upstream.js';
@@ -93,6 +94,9 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       },
       logger,
     });
+    // Re-binds a channel a client names in a Resume (forward and connector links): none is held
+    // across links yet, so every Resume of a channel not on its own link is refused.
+    const resumeChannel: ResumeChannel = () => false;
     this.roleContext = {
       options,
       logger,
@@ -101,7 +105,8 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       listeners: this.reverseListeners,
       maxChannelsPerLink,
       isDraining: () => this.draining,
-      dialingOptions: () => dialingOptions(dialTcp, upstream, options, forwardObserver),
+      dialingOptions: () => ({ ...dialingOptions(dialTcp, upstream, options, forwardObserver), resumeChannel }),
+      resumeChannel,
     };
     this.handshakes = new AuthHandshakes(tokenRoles(this.store), logger);
     this.metricsRegistry = options.metrics ? attachMetrics(this) : undefined;
@@ -238,6 +243,8 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       deadAfterMs: DEAD_AFTER_MS,
       directFraming: 'unmasked',
       channelIdleTimeoutMs: this.options.channelIdleTimeoutMs,
+      // Forward clients and connectors send Connects: Data that overtakes its Connect is held.
+      ...(decision.role === 'reverse' ? {} : { earlyData: {} }),
       logger: this.logger,
       counters: this.counters,
     });

@@ -4,6 +4,7 @@
  */
 import type { Message } from '../../protocol/index.js';
 import { admitChannel } from '../../relay/limits.js';
+import { answerResume } from '../../relay/resume.js';
 import { routeConnect } from '../../relay/route.js';
 import type { Session } from '../sessions.js';
 import { refuseWhileDraining, type RoleContext } from './context.js';
@@ -24,14 +25,18 @@ export function startConnector(session: Session, ctx: RoleContext): void {
   link.send({ type: 'partners', count: sessions.providerCount() });
   ctx.logger.info({ link: link.id }, 'Connector client authenticated');
   const waitMs = ctx.options.connectorWaitProviderMs ?? 5000;
-  link.on('message', (msg: Message, raw: Buffer) => {
+  link.on('message', (msg: Message) => {
     if (msg.type !== 'connect') return; // Go ignores everything else from connectors, Connector included
+    if (msg.resume) {
+      answerResume(link, msg, ctx.resumeChannel); // re-binds or refuses, never routes to a provider
+      return;
+    }
     if (ctx.isDraining()) {
       refuseWhileDraining(link, msg.channelId);
       return;
     }
     if (!admitChannel(link, msg, ctx.maxChannelsPerLink)) return;
-    routeConnect(link, msg, raw, {
+    routeConnect(link, msg, {
       pickProvider: () => sessions.poolFor(reverseTokenOf()).waitForProvider(waitMs),
     });
   });

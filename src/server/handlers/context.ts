@@ -2,6 +2,7 @@
 import type { Logger } from '../../log.js';
 import type { DialingSideOptions } from '../../relay/dialing-side.js';
 import type { Link } from '../../relay/link.js';
+import type { ResumeChannel } from '../../relay/resume.js';
 import type { LinkSocksServerOptions } from '../options.js';
 import type { ReverseListeners } from '../reverse-listeners.js';
 import type { Sessions } from '../sessions.js';
@@ -18,6 +19,8 @@ export interface RoleContext {
   isDraining(): boolean;
   /** How the server dials targets for forward clients. */
   dialingOptions(): DialingSideOptions;
+  /** Re-binds a channel named by a Resume (NEWEST.md §3.4); false: refused as "channel expired". */
+  readonly resumeChannel: ResumeChannel;
 }
 
 /** The answer to a Connect while the server drains. */

@@ -13,7 +13,8 @@ export function startForward(session: Session, ctx: RoleContext): void {
   const dialing = ctx.dialingOptions();
   link.on('message', (msg: Message) => {
     if (msg.type === 'connect') {
-      if (ctx.isDraining()) refuseWhileDraining(link, msg.channelId);
+      if (msg.resume) handleConnect(link, msg, dialing); // re-binds or refuses, never dials
+      else if (ctx.isDraining()) refuseWhileDraining(link, msg.channelId);
       else if (admitChannel(link, msg, ctx.maxChannelsPerLink)) handleConnect(link, msg, dialing);
     }
     else if (msg.type === 'connector') refuseConnectorManagement(link, msg);
