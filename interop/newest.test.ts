@@ -12,7 +12,7 @@ import { LOCALHOST, startEchoServer, waitForPort, type EchoServer } from '../tes
 import { makePayload, sendAndCollect, sha256 } from '../test/helpers/payload.js';
 import { socksConnect } from '../test/helpers/socks.js';
 import { waitForValue } from '../test/helpers/wait.js';
-import { newestFrame } from './newest/wire.js';
+import { newestFrame } from '../test/helpers/newest-wire.js';
 import { NewestClient, NewestServer, NewestStream } from './newest/peers.js';
 import { startClient, startConnector, startProvider, startServer, waitForLineAfter, type PeerHandle } from './peers.js';
 

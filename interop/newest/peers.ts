@@ -23,7 +23,7 @@ import {
   newestFrame,
   PROBE,
   SERVER_HELLO,
-} from './wire.js';
+} from '../../test/helpers/newest-wire.js';
 
 const CHUNK = 32 * 1024;
 /** Noise about a channel goes out every this many Data frames. */

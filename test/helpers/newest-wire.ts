@@ -1,7 +1,8 @@
-// Frames as the newest LinkSocks writes them (../shared/spec/NEWEST.md §1), for the emulated newest
-// peers. Our codec writes the v1.7.15 layout; the differences NEWEST.md lists are patched in here:
-// version byte 0x02 on every frame, the AuthResponse token, the Connect Resume byte, the Data
-// sequence, and the JSON-bodied types 0x0B–0x11 a default newest peer sends to anyone.
+// Frames as the newest LinkSocks writes them (../shared/spec/NEWEST.md §1), for the emulated
+// newest peers in interop/newest/ and for tests that talk to our server as one. Our codec writes
+// the v1.7.15 layout; the differences NEWEST.md lists are patched in here: version byte 0x02 on
+// every frame, the AuthResponse token, the Connect Resume byte, the Data sequence, and the
+// JSON-bodied types 0x0B–0x11 a default newest peer sends to anyone.
 import { randomUUID } from 'node:crypto';
 
 import { encodeMessage, NewestMessageType, type DecodeOptions, type Message, type OutgoingMessage } from '../../src/protocol/index.js';
