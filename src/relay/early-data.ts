@@ -8,6 +8,8 @@ export interface EarlyDataLimits {
   maxBytes?: number;
   /** Channels with held messages per link; default 64. */
   maxChannels?: number;
+  /** Payload bytes held for all channels of the link together; default 4 MiB. */
+  maxTotalBytes?: number;
   /** How long held messages wait for their Connect; default 30 s (newer peers' value). */
   ttlMs?: number;
 }
@@ -24,6 +26,7 @@ export type EarlyDropReason =
   | 'count limit'
   | 'byte limit'
   | 'channel limit'
+  | 'link byte limit'
   | 'timeout'
   | 'earlier data dropped'
   | 'connect refused'
@@ -34,7 +37,7 @@ export interface EarlyDataEvents {
   dropped(channelId: string, count: number, reason: EarlyDropReason): void;
 }
 
-const DEFAULTS = { maxMessages: 1000, maxBytes: 1024 * 1024, maxChannels: 64, ttlMs: 30_000 } as const;
+const DEFAULTS = { maxMessages: 1000, maxBytes: 1024 * 1024, maxChannels: 64, maxTotalBytes: 4 * 1024 * 1024, ttlMs: 30_000 } as const;
 /** Channel ids remembered as lost (their early data dropped), and as recently closed, per link. */
 const MAX_REMEMBERED = 1024;
 
@@ -48,7 +51,7 @@ interface HeldChannel {
  * Data that arrives before its Connect (a sender with several WebSockets, fast open): held per
  * channel id, in arrival order, until the Connect registers the channel; then handed over in order.
  *
- * Bounded by messages and bytes per channel, channels per link, and time. Past a bound, or when the
+ * Bounded by messages and bytes per channel, channels and bytes per link, and time. Past a bound, or when the
  * time is up, all of that channel's held messages are dropped (reported through `dropped`) and the
  * channel is remembered as lost for one more TTL: its further Data is dropped too and `isLost`
  * lets the link refuse its Connect, so a stream with a hole in it is never relayed.
@@ -66,7 +69,9 @@ export class EarlyData {
   private readonly maxMessages: number;
   private readonly maxBytes: number;
   private readonly maxChannels: number;
+  private readonly maxTotalBytes: number;
   private readonly ttlMs: number;
+  private totalBytes = 0;
 
   constructor(
     limits: EarlyDataLimits,
@@ -75,6 +80,7 @@ export class EarlyData {
     this.maxMessages = limits.maxMessages ?? DEFAULTS.maxMessages;
     this.maxBytes = limits.maxBytes ?? DEFAULTS.maxBytes;
     this.maxChannels = limits.maxChannels ?? DEFAULTS.maxChannels;
+    this.maxTotalBytes = limits.maxTotalBytes ?? DEFAULTS.maxTotalBytes;
     this.ttlMs = limits.ttlMs ?? DEFAULTS.ttlMs;
   }
 
@@ -108,8 +114,10 @@ export class EarlyData {
     const bytes = msg.type === 'data' ? msg.data.length : 0;
     channel.messages.push({ msg, raw });
     channel.bytes += bytes;
+    this.totalBytes += bytes;
     if (channel.messages.length > this.maxMessages) this.drop(channelId, 'count limit');
     else if (channel.bytes > this.maxBytes) this.drop(channelId, 'byte limit');
+    else if (this.totalBytes > this.maxTotalBytes) this.drop(channelId, 'link byte limit');
     return true;
   }
 
@@ -119,6 +127,7 @@ export class EarlyData {
     if (!channel) return [];
     clearTimeout(channel.timer);
     this.held.delete(channelId);
+    this.totalBytes -= channel.bytes;
     return channel.messages;
   }
 

@@ -108,6 +108,19 @@ describe('relay: early data (Data before its Connect)', function () {
       expect(early.size).to.equal(2);
     });
 
+    it('past the byte bound of the whole link, the channel that crosses it is dropped', function () {
+      const early = make({ maxBytes: 100, maxTotalBytes: 10 });
+      early.hold(data(A, '123456'), Buffer.alloc(0));
+      early.hold(data(B, '7890'), Buffer.alloc(0));
+      expect(drops).to.deep.equal([]);
+      early.hold(data(C, 'x'), Buffer.alloc(0));
+      expect(drops).to.deep.equal([[C, 1, 'link byte limit']]);
+      expect(texts(early.take(A))).to.deep.equal(['123456']);
+      // A's bytes are released: room again for C's successor.
+      early.hold(data(B, '12345'), Buffer.alloc(0));
+      expect(texts(early.take(B))).to.deep.equal(['7890', '12345']);
+    });
+
     it('a recently closed channel gets nothing held: late Data after a Disconnect is not early', function () {
       const early = make();
       early.noteClosed(A);
