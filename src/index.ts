@@ -23,7 +23,7 @@ export type {
   ChannelCloseEvent,
   ConnectEvent,
 } from './relay/observer.js';
-export type { LinkSocksServerEvents, ClientConnectionEvent, AuthFailedEvent } from './server/events.js';
+export type { LinkSocksServerEvents, ClientConnectionEvent, ClientDisconnectedEvent, AuthFailedEvent } from './server/events.js';
 export type { LinkSocksClientEvents } from './client/events.js';
 export { attachMetrics, tokenLabel } from './metrics/metrics.js';
 export type { MetricsOptions, MetricsSource } from './metrics/metrics.js';

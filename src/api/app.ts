@@ -12,10 +12,16 @@ import { encodeLikeGo } from './go-json.js';
 import { BodyTooLargeError, InvalidBodyError, MAX_BODY_BYTES, parseTokenRequest, readBody } from './token-request.js';
 import { TOKEN_ERROR_TEXT, TokenError } from '../server/token-error.js';
 import type { TokenStatus } from '../server/tokens.js';
-import type { TokenAdmin } from './types.js';
+import type { ServerMonitor, TokenAdmin } from './types.js';
+import { registerAdminRoutes } from './admin-routes.js';
+import { AdminAssets } from './admin-assets.js';
 
 export interface ApiHandlerOptions {
   admin: TokenAdmin;
+  /** [linksocks-ts] Live figures and recent events for `/api/stats` and `/api/events`. */
+  monitor?: ServerMonitor;
+  /** [linksocks-ts] Serve the admin page at `/admin` (with an API key only); default true. */
+  adminPage?: boolean;
   /** Enables `/api/*`; without it (or when empty) those paths are unknown, as in Go. */
   apiKey?: string;
   /** Version for the `GET /` banner; default: admin.status().version. */
@@ -224,6 +230,13 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
 
     router.all('/api/token', tokenHandler);
     router.all('/api/token/{*rest}', tokenHandler);
+
+    registerAdminRoutes(router, {
+      admin,
+      monitor: options.monitor,
+      assets: options.adminPage === false ? undefined : new AdminAssets(),
+      authorized: (ctx) => keyMatches(ctx.get('X-API-Key') || undefined, apiKey),
+    });
 
     router.all('/api/status', (ctx) => {
       // No type is set before the key check here, so Go's 401 body is sniffed as text.

@@ -4,6 +4,8 @@
  * TokenAdmin (../shared/spec/API.md §4–§6).
  */
 import type { ReverseTokenOptions, ServerStatus } from '../server/tokens.js';
+import type { ClientEntry, TokenDetailEntry } from '../server/admin-views.js';
+import type { AdminEvent, LiveStats } from '../server/admin-feed.js';
 
 /** What the HTTP API needs from the server. Add methods throw TokenError on refusal. */
 export interface TokenAdmin {
@@ -13,4 +15,16 @@ export interface TokenAdmin {
   /** Removes any kind of token with its dependants; false when the token was unknown. */
   removeToken(token: string): boolean;
   status(): ServerStatus;
+  /** [linksocks-ts] Connected WebSocket clients, all tokens. */
+  clients(): ClientEntry[];
+  /** [linksocks-ts] Every token (internal autonomy tokens excepted) with kind, port and SOCKS user. */
+  tokenDetails(): TokenDetailEntry[];
+}
+
+/** [linksocks-ts] Live figures and recent events, kept by the server in memory. */
+export interface ServerMonitor {
+  /** With `since` (epoch ms), only history samples taken after it. */
+  stats(since?: number): LiveStats;
+  /** Newest first, at most `limit`. */
+  events(limit: number): AdminEvent[];
 }

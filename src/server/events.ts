@@ -6,6 +6,14 @@ export interface ClientConnectionEvent {
   /** The plain token: the embedding program owns it; never put it in logs or metric labels. */
   token: string;
   linkId: number;
+  /** `address:port` of the client's TCP connection. */
+  remoteAddress: string;
+}
+
+export interface ClientDisconnectedEvent extends ClientConnectionEvent {
+  /** Bytes received from / sent to the client on its connection (WebSocket framing included). */
+  bytesIn: number;
+  bytesOut: number;
 }
 
 export interface AuthFailedEvent {
@@ -17,10 +25,12 @@ export interface AuthFailedEvent {
 /** Events of LinkSocksServer, for `server.on(...)` with typed payloads. */
 export interface LinkSocksServerEvents extends ChannelEventMap {
   'client-connected': [ClientConnectionEvent];
-  'client-disconnected': [ClientConnectionEvent];
+  'client-disconnected': [ClientDisconnectedEvent];
   'auth-failed': [AuthFailedEvent];
   /** A reverse token's SOCKS5 port could not be bound. */
   listenerError: [token: string, error: Error];
+  /** drain() was called: no new connections or channels from now on. */
+  draining: [{ timeoutMs: number }];
   /**
    * The HTTP(S) server the LinkSocksServer created failed after it started listening (accept
    * failing, …). As for any EventEmitter, without an 'error' listener this is thrown.

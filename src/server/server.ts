@@ -5,6 +5,8 @@ import type { WebSocket } from 'ws';
 import type { Registry } from 'prom-client';
 import { createApiHandler } from '../api/app.js';
 import type { TokenAdmin } from '../api/types.js';
+import { AdminFeed } from './admin-feed.js';
+import { clientEntry, remoteAddressOf, tokenDetailEntries, type ClientEntry } from './admin-views.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { attachMetrics } from '../metrics/metrics.js';
@@ -45,8 +47,9 @@ const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
  * and the wiring; each concern lives in its own file (http-front, auth-handshake, sessions,
  * handlers/*, connector-management, reverse-listeners, token-store).
  *
- * Events: 'client-connected' / 'client-disconnected' ({ role, token, linkId }), 'auth-failed'
- * ({ reason, remoteAddress }), 'channel-open' / 'channel-close' / 'connect' (see relay/observer.ts),
+ * Events: 'client-connected' ({ role, token, linkId, remoteAddress }), 'client-disconnected' (the
+ * same with bytesIn, bytesOut), 'auth-failed' ({ reason, remoteAddress }), 'draining'
+ * ({ timeoutMs }), 'channel-open' / 'channel-close' / 'connect' (see relay/observer.ts),
  * 'listenerError' (token, Error) when a reverse token's SOCKS port cannot be bound, 'error' (Error)
  * when the HTTP(S) server it created fails after listening.
  */
@@ -65,6 +68,8 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
   private readonly authLimiter: AuthRateLimiter;
   private closing = false;
   private draining = false;
+  /** Live figures and recent events for the admin page; with an API key only. */
+  private readonly feed: AdminFeed | undefined;
 
   constructor(options: LinkSocksServerOptions = {}) {
     super();
@@ -110,9 +115,10 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     };
     this.handshakes = new AuthHandshakes(tokenRoles(this.store), logger);
     this.metricsRegistry = options.metrics ? attachMetrics(this) : undefined;
+    this.feed = options.apiKey ? new AdminFeed(this, this.store) : undefined;
     this.front = new HttpFront({
       server: options,
-      api: createApiHandler({ admin: this.admin(), apiKey: options.apiKey, logger }),
+      api: createApiHandler({ admin: this.admin(), monitor: this.feed, apiKey: options.apiKey, logger }),
       metricsRegistry: this.metricsRegistry,
       authLimiter: this.authLimiter,
       logger,
@@ -153,8 +159,14 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     return { version: `v${VERSION}`, tokens };
   }
 
+  /** [linksocks-ts] Connected WebSocket clients of all tokens, as `/api/clients` lists them. */
+  clients(): ClientEntry[] {
+    return this.sessions.list().map(clientEntry);
+  }
+
   async start(): Promise<void> {
     await this.front.start();
+    this.feed?.start();
   }
 
   /** Replaces the TLS certificate for new connections; open ones keep theirs (SIGHUP in the CLI). */
@@ -179,6 +191,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
   async drain(timeoutMs = 30_000): Promise<void> {
     if (this.closing) return;
     this.draining = true;
+    this.emit('draining', { timeoutMs });
     this.logger.info({ timeoutMs }, 'Draining: waiting for open channels to finish');
     await this.reverseListeners.stopAccepting();
     const busy = this.sessions.busyLinks();
@@ -208,6 +221,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.feed?.stop();
     this.handshakes.terminateAll();
     this.sessions.closeAll(1001);
     await this.reverseListeners.closeAll();
@@ -248,9 +262,9 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       logger: this.logger,
       counters: this.counters,
     });
-    const session: Session = { link, token: decision.token, role: decision.role };
+    const session: Session = { link, token: decision.token, role: decision.role, socket, connectedAt: Date.now(), instance: decision.instance };
     this.sessions.add(session);
-    this.emit('client-connected', { role: decision.role, token: decision.token, linkId: link.id });
+    this.emit('client-connected', { role: decision.role, token: decision.token, linkId: link.id, remoteAddress: remoteAddressOf(socket) });
     link.on('close', () => this.onSessionClosed(session));
     switch (decision.role) {
       case 'forward':
@@ -267,7 +281,14 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
 
   private onSessionClosed(session: Session): void {
     this.sessions.delete(session);
-    this.emit('client-disconnected', { role: session.role, token: session.token, linkId: session.link.id });
+    this.emit('client-disconnected', {
+      role: session.role,
+      token: session.token,
+      linkId: session.link.id,
+      remoteAddress: remoteAddressOf(session.socket),
+      bytesIn: session.socket.bytesRead,
+      bytesOut: session.socket.bytesWritten,
+    });
     this.sessions.leavePool(session);
     this.logger.debug({ link: session.link.id, role: session.role }, 'Client disconnected');
   }
@@ -286,6 +307,8 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       addConnectorToken: (token, reverseToken) => this.addConnectorToken(token, reverseToken),
       removeToken: (token) => this.removeToken(token),
       status: () => this.status(),
+      clients: () => this.clients(),
+      tokenDetails: () => tokenDetailEntries(this.store, (token) => this.sessions.countFor(token)),
     };
   }
 }

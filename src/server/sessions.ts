@@ -2,6 +2,7 @@
  * The server's live authenticated WebSockets, and the provider pools of reverse (and autonomy
  * internal) tokens that the provider sessions belong to.
  */
+import type { Socket } from 'node:net';
 import type { Link } from '../relay/link.js';
 import { ProviderPool } from './provider-pool.js';
 import type { TokenStore } from './token-store.js';
@@ -14,6 +15,12 @@ export interface Session {
   role: Role;
   /** Providers: the token whose pool they serve (the internal token in autonomy mode). */
   poolToken?: string;
+  /** The WebSocket's TCP connection: peer address and bytes each way for the admin views. */
+  socket: Socket;
+  /** Epoch milliseconds of authentication. */
+  connectedAt: number;
+  /** The instance id the client sent (empty when none). */
+  instance: string;
 }
 
 export class Sessions {
@@ -37,6 +44,11 @@ export class Sessions {
       pool?.remove(session.link);
       if (pool && pool.size === 0) this.broadcastPartners();
     }
+  }
+
+  /** Every live session, in the order they authenticated. */
+  list(): Session[] {
+    return [...this.sessions];
   }
 
   /** Open sessions authenticated with `token` (what `/api/status` counts as clients). */

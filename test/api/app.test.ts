@@ -242,6 +242,8 @@ describe('HTTP API', () => {
       addConnectorToken: () => 'x',
       removeToken: () => false,
       status: () => ({ version: 'v1.8.9', tokens: [] }),
+      clients: () => [],
+      tokenDetails: () => [],
     };
     const api = await startApi({ apiKey: KEY, admin: failing });
     try {

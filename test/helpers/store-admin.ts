@@ -2,6 +2,7 @@
 import type { TokenAdmin } from '../../src/api/types.js';
 import type { ServerStatus } from '../../src/server/tokens.js';
 import type { TokenStore } from '../../src/server/token-store.js';
+import { tokenDetailEntries } from '../../src/server/admin-views.js';
 
 export const TEST_VERSION = 'v1.8.9';
 
@@ -15,5 +16,7 @@ export function storeAdmin(store: TokenStore, clientsCount: (token: string) => n
     addConnectorToken: (token, reverseToken) => store.addConnector(token, reverseToken).token,
     removeToken: (token) => store.remove(token).length > 0,
     status: (): ServerStatus => ({ version: TEST_VERSION, tokens: store.statusEntries(clientsCount) }),
+    clients: () => [],
+    tokenDetails: () => tokenDetailEntries(store, clientsCount),
   };
 }

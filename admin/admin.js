@@ -1,0 +1,459 @@
+// linksocks-ts admin page. A client of the server's API: every request carries X-API-Key, nothing
+// is stored but the key in sessionStorage. Everything shown comes from the server and may hold
+// peer- or user-supplied text, so it is only ever set through textContent / attributes, never HTML.
+'use strict';
+
+(function () {
+  const KEY_STORAGE = 'linksocks-admin-key';
+  const REFRESH_MS = 2000;
+  const WINDOW_MS = 10 * 60 * 1000;
+  const MAX_SAMPLES = 400;
+  const SVG_NS = 'http://www.w3.org/2000/svg';
+
+  const $ = (id) => document.getElementById(id);
+  let apiKey = '';
+  let timer = 0;
+  let samples = [];
+  let lastSampleTime = 0;
+  let refreshing = false;
+
+  // ---- API ----------------------------------------------------------------------------------
+
+  class Unauthorized extends Error {}
+
+  async function api(method, path, body) {
+    const headers = { 'X-API-Key': apiKey };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const res = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: 'no-store',
+      credentials: 'omit',
+      referrerPolicy: 'no-referrer',
+    });
+    if (res.status === 401) throw new Unauthorized('invalid API key');
+    const text = await res.text();
+    let json;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new Error(`HTTP ${res.status}: ${text.slice(0, 200)}`);
+    }
+    if (!res.ok && !(json && typeof json.error === 'string')) throw new Error(`HTTP ${res.status}`);
+    return json;
+  }
+
+  // ---- formatting -----------------------------------------------------------------------------
+
+  function bytes(n) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let value = Number(n) || 0;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+      value /= 1024;
+      unit += 1;
+    }
+    return `${unit === 0 ? Math.round(value) : value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+  }
+
+  function rate(n) {
+    return `${bytes(n)}/s`;
+  }
+
+  function number(n) {
+    const value = Number(n) || 0;
+    return value >= 100 || Number.isInteger(value) ? Math.round(value).toLocaleString('en') : value.toFixed(1);
+  }
+
+  function since(iso) {
+    const seconds = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+    if (seconds < 60) return `${seconds} s ago`;
+    if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+    if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min ago`;
+    return `${Math.floor(seconds / 86400)} d ago`;
+  }
+
+  function clock(iso) {
+    const d = new Date(iso);
+    return d.toLocaleTimeString('en-GB', { hour12: false });
+  }
+
+  // ---- DOM helpers --------------------------------------------------------------------------
+
+  /** An element with text content and optional class; children appended as given. */
+  function el(tag, text, className) {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    if (className) node.className = className;
+    return node;
+  }
+
+  function svg(tag, attrs, text) {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, String(value));
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function show(node, visible) {
+    node.hidden = !visible;
+  }
+
+  function message(text, isError) {
+    const node = $('token-message');
+    node.textContent = text;
+    node.className = isError ? 'message error' : 'message ok';
+    show(node, text !== '');
+  }
+
+  // ---- session --------------------------------------------------------------------------------
+
+  function readFragmentKey() {
+    const hash = window.location.hash.replace(/^#/, '');
+    if (hash === '') return '';
+    const value = new URLSearchParams(hash).get('key') || '';
+    // Out of the address bar (and of screen shares) once read; the bookmark keeps it.
+    history.replaceState(null, '', window.location.pathname + window.location.search);
+    return value;
+  }
+
+  function showLogin(errorText) {
+    stop();
+    apiKey = '';
+    sessionStorage.removeItem(KEY_STORAGE);
+    show($('dashboard'), false);
+    show($('session'), false);
+    show($('login'), true);
+    const error = $('login-error');
+    error.textContent = errorText || '';
+    show(error, Boolean(errorText));
+    const input = $('api-key');
+    input.value = '';
+    input.focus();
+  }
+
+  async function signIn(key) {
+    apiKey = key;
+    let status;
+    try {
+      status = await api('GET', 'api/status');
+    } catch (err) {
+      showLogin(err instanceof Unauthorized ? 'Wrong API key: the server refused it.' : `Cannot reach the server: ${err.message}`);
+      return;
+    }
+    sessionStorage.setItem(KEY_STORAGE, key);
+    $('server-version').textContent = `server ${status.version}`;
+    show($('login'), false);
+    show($('session'), true);
+    show($('dashboard'), true);
+    samples = [];
+    lastSampleTime = 0;
+    await refresh();
+    schedule();
+  }
+
+  function schedule() {
+    stop();
+    timer = window.setInterval(() => {
+      if (!document.hidden) void refresh();
+    }, REFRESH_MS);
+  }
+
+  function stop() {
+    if (timer) window.clearInterval(timer);
+    timer = 0;
+  }
+
+  // ---- refresh --------------------------------------------------------------------------------
+
+  async function refresh() {
+    if (refreshing || apiKey === '') return;
+    refreshing = true;
+    try {
+      const [tokens, clients, stats, events] = await Promise.all([
+        api('GET', 'api/tokens'),
+        api('GET', 'api/clients'),
+        api('GET', lastSampleTime ? `api/stats?since=${lastSampleTime}` : 'api/stats'),
+        api('GET', 'api/events?limit=50'),
+      ]);
+      renderTokens(tokens.tokens || []);
+      renderClients(clients.clients || []);
+      renderStats(stats);
+      renderEvents(events.events || []);
+      $('updated').textContent = `Updated ${new Date().toLocaleTimeString('en-GB', { hour12: false })}, every ${REFRESH_MS / 1000} s.`;
+    } catch (err) {
+      if (err instanceof Unauthorized) showLogin('The server no longer accepts this API key.');
+      else $('updated').textContent = `Update failed: ${err.message}`;
+    } finally {
+      refreshing = false;
+    }
+  }
+
+  function renderTokens(tokens) {
+    const body = $('tokens-table').tBodies[0];
+    const rows = [];
+    for (const t of tokens) {
+      const tr = document.createElement('tr');
+      tr.dataset.token = t.token;
+      const name = el('td', t.token, 'token');
+      name.title = t.token;
+      tr.append(name);
+      tr.append(el('td', t.kind === 'connector' ? `connector → ${t.reverse_token}` : t.kind));
+      tr.append(el('td', t.kind === 'reverse' ? t.port : '–', 'num-left'));
+      tr.append(el('td', t.socks_username ? `${t.socks_username} : ${t.socks_password_set ? '••••••' : '(none)'}` : '–'));
+      tr.append(el('td', t.clients_count, 'num'));
+      const cell = el('td', null, 'actions');
+      cell.append(removeButton(t.token));
+      tr.append(cell);
+      rows.push(tr);
+    }
+    body.replaceChildren(...rows);
+    show($('tokens-empty'), tokens.length === 0);
+  }
+
+  /** Two steps instead of a confirm() dialog: the first press arms the button for a few seconds. */
+  function removeButton(token) {
+    const button = el('button', 'Remove', 'danger small');
+    button.type = 'button';
+    button.setAttribute('aria-label', `Remove token ${token}`);
+    let armed = 0;
+    button.addEventListener('click', async () => {
+      if (!armed) {
+        button.textContent = 'Confirm';
+        button.classList.add('armed');
+        armed = window.setTimeout(() => {
+          armed = 0;
+          button.textContent = 'Remove';
+          button.classList.remove('armed');
+        }, 4000);
+        return;
+      }
+      window.clearTimeout(armed);
+      button.disabled = true;
+      try {
+        const res = await api('DELETE', `api/token/${encodeURIComponent(token)}`);
+        if (res.success) message(`Token ${token} removed.`, false);
+        else message(`Not removed: ${res.error}`, true);
+      } catch (err) {
+        if (err instanceof Unauthorized) return showLogin('The server no longer accepts this API key.');
+        message(`Not removed: ${err.message}`, true);
+      }
+      await refresh();
+    });
+    return button;
+  }
+
+  function renderClients(clients) {
+    const body = $('clients-table').tBodies[0];
+    const rows = clients.map((c) => {
+      const tr = document.createElement('tr');
+      tr.dataset.id = String(c.id);
+      const name = el('td', c.token, 'token');
+      name.title = c.token;
+      tr.append(name);
+      tr.append(el('td', c.role));
+      tr.append(el('td', c.remote_address, 'mono'));
+      const instance = el('td', c.instance ? c.instance.slice(0, 8) : '–', 'mono');
+      if (c.instance) instance.title = c.instance;
+      tr.append(instance);
+      const connected = el('td', since(c.connected_at));
+      connected.title = c.connected_at;
+      tr.append(connected);
+      tr.append(el('td', number(c.channels), 'num channels'));
+      tr.append(el('td', bytes(c.bytes_in), 'num'));
+      tr.append(el('td', bytes(c.bytes_out), 'num'));
+      return tr;
+    });
+    body.replaceChildren(...rows);
+    show($('clients-empty'), clients.length === 0);
+  }
+
+  function renderStats(stats) {
+    for (const s of stats.history || []) {
+      if (s.time > lastSampleTime) {
+        samples.push(s);
+        lastSampleTime = s.time;
+      }
+    }
+    const oldest = Date.now() - WINDOW_MS;
+    samples = samples.filter((s) => s.time >= oldest).slice(-MAX_SAMPLES);
+    const latest = samples[samples.length - 1];
+    $('fig-channels').textContent = number(stats.channels_open);
+    $('fig-clients').textContent = number(stats.clients);
+    $('fig-cps').textContent = latest ? number(latest.connections_per_s) : '–';
+    $('fig-in').textContent = latest ? rate(latest.bytes_in_per_s) : '–';
+    $('fig-out').textContent = latest ? rate(latest.bytes_out_per_s) : '–';
+    $('fig-in').title = `${bytes(stats.bytes_in_total)} in total`;
+    $('fig-out').title = `${bytes(stats.bytes_out_total)} in total`;
+    const state = $('server-state');
+    state.textContent = stats.draining ? 'draining' : 'running';
+    state.className = stats.draining ? 'pill warn' : 'pill';
+    drawChart($('chart-bytes'), [
+      { key: 'bytes_in_per_s', className: 'in' },
+      { key: 'bytes_out_per_s', className: 'out' },
+    ], rate, 1024);
+    drawChart($('chart-channels'), [
+      { key: 'channels_open', className: 'open' },
+      { key: 'connections_per_s', className: 'rate' },
+    ], number, 10);
+    if (latest) {
+      $('chart-bytes').setAttribute('aria-label', `Traffic over the last 10 minutes; now ${rate(latest.bytes_in_per_s)} in, ${rate(latest.bytes_out_per_s)} out`);
+      $('chart-channels').setAttribute('aria-label', `Channels over the last 10 minutes; now ${number(latest.channels_open)} open, ${number(latest.connections_per_s)} new per second`);
+    }
+  }
+
+  /**
+   * Lines over the history kept so far (one minute at least, WINDOW_MS at most) on a viewBox as
+   * wide as the chart in CSS pixels, with a vertical scale of four readable steps.
+   */
+  function drawChart(target, series, format, base) {
+    // One viewBox unit per CSS pixel, so the labels keep their size on a narrow screen.
+    const W = Math.max(280, Math.round(target.getBoundingClientRect().width) || 600);
+    const H = 180;
+    target.setAttribute('viewBox', `0 0 ${W} ${H}`);
+    const left = 70;
+    const right = 8;
+    const top = 10;
+    const bottom = 22;
+    const now = samples.length ? samples[samples.length - 1].time : Date.now();
+    const span = Math.min(WINDOW_MS, Math.max(60000, samples.length ? now - samples[0].time : 0));
+    let max = 0;
+    for (const s of samples) for (const line of series) max = Math.max(max, Number(s[line.key]) || 0);
+    const step = niceStep(max / 4, base);
+    const scale = step * 4;
+    const x = (time) => left + ((time - (now - span)) / span) * (W - left - right);
+    const y = (value) => top + (1 - value / scale) * (H - top - bottom);
+    const nodes = [];
+    for (let i = 0; i <= 4; i += 1) {
+      const value = step * i;
+      nodes.push(svg('line', { x1: left, x2: W - right, y1: y(value), y2: y(value), class: 'grid' }));
+      nodes.push(svg('text', { x: left - 6, y: y(value) + 4, class: 'axis', 'text-anchor': 'end' }, format(value)));
+    }
+    for (let i = 0; i <= 4; i += 1) {
+      const ago = (span / 4) * (4 - i);
+      const label = ago === 0 ? 'now' : ago >= 60000 ? `−${+(ago / 60000).toFixed(1)} min` : `−${Math.round(ago / 1000)} s`;
+      nodes.push(svg('text', { x: x(now - ago), y: H - 6, class: 'axis', 'text-anchor': i === 0 ? 'start' : i === 4 ? 'end' : 'middle' }, label));
+    }
+    for (const line of series) {
+      const points = samples.map((s) => `${x(s.time).toFixed(1)},${y(Number(s[line.key]) || 0).toFixed(1)}`);
+      if (points.length === 0) continue;
+      if (points.length > 1) {
+        const first = x(samples[0].time).toFixed(1);
+        const last = x(samples[samples.length - 1].time).toFixed(1);
+        nodes.push(svg('path', { d: `M${first},${y(0)} L${points.join(' L')} L${last},${y(0)} Z`, class: `area ${line.className}` }));
+      }
+      nodes.push(svg('polyline', { points: points.join(' '), class: `line ${line.className}` }));
+    }
+    if (samples.length === 0) {
+      nodes.push(svg('text', { x: W / 2, y: H / 2, class: 'axis', 'text-anchor': 'middle' }, 'collecting…'));
+    }
+    target.replaceChildren(...nodes);
+  }
+
+  /** The smallest of 1, 2, 2.5, 5 times a power of `base` (1024 for bytes, 10 otherwise) ≥ raw; integers below 1. */
+  function niceStep(raw, base) {
+    if (!(raw > 0)) return 1;
+    if (base === 10 && raw <= 1) return raw <= 0.25 ? 0.25 : raw <= 0.5 ? 0.5 : 1;
+    let unit = 1;
+    while (raw / unit >= base) unit *= base;
+    const scaled = raw / unit;
+    const power = 10 ** Math.floor(Math.log10(scaled));
+    for (const m of [1, 2, 2.5, 5, 10]) if (scaled <= m * power) return m * power * unit;
+    return 10 * power * unit;
+  }
+
+  const EVENT_LABELS = {
+    'auth-failed': 'auth failed',
+    'listener-error': 'listener error',
+    draining: 'draining',
+    'client-connected': 'connected',
+    'client-disconnected': 'disconnected',
+    'token-added': 'token added',
+    'token-removed': 'token removed',
+  };
+
+  function renderEvents(events) {
+    const items = events.map((e) => {
+      const li = el('li', null, `event ${e.kind}`);
+      const time = el('time', clock(e.time));
+      time.dateTime = e.time;
+      time.title = e.time;
+      li.append(time);
+      li.append(el('span', EVENT_LABELS[e.kind] || e.kind, 'tag'));
+      li.append(el('span', e.message, 'text'));
+      if (e.remote_address) li.append(el('span', e.remote_address, 'mono addr'));
+      if (e.count > 1) li.append(el('span', `×${e.count}`, 'count'));
+      return li;
+    });
+    $('events').replaceChildren(...items);
+    show($('events-empty'), events.length === 0);
+  }
+
+  // ---- add form ---------------------------------------------------------------------------------
+
+  function selectedType() {
+    const checked = document.querySelector('#add-form input[name="type"]:checked');
+    return checked ? checked.value : 'reverse';
+  }
+
+  function updateAddForm() {
+    const type = selectedType();
+    for (const node of document.querySelectorAll('#add-form [data-for]')) show(node, node.dataset.for === type);
+  }
+
+  async function onAdd(event) {
+    event.preventDefault();
+    const form = event.target;
+    const type = selectedType();
+    const body = { type };
+    const token = form.elements.token.value.trim();
+    if (token) body.token = token;
+    if (type === 'reverse') {
+      const port = form.elements.port.value.trim();
+      if (port) body.port = Number(port);
+      if (form.elements.username.value) body.username = form.elements.username.value;
+      if (form.elements.password.value) body.password = form.elements.password.value;
+      if (form.elements.allow_manage_connector.checked) body.allow_manage_connector = true;
+    } else if (type === 'connector') {
+      body.reverse_token = form.elements.reverse_token.value.trim();
+    }
+    const button = form.querySelector('button[type="submit"]');
+    button.disabled = true;
+    try {
+      const res = await api('POST', 'api/token', body);
+      if (res.success) {
+        message(`Added ${type} token ${res.token}${res.port ? ` on SOCKS5 port ${res.port}` : ''}.`, false);
+        form.reset();
+        updateAddForm();
+      } else {
+        message(`Not added: ${res.error}`, true);
+      }
+    } catch (err) {
+      if (err instanceof Unauthorized) return showLogin('The server no longer accepts this API key.');
+      message(`Not added: ${err.message}`, true);
+    } finally {
+      button.disabled = false;
+    }
+    await refresh();
+  }
+
+  // ---- start ----------------------------------------------------------------------------------------
+
+  function init() {
+    $('login-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      const key = $('api-key').value;
+      if (key) void signIn(key);
+    });
+    $('logout').addEventListener('click', () => showLogin(''));
+    $('add-form').addEventListener('submit', (event) => void onAdd(event));
+    $('add-form').addEventListener('change', updateAddForm);
+    updateAddForm();
+    const key = readFragmentKey() || sessionStorage.getItem(KEY_STORAGE) || '';
+    if (key) void signIn(key);
+    else showLogin('');
+  }
+
+  init();
+})();
