@@ -284,8 +284,9 @@
     $('fig-cps').textContent = latest ? number(latest.connections_per_s) : '–';
     $('fig-in').textContent = latest ? rate(latest.bytes_in_per_s) : '–';
     $('fig-out').textContent = latest ? rate(latest.bytes_out_per_s) : '–';
-    $('fig-in').title = `${bytes(stats.bytes_in_total)} in total`;
-    $('fig-out').title = `${bytes(stats.bytes_out_total)} in total`;
+    $('fig-channels-total').textContent = `${number(stats.channels_opened_total)} opened in all`;
+    $('fig-in-total').textContent = `${bytes(stats.bytes_in_total)} in all`;
+    $('fig-out-total').textContent = `${bytes(stats.bytes_out_total)} in all`;
     const state = $('server-state');
     state.textContent = stats.draining ? 'draining' : 'running';
     state.className = stats.draining ? 'pill warn' : 'pill';
@@ -320,7 +321,8 @@
     const span = Math.min(WINDOW_MS, Math.max(60000, samples.length ? now - samples[0].time : 0));
     let max = 0;
     for (const s of samples) for (const line of series) max = Math.max(max, Number(s[line.key]) || 0);
-    const step = niceStep(max / 4, base);
+    // A little headroom, so a flat line at the maximum stays off the top edge.
+    const step = niceStep((max * 1.1) / 4, base);
     const scale = step * 4;
     const x = (time) => left + ((time - (now - span)) / span) * (W - left - right);
     const y = (value) => top + (1 - value / scale) * (H - top - bottom);
@@ -330,15 +332,16 @@
       nodes.push(svg('line', { x1: left, x2: W - right, y1: y(value), y2: y(value), class: 'grid' }));
       nodes.push(svg('text', { x: left - 6, y: y(value) + 4, class: 'axis', 'text-anchor': 'end' }, format(value)));
     }
-    for (let i = 0; i <= 4; i += 1) {
-      const ago = (span / 4) * (4 - i);
-      const label = ago === 0 ? 'now' : ago >= 60000 ? `−${+(ago / 60000).toFixed(1)} min` : `−${Math.round(ago / 1000)} s`;
-      nodes.push(svg('text', { x: x(now - ago), y: H - 6, class: 'axis', 'text-anchor': i === 0 ? 'start' : i === 4 ? 'end' : 'middle' }, label));
+    const tick = [15000, 30000, 60000, 120000, 300000].find((t) => span / t <= 5) || 300000;
+    for (let ago = 0; ago <= span; ago += tick) {
+      const label = ago === 0 ? 'now' : ago >= 60000 ? `−${ago / 60000} min` : `−${ago / 1000} s`;
+      nodes.push(svg('line', { x1: x(now - ago), x2: x(now - ago), y1: H - bottom, y2: H - bottom + 4, class: 'grid' }));
+      nodes.push(svg('text', { x: x(now - ago), y: H - 6, class: 'axis', 'text-anchor': ago === 0 ? 'end' : 'middle' }, label));
     }
     for (const line of series) {
       const points = samples.map((s) => `${x(s.time).toFixed(1)},${y(Number(s[line.key]) || 0).toFixed(1)}`);
       if (points.length === 0) continue;
-      if (points.length > 1) {
+      if (points.length > 1 && line === series[0]) {
         const first = x(samples[0].time).toFixed(1);
         const last = x(samples[samples.length - 1].time).toFixed(1);
         nodes.push(svg('path', { d: `M${first},${y(0)} L${points.join(' L')} L${last},${y(0)} Z`, class: `area ${line.className}` }));
@@ -351,16 +354,21 @@
     target.replaceChildren(...nodes);
   }
 
-  /** The smallest of 1, 2, 2.5, 5 times a power of `base` (1024 for bytes, 10 otherwise) ≥ raw; integers below 1. */
+  /**
+   * A readable step ≥ raw: 1, 2, 2.5 or 5 times a power of ten for counts (quarters below 1); for
+   * bytes (base 1024) a power of two of B, KiB, MiB… so that the ticks read 512 KiB, 1 MiB, 1.5 MiB.
+   */
   function niceStep(raw, base) {
     if (!(raw > 0)) return 1;
-    if (base === 10 && raw <= 1) return raw <= 0.25 ? 0.25 : raw <= 0.5 ? 0.5 : 1;
-    let unit = 1;
-    while (raw / unit >= base) unit *= base;
-    const scaled = raw / unit;
-    const power = 10 ** Math.floor(Math.log10(scaled));
-    for (const m of [1, 2, 2.5, 5, 10]) if (scaled <= m * power) return m * power * unit;
-    return 10 * power * unit;
+    if (base === 1024) {
+      let unit = 1;
+      while (raw / unit > 1024) unit *= 1024;
+      return 2 ** Math.ceil(Math.log2(Math.max(1, raw / unit))) * unit;
+    }
+    if (raw <= 1) return raw <= 0.25 ? 0.25 : raw <= 0.5 ? 0.5 : 1;
+    const power = 10 ** Math.floor(Math.log10(raw));
+    for (const m of [1, 2, 2.5, 5, 10]) if (raw <= m * power) return m * power;
+    return 10 * power;
   }
 
   const EVENT_LABELS = {
