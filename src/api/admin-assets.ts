@@ -38,6 +38,25 @@ interface Asset {
   etag: string;
 }
 
+const loaded = new Map<string, AdminAssets | Error>();
+
+/**
+ * The assets of `dir`, read and compressed once per process; an Error when they cannot be read (a
+ * bundle that left the folder out), so the API still starts and only the page is missing.
+ */
+export function loadAdminAssets(dir: string = ADMIN_ASSETS_DIR): AdminAssets | Error {
+  let assets = loaded.get(dir);
+  if (assets === undefined) {
+    try {
+      assets = new AdminAssets(dir);
+    } catch (err) {
+      assets = err instanceof Error ? err : new Error(String(err));
+    }
+    loaded.set(dir, assets);
+  }
+  return assets;
+}
+
 export class AdminAssets {
   private readonly assets = new Map<string, Asset>();
 

@@ -14,7 +14,7 @@ import { TOKEN_ERROR_TEXT, TokenError } from '../server/token-error.js';
 import type { TokenStatus } from '../server/tokens.js';
 import type { ServerMonitor, TokenAdmin } from './types.js';
 import { registerAdminRoutes } from './admin-routes.js';
-import { AdminAssets } from './admin-assets.js';
+import { loadAdminAssets } from './admin-assets.js';
 
 export interface ApiHandlerOptions {
   admin: TokenAdmin;
@@ -231,10 +231,12 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
     router.all('/api/token', tokenHandler);
     router.all('/api/token/{*rest}', tokenHandler);
 
+    const assets = options.adminPage === false ? undefined : loadAdminAssets();
+    if (assets instanceof Error) logger.warn({ err: assets.message }, 'admin page files not found, /admin is not served');
     registerAdminRoutes(router, {
       admin,
       monitor: options.monitor,
-      assets: options.adminPage === false ? undefined : new AdminAssets(),
+      assets: assets instanceof Error ? undefined : assets,
       authorized: (ctx) => keyMatches(ctx.get('X-API-Key') || undefined, apiKey),
     });
 

@@ -206,6 +206,8 @@ function logStarted(server: CliServer, config: ServerCliConfig, deps: CliIo): vo
   const scheme = config.tls ? 'https' : 'http';
   const urlHost = isWildcard(host) ? 'localhost' : host.includes(':') ? `[${host}]` : host;
   deps.logger.info({ listen: `${host.includes(':') ? `[${host}]` : host}:${port}`, url: `${scheme}://${urlHost}:${port}` }, 'LinkSocks server started');
+  // [linksocks-ts] after Go's lines, so scripts that wait for "server started" see no change.
+  if (config.serverOptions.apiKey !== undefined) deps.logger.info({ url: `${scheme}://${urlHost}:${port}/admin` }, 'Admin page available');
 }
 
 function isWildcard(host: string): boolean {

@@ -71,6 +71,7 @@ describe('runServer', () => {
     expect(h.goMessages()).to.deep.equal([
       'INF API endpoints enabled port=8765',
       'INF LinkSocks server started listen=0.0.0.0:8765 url=http://localhost:8765',
+      'INF Admin page available url=http://localhost:8765/admin',
     ]);
     h.signal();
     expect(await done).to.equal(0);
