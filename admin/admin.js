@@ -112,7 +112,14 @@
   function readFragmentKey() {
     const hash = window.location.hash.replace(/^#/, '');
     if (hash === '') return '';
-    const value = new URLSearchParams(hash).get('key') || '';
+    // Not URLSearchParams: it would turn a '+' of the key into a space.
+    const match = /(?:^|&)key=([^&]*)/.exec(hash);
+    let value = '';
+    try {
+      value = match ? decodeURIComponent(match[1]) : '';
+    } catch {
+      value = '';
+    }
     // Out of the address bar (and of screen shares) once read; the bookmark keeps it.
     history.replaceState(null, '', window.location.pathname + window.location.search);
     return value;
@@ -184,7 +191,11 @@
       $('updated').textContent = `Updated ${new Date().toLocaleTimeString('en-GB', { hour12: false })}, every ${REFRESH_MS / 1000} s.`;
     } catch (err) {
       if (err instanceof Unauthorized) showLogin('The server no longer accepts this API key.');
-      else $('updated').textContent = `Update failed: ${err.message}`;
+      else {
+        $('updated').textContent = `Update failed: ${err.message}`;
+        $('server-state').textContent = 'unreachable';
+        $('server-state').className = 'pill warn';
+      }
     } finally {
       refreshing = false;
     }
@@ -221,10 +232,12 @@
     button.addEventListener('click', async () => {
       if (!armed) {
         button.textContent = 'Confirm';
+        button.setAttribute('aria-label', `Confirm: remove token ${token} and disconnect its clients`);
         button.classList.add('armed');
         armed = window.setTimeout(() => {
           armed = 0;
           button.textContent = 'Remove';
+          button.setAttribute('aria-label', `Remove token ${token}`);
           button.classList.remove('armed');
         }, 4000);
         return;
@@ -321,13 +334,15 @@
     const span = Math.min(WINDOW_MS, Math.max(60000, samples.length ? now - samples[0].time : 0));
     let max = 0;
     for (const s of samples) for (const line of series) max = Math.max(max, Number(s[line.key]) || 0);
-    // A little headroom, so a flat line at the maximum stays off the top edge.
-    const step = niceStep((max * 1.1) / 4, base);
-    const scale = step * 4;
+    // Up to five readable steps, with a little headroom so a flat line stays off the top edge.
+    const peak = max > 0 ? max * 1.05 : 4;
+    const step = niceStep(peak / 5, base);
+    const steps = Math.max(1, Math.ceil(peak / step));
+    const scale = step * steps;
     const x = (time) => left + ((time - (now - span)) / span) * (W - left - right);
     const y = (value) => top + (1 - value / scale) * (H - top - bottom);
     const nodes = [];
-    for (let i = 0; i <= 4; i += 1) {
+    for (let i = 0; i <= steps; i += 1) {
       const value = step * i;
       nodes.push(svg('line', { x1: left, x2: W - right, y1: y(value), y2: y(value), class: 'grid' }));
       nodes.push(svg('text', { x: left - 6, y: y(value) + 4, class: 'axis', 'text-anchor': 'end' }, format(value)));
