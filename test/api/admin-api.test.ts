@@ -154,6 +154,18 @@ describe('[linksocks-ts] admin API routes and page', function () {
     expect((await json<{ events: AdminEvent[] }>('/api/events?limit=1')).events).to.have.length(1);
   });
 
+  it('compresses larger answers when the client accepts gzip', async function () {
+    for (let i = 0; i < 10; i += 1) server.addForwardToken(`bulk-${i}`);
+    const answer = await request(port, 'GET', '/api/events', { 'X-API-Key': KEY, 'Accept-Encoding': 'gzip, deflate' });
+    expect(answer.headers['content-encoding']).to.equal('gzip');
+    expect(answer.headers['content-type']).to.equal('application/json; charset=utf-8');
+    const plain = await get('/api/events');
+    expect(plain.headers['content-encoding']).to.equal(undefined);
+    expect(gunzipSync(answer.body).equals(plain.body)).to.equal(true);
+    expect(answer.body.length).to.be.below(plain.body.length / 2);
+    for (let i = 0; i < 10; i += 1) server.removeToken(`bulk-${i}`);
+  });
+
   it('lists a failed authentication with its address, folded per address', async function () {
     for (let i = 0; i < 3; i += 1) {
       const bad = new LinkSocksClient({ url: `ws://${LOCALHOST}:${port}`, token: 'no-such-token', reverse: true, reconnect: false });
