@@ -326,6 +326,9 @@
     const W = Math.max(280, Math.round(target.getBoundingClientRect().width) || 600);
     const H = 180;
     target.setAttribute('viewBox', `0 0 ${W} ${H}`);
+    // The width/height attributes set the aspect ratio CSS scales by: keep them equal to the viewBox.
+    target.setAttribute('width', String(W));
+    target.setAttribute('height', String(H));
     const left = 70;
     const right = 8;
     const top = 10;
