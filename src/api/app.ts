@@ -20,8 +20,6 @@ export interface ApiHandlerOptions {
   admin: TokenAdmin;
   /** [linksocks-ts] Live figures and recent events for `/api/stats` and `/api/events`. */
   monitor?: ServerMonitor;
-  /** [linksocks-ts] Serve the admin page at `/admin` (with an API key only); default true. */
-  adminPage?: boolean;
   /** Enables `/api/*`; without it (or when empty) those paths are unknown, as in Go. */
   apiKey?: string;
   /** Version for the `GET /` banner; default: admin.status().version. */
@@ -231,7 +229,8 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
     router.all('/api/token', tokenHandler);
     router.all('/api/token/{*rest}', tokenHandler);
 
-    const assets = options.adminPage === false ? undefined : loadAdminAssets();
+    // [linksocks-ts] The admin page at /admin, only with an API key like the rest of /api.
+    const assets = loadAdminAssets();
     if (assets instanceof Error) logger.warn({ err: assets.message }, 'admin page files not found, /admin is not served');
     registerAdminRoutes(router, {
       admin,
