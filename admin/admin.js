@@ -245,7 +245,8 @@
       window.clearTimeout(armed);
       button.disabled = true;
       try {
-        const res = await api('DELETE', `api/token/${encodeURIComponent(token)}`);
+        // The body form: a token such as '..' or 'a/b' would not survive as a path segment.
+        const res = await api('DELETE', 'api/token', { token });
         if (res.success) message(`Token ${token} removed.`, false);
         else message(`Not removed: ${res.error}`, true);
       } catch (err) {
