@@ -2,6 +2,8 @@
  * linksocks-ts as a library: the server and client classes with their options and errors, metrics
  * helpers, and the protocol codec for tools that speak LinkSocks themselves.
  */
+export { LinkSocksError, InvalidArgumentError } from './errors.js';
+export type { LinkSocksErrorCode, LinkSocksErrorOptions, ErrorArea } from './errors.js';
 export { LinkSocksServer } from './server/server.js';
 export type { LinkSocksServerOptions, PortRange } from './server/options.js';
 export type { ReverseTokenOptions, ServerStatus, TokenStatus, Role } from './server/tokens.js';
@@ -12,7 +14,17 @@ export type { ClientErrorCode } from './client/errors.js';
 export { TokenError } from './server/token-error.js';
 export type { TokenErrorCode } from './server/token-error.js';
 export { StateFileError } from './server/state-file.js';
+export type { StateFileErrorCode } from './server/state-file.js';
 export { UpstreamProxyError, UpstreamDialError } from './relay/upstream.js';
+export type { UpstreamErrorCode } from './relay/upstream.js';
+export { DialError } from './relay/dial.js';
+export { Socks5Error } from './socks5/errors.js';
+export type { Socks5ErrorCode } from './socks5/errors.js';
+export { InvalidBodyError, BodyTooLargeError } from './api/token-request.js';
+export { ApiClientError } from './cli/api-client.js';
+export type { ApiClientErrorCode } from './cli/api-client.js';
+export { CliError } from './cli/errors.js';
+export type { CliErrorCode } from './cli/errors.js';
 export { RelayCounters } from './relay/counters.js';
 export type {
   ChannelInfo,

@@ -5,6 +5,7 @@
  * empty, and any other type mismatch makes the whole body invalid.
  */
 import type { IncomingMessage } from 'node:http';
+import { LinkSocksError } from '../errors.js';
 import { scanFirstValue } from './json-scan.js';
 
 export interface TokenRequestBody {
@@ -18,15 +19,23 @@ export interface TokenRequestBody {
 }
 
 /** Body does not fit the request struct; the API answers `invalid request body`. */
-export class InvalidBodyError extends Error {
+export class InvalidBodyError extends LinkSocksError {
   override readonly name = 'InvalidBodyError';
-  readonly code = 'ERR_LINKSOCKS_API_BODY';
+  declare readonly code: 'ERR_LINKSOCKS_API_BODY';
+
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('ERR_LINKSOCKS_API_BODY', message, options);
+  }
 }
 
 /** Body larger than the cap; the API answers 413. */
-export class BodyTooLargeError extends Error {
+export class BodyTooLargeError extends LinkSocksError {
   override readonly name = 'BodyTooLargeError';
-  readonly code = 'ERR_LINKSOCKS_API_BODY_TOO_LARGE';
+  declare readonly code: 'ERR_LINKSOCKS_API_BODY_TOO_LARGE';
+
+  constructor(message: string) {
+    super('ERR_LINKSOCKS_API_BODY_TOO_LARGE', message);
+  }
 }
 
 /** Go reads any size; a token request is a few hundred bytes, so 64 KiB is generous. */

@@ -3,21 +3,21 @@
  * against the Go server and ours alike. Every refusal becomes an ApiClientError carrying the
  * server's own error text, so the CLI can print exactly what the server said.
  */
+import { LinkSocksError } from '../errors.js';
 
 export type ApiClientErrorCode =
   | 'ERR_LINKSOCKS_API_UNREACHABLE' // no HTTP answer at all
   | 'ERR_LINKSOCKS_API_REFUSED' // the server answered with success false or an error status
   | 'ERR_LINKSOCKS_API_RESPONSE'; // an answer that is not what the API sends
 
-export class ApiClientError extends Error {
+export class ApiClientError extends LinkSocksError {
   override readonly name = 'ApiClientError';
-  readonly code: ApiClientErrorCode;
+  declare readonly code: ApiClientErrorCode;
   /** HTTP status, when there was an answer. */
   readonly status: number | undefined;
 
   constructor(code: ApiClientErrorCode, message: string, status?: number, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
-    this.code = code;
+    super(code, message, { cause });
     this.status = status;
   }
 }

@@ -16,7 +16,7 @@ export function checkUpstreamProxy(value: string | undefined): UpstreamProxyKind
   try {
     return parseUpstreamProxy(value).kind;
   } catch (err) {
-    if (err instanceof UpstreamProxyError) throw new CliError('ERR_CLI_PROXY', err.message);
+    if (err instanceof UpstreamProxyError) throw new CliError('ERR_CLI_PROXY', err.message, { cause: err });
     throw err;
   }
 }

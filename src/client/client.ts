@@ -172,7 +172,7 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
       try {
         if (!this.isReverse) await this.openSocks();
       } catch (err) {
-        this.onFatal(new LinkSocksClientError('ERR_LINKSOCKS_CONNECTION', `socks server error: failed to start SOCKS server: ${(err as Error).message}`, false));
+        this.onFatal(new LinkSocksClientError('ERR_LINKSOCKS_CONNECTION', `socks server error: failed to start SOCKS server: ${(err as Error).message}`, false, { cause: err }));
         return;
       }
       this.emit('ready');

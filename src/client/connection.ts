@@ -95,7 +95,7 @@ export class ClientConnection extends EventEmitter {
         const error =
           err instanceof LinkSocksClientError
             ? err
-            : new LinkSocksClientError('ERR_LINKSOCKS_CONNECTION', errorText(err), true);
+            : new LinkSocksClientError('ERR_LINKSOCKS_CONNECTION', errorText(err), true, { cause: err });
         if (!error.retriable || !this.options.reconnect) {
           this.stopped = true;
           this.emit('fatal', error);
@@ -159,7 +159,8 @@ export class ClientConnection extends EventEmitter {
       ws.on('unexpected-response', (_req, res: IncomingMessage) => {
         fail(new LinkSocksClientError('ERR_LINKSOCKS_CONNECTION', `websocket: bad handshake (HTTP ${res.statusCode ?? '?'})`, true));
       });
-      ws.on('error', (err: Error) => fail(new LinkSocksClientError('ERR_LINKSOCKS_CONNECTION', err.message, true)));
+      // The `ws` error (ECONNREFUSED, a TLS failure, …) stays reachable as `cause`.
+      ws.on('error', (err: Error) => fail(new LinkSocksClientError('ERR_LINKSOCKS_CONNECTION', err.message, true, { cause: err })));
       ws.on('close', () => fail(new LinkSocksClientError('ERR_LINKSOCKS_CONNECTION', 'connection closed during authentication', true)));
       ws.on('open', () => {
         logger.debug({ url: url.href }, 'WebSocket connected');

@@ -1,3 +1,5 @@
+import { LinkSocksError } from '../errors.js';
+
 /** Errors the client reports; `retriable` tells the reconnect loop whether to try again. */
 export type ClientErrorCode =
   | 'ERR_LINKSOCKS_AUTH'
@@ -7,14 +9,13 @@ export type ClientErrorCode =
   | 'ERR_LINKSOCKS_CONNECTOR'
   | 'ERR_LINKSOCKS_CLOSED';
 
-export class LinkSocksClientError extends Error {
+export class LinkSocksClientError extends LinkSocksError {
   override readonly name: string = 'LinkSocksClientError';
-  readonly code: ClientErrorCode;
+  declare readonly code: ClientErrorCode;
   readonly retriable: boolean;
 
-  constructor(code: ClientErrorCode, message: string, retriable: boolean) {
-    super(message);
-    this.code = code;
+  constructor(code: ClientErrorCode, message: string, retriable: boolean, options: { cause?: unknown } = {}) {
+    super(code, message, options);
     this.retriable = retriable;
   }
 }

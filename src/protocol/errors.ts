@@ -1,3 +1,5 @@
+import { LinkSocksError } from '../errors.js';
+
 /** Stable codes of codec errors; one class, like undici's errors, so callers can switch on `code`. */
 export type ProtocolErrorCode =
   | 'ERR_LINKSOCKS_TRUNCATED'
@@ -8,15 +10,14 @@ export type ProtocolErrorCode =
   | 'ERR_LINKSOCKS_TOO_LARGE'
   | 'ERR_LINKSOCKS_JSON';
 
-export class ProtocolError extends Error {
+export class ProtocolError extends LinkSocksError {
   override readonly name = 'ProtocolError';
-  readonly code: ProtocolErrorCode;
+  declare readonly code: ProtocolErrorCode;
   /** Channel id of the offending message when it could be read, so the relay can close just that channel. */
   readonly channelId: string | undefined;
 
-  constructor(code: ProtocolErrorCode, message: string, channelId?: string) {
-    super(message);
-    this.code = code;
+  constructor(code: ProtocolErrorCode, message: string, channelId?: string, options: { cause?: unknown } = {}) {
+    super(code, message, options);
     this.channelId = channelId;
   }
 }

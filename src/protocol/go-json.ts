@@ -59,7 +59,7 @@ export function unmarshalObjectLikeGo(
   try {
     parsed = JSON.parse(text);
   } catch (cause) {
-    throw new ProtocolError('ERR_LINKSOCKS_JSON', `invalid ${what} JSON: ${(cause as Error).message}`);
+    throw new ProtocolError('ERR_LINKSOCKS_JSON', `invalid ${what} JSON: ${(cause as Error).message}`, undefined, { cause });
   }
   const found = new Map<string, unknown>();
   if (parsed === null) return found;

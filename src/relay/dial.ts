@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { LinkSocksError } from '../errors.js';
 import type { Socket } from 'node:net';
 
 /** Joins host and port the way Go's net.JoinHostPort does (brackets around IPv6 literals). */
@@ -32,9 +33,13 @@ export function goDialError(err: NodeJS.ErrnoException, host: string, port: numb
   }
 }
 
-export class DialError extends Error {
+export class DialError extends LinkSocksError {
   override readonly name = 'DialError';
-  readonly code = 'ERR_LINKSOCKS_DIAL';
+  declare readonly code: 'ERR_LINKSOCKS_DIAL';
+
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('ERR_LINKSOCKS_DIAL', message, options);
+  }
 }
 
 /**
@@ -57,7 +62,7 @@ export function dialTcp(host: string, port: number, timeoutMs: number): Promise<
     const onError = (err: NodeJS.ErrnoException): void => {
       clearTimeout(timer);
       socket.destroy();
-      reject(new DialError(goDialError(err, host, port)));
+      reject(new DialError(goDialError(err, host, port), { cause: err }));
     };
     socket.once('error', onError);
   });

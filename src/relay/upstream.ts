@@ -15,6 +15,7 @@
  * * The whole proxy exchange is bounded by the dial timeout (Go bounds only the TCP connect).
  */
 import type { Socket } from 'node:net';
+import { LinkSocksError } from '../errors.js';
 import { socks5Connect } from '../socks5/client.js';
 import { Socks5Error } from '../socks5/errors.js';
 import type { TcpDialer } from './dialing-side.js';
@@ -46,25 +47,22 @@ export type UpstreamErrorCode =
   | 'ERR_UPSTREAM_TIMEOUT';
 
 /** Configuration problems with the proxy URL. */
-export class UpstreamProxyError extends Error {
+export class UpstreamProxyError extends LinkSocksError {
   override readonly name = 'UpstreamProxyError';
-  constructor(
-    readonly code: UpstreamErrorCode,
-    message: string,
-  ) {
-    super(message);
+  declare readonly code: UpstreamErrorCode;
+
+  constructor(code: UpstreamErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, options);
   }
 }
 
 /** A dial through the proxy failed; the message is the ConnectResponse text. */
-export class UpstreamDialError extends Error {
+export class UpstreamDialError extends LinkSocksError {
   override readonly name = 'UpstreamDialError';
-  constructor(
-    readonly code: UpstreamErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+  declare readonly code: UpstreamErrorCode;
+
+  constructor(code: UpstreamErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, options);
   }
 }
 

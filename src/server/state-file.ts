@@ -4,6 +4,7 @@
  * SIGKILL. The file holds secrets (tokens, SOCKS passwords), hence mode 0600.
  */
 import { randomBytes } from 'node:crypto';
+import { LinkSocksError } from '../errors.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -17,14 +18,13 @@ export type StateFileErrorCode =
   | 'ERR_LINKSOCKS_STATE_CORRUPT'
   | 'ERR_LINKSOCKS_STATE_WRITE';
 
-export class StateFileError extends Error {
+export class StateFileError extends LinkSocksError {
   override readonly name = 'StateFileError';
-  readonly code: StateFileErrorCode;
+  declare readonly code: StateFileErrorCode;
   readonly path: string;
 
   constructor(code: StateFileErrorCode, filePath: string, message: string, cause?: unknown) {
-    super(`state file ${filePath}: ${message}`, cause === undefined ? undefined : { cause });
-    this.code = code;
+    super(code, `state file ${filePath}: ${message}`, { cause });
     this.path = filePath;
   }
 }

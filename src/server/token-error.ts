@@ -1,4 +1,5 @@
 /** Refusals of token bookkeeping (adding a token that exists, a port that is taken, …). */
+import { LinkSocksError } from '../errors.js';
 
 /** Stable codes of token bookkeeping errors, so callers switch on `code`, not on message text. */
 export type TokenErrorCode =
@@ -20,12 +21,11 @@ export const TOKEN_ERROR_TEXT = {
   portUnavailable: (port: number): string => `cannot allocate port: ${port}`,
 } as const;
 
-export class TokenError extends Error {
+export class TokenError extends LinkSocksError {
   override readonly name = 'TokenError';
-  readonly code: TokenErrorCode;
+  declare readonly code: TokenErrorCode;
 
   constructor(code: TokenErrorCode, message: string) {
-    super(message);
-    this.code = code;
+    super(code, message);
   }
 }

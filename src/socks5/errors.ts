@@ -1,3 +1,5 @@
+import { LinkSocksError } from '../errors.js';
+
 /**
  * Stable codes of SOCKS5 / HTTP CONNECT errors. One class with a `code`, like undici's errors, so
  * callers switch on `code` and logs stay greppable; messages may change, codes do not.
@@ -45,14 +47,13 @@ export interface Socks5ErrorOptions {
   reply?: number;
 }
 
-export class Socks5Error extends Error {
+export class Socks5Error extends LinkSocksError {
   override readonly name = 'Socks5Error';
-  readonly code: Socks5ErrorCode;
+  declare readonly code: Socks5ErrorCode;
   readonly reply: number | undefined;
 
   constructor(code: Socks5ErrorCode, message: string, options: Socks5ErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super(code, message, options);
     this.reply = options.reply;
   }
 }

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { LinkSocksClient } from '../../src/client/client.js';
 import { LinkSocksServer } from '../../src/server/server.js';
+import type { LinkSocksClientError } from '../../src/client/errors.js';
+import { LinkSocksError } from '../../src/errors.js';
 import { freePort, startEchoServer, LOCALHOST, withTimeout } from '../helpers/net.js';
 import type { EchoServer } from '../helpers/net.js';
 import { makePayload } from '../helpers/payload.js';
@@ -61,6 +63,18 @@ describe('client behaviour', function () {
     await server.close();
     const err = await withTimeout(failed, 3000, 'client error');
     expect(err.message).to.equal('connection to server lost');
+  });
+
+  it('keeps the system error as cause when the server port is closed', async function () {
+    const port = await freePort();
+    const client = newClient({ url: `ws://${LOCALHOST}:${port}` });
+    const err = (await client.start().then(
+      () => expect.fail('start resolved against a closed port'),
+      (e: unknown) => e,
+    )) as LinkSocksClientError;
+    expect(err).to.be.instanceOf(LinkSocksError);
+    expect(err.code).to.equal('ERR_LINKSOCKS_CONNECTION');
+    expect((err.cause as NodeJS.ErrnoException).code).to.equal('ECONNREFUSED');
   });
 
   it('spreads channels over -T threads round robin', async function () {
