@@ -2,7 +2,7 @@
  * `client`, `provider` and `connector` commands: flags + environment → client options.
  * Pure (no I/O), so tests call it directly. Semantics: ../shared/spec/CLI.md §2, §4.
  */
-import type { LinkSocksClientOptions } from '../client/options.js';
+import { CLIENT_DEFAULTS as LIBRARY_DEFAULTS, type LinkSocksClientOptions } from '../client/options.js';
 import { CliError } from './errors.js';
 import { type HostPort, type OperatorFlags, parseOperatorFlags } from './operator-flags.js';
 import type { LogFormat } from './logger.js';
@@ -19,11 +19,12 @@ import {
   pickString,
 } from './values.js';
 
+/** The library's defaults the flags show, plus the Go flags' own (help shows these). */
 export const CLIENT_DEFAULTS = {
-  url: 'ws://localhost:8765',
-  socksHost: '127.0.0.1',
-  socksPort: 9870,
-  threads: 1,
+  url: LIBRARY_DEFAULTS.url,
+  socksHost: LIBRARY_DEFAULTS.socksHost,
+  socksPort: LIBRARY_DEFAULTS.socksPort,
+  threads: LIBRARY_DEFAULTS.threads,
   directMode: 'auto',
   directDiscovery: 'stun',
   directHostCandidates: 'auto',

@@ -3,10 +3,12 @@
  * Pure (no I/O), so tests call it directly. Semantics: ../shared/spec/CLI.md §3, §4, §6.1 and
  * ../shared/spec/API.md §1 (an API key disables start-up tokens).
  */
-import type { LinkSocksServerOptions } from '../server/options.js';
+import { DEFAULT_SOCKS_PORT } from '../defaults.js';
+import { SERVER_DEFAULTS as LIBRARY_DEFAULTS, type LinkSocksServerOptions } from '../server/options.js';
 import { CliError } from './errors.js';
 import { type HostPort, type OperatorFlags, parseOperatorFlags } from './operator-flags.js';
 import type { LogFormat } from './logger.js';
+import { formatGoDuration } from './summary.js';
 import { checkUpstreamProxy, HTTP_PROXY_UDP_WARNING } from './upstream-proxy.js';
 import {
   type Env,
@@ -20,13 +22,15 @@ import {
   pickString,
 } from './values.js';
 
+/** The library's defaults under the flags' names, plus the CLI's own (help shows these). */
 export const SERVER_DEFAULTS = {
-  wsHost: '0.0.0.0',
-  wsPort: 8765,
-  socksHost: '127.0.0.1',
-  socksPort: 9870,
-  bufferSize: 1048576,
-  connectorWaitProvider: '5s',
+  wsHost: LIBRARY_DEFAULTS.host,
+  wsPort: LIBRARY_DEFAULTS.port,
+  socksHost: LIBRARY_DEFAULTS.socksHost,
+  /** Port of the reverse token the server creates at start-up (Go `-p`). */
+  socksPort: DEFAULT_SOCKS_PORT,
+  bufferSize: LIBRARY_DEFAULTS.bufferSize,
+  connectorWaitProvider: formatGoDuration(LIBRARY_DEFAULTS.connectorWaitProviderMs),
   drainTimeout: '30s',
 } as const;
 

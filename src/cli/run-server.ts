@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { RelayCounters } from '../relay/counters.js';
 import { LinkSocksServer } from '../server/server.js';
-import type { LinkSocksServerOptions } from '../server/options.js';
+import { SERVER_DEFAULTS, type LinkSocksServerOptions } from '../server/options.js';
 import type { ServerCliConfig } from './parse-server.js';
 import { MASK } from './logger.js';
 import { closeMetricsQuietly, type MetricsEndpoint, startMetricsListener } from './metrics-listen.js';
@@ -200,7 +200,7 @@ function logStarted(server: CliServer, config: ServerCliConfig, deps: CliIo): vo
     bound = undefined;
   }
   const host = bound?.address ?? config.serverOptions.host ?? '0.0.0.0';
-  const port = bound?.port ?? config.serverOptions.port ?? 8765;
+  const port = bound?.port ?? config.serverOptions.port ?? SERVER_DEFAULTS.port;
   if (config.serverOptions.apiKey !== undefined) deps.logger.info({ port }, 'API endpoints enabled');
   deps.logger.info(serverSummary(config, { host, port }), SUMMARY_MESSAGE);
   const scheme = config.tls ? 'https' : 'http';

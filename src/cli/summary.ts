@@ -3,6 +3,8 @@
  * fields, so an operator sees what a flag/variable mix resolved to. Secrets are replaced by `***`
  * here, before they reach the logger (whose field redaction is the second line of defence).
  */
+import { CLIENT_DEFAULTS } from '../client/options.js';
+import { SERVER_DEFAULTS } from '../server/options.js';
 import { MASK } from './logger.js';
 import { joinHostPort } from './operator-flags.js';
 import type { ClientCliConfig } from './parse-client.js';
@@ -55,7 +57,7 @@ export function serverSummary(config: ServerCliConfig, listen: { host: string; p
   };
   if (o.apiKey !== undefined) fields.api_key = MASK;
   if (plan.mode === 'reverse' || plan.mode === 'autonomy') {
-    fields.socks_host = o.socksHost ?? '127.0.0.1';
+    fields.socks_host = o.socksHost ?? SERVER_DEFAULTS.socksHost;
     fields.socks_port = plan.mode === 'autonomy' ? -1 : plan.port;
     if (plan.username !== undefined) fields.socks_username = plan.username;
     if (plan.password !== undefined) fields.socks_password = MASK;
@@ -68,16 +70,17 @@ export function clientSummary(config: ClientCliConfig): Fields {
   const o = config.clientOptions;
   const role = o.reverse ? 'provider' : config.command === 'connector' ? 'connector' : 'forward';
   const fields: Fields = {
-    url: o.url ?? 'ws://localhost:8765',
+    url: o.url ?? CLIENT_DEFAULTS.url,
     role,
-    threads: o.threads ?? 1,
+    threads: o.threads ?? CLIENT_DEFAULTS.threads,
+    // The CLI reconnects unless -R (the library default is off).
     reconnect: onOff(o.reconnect !== false),
     fast_open: onOff(o.fastOpen === true),
     metrics_listen: config.metricsListen ? joinHostPort(config.metricsListen.host, config.metricsListen.port) : 'off',
     log_format: config.logFormat,
     token: MASK,
   };
-  if (!o.reverse) fields.socks_listen = joinHostPort(o.socksHost ?? '127.0.0.1', o.socksPort ?? 9870);
+  if (!o.reverse) fields.socks_listen = joinHostPort(o.socksHost ?? CLIENT_DEFAULTS.socksHost, o.socksPort ?? CLIENT_DEFAULTS.socksPort);
   if (o.socksUsername !== undefined) fields.socks_username = o.socksUsername;
   if (o.socksPassword !== undefined) fields.socks_password = MASK;
   if (o.upstreamProxy !== undefined) fields.upstream_proxy = maskProxyUrl(o.upstreamProxy);

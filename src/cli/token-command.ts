@@ -8,8 +8,11 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { ApiClient, ApiClientError, type AddTokenRequest } from './api-client.js';
 import { envValue, parsePort, type Env } from './values.js';
 import { CliError } from './errors.js';
+import { LOOPBACK_HOST } from '../defaults.js';
+import { SERVER_DEFAULTS } from '../server/options.js';
 
-export const DEFAULT_API_URL = 'http://127.0.0.1:8765';
+/** The server's API on this machine at its default port. */
+export const DEFAULT_API_URL = `http://${LOOPBACK_HOST}:${SERVER_DEFAULTS.port}`;
 
 export interface TokenCommandIo {
   env?: Env;

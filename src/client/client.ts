@@ -4,7 +4,6 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import type { ClientOptions } from 'ws';
 import type { Logger } from '../log.js';
-import { silentLogger } from '../log.js';
 import type { ConnectorResponseMessage, Message } from '../protocol/index.js';
 import { RelayCounters } from '../relay/counters.js';
 import { createTcpDialer, parseUpstreamProxy, type UpstreamProxy } from '../relay/upstream.js';
@@ -17,7 +16,7 @@ import { eventObserver } from '../relay/observer.js';
 import { admitChannel } from '../relay/limits.js';
 import { LinkWaiters } from '../relay/link-waiters.js';
 import type { ChannelObserver } from '../relay/observer.js';
-import { DEFAULT_SOCKS_CONNECT_TIMEOUT_MS, openSocksChannel } from '../relay/socks-side.js';
+import { DEFAULT_SOCKS_CONNECT_TIMEOUT_MS, openSocksChannel, type SocksSideOptions } from '../relay/socks-side.js';
 import { Socks5Server } from '../socks5/server.js';
 import { Reply } from '../socks5/types.js';
 import type { SocksRequest } from '../socks5/types.js';
@@ -26,12 +25,9 @@ import { ClientConnection } from './connection.js';
 import { isLivenessProbe, livenessPong } from './liveness.js';
 import type { LinkSocksClientEvents } from './events.js';
 import { ConnectorError, LinkSocksClientError } from './errors.js';
-import type { LinkSocksClientOptions } from './options.js';
+import { resolveClientOptions, type LinkSocksClientOptions, type ResolvedClientOptions } from './options.js';
 import { normaliseServerUrl } from './url.js';
 
-const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
-/** How long a SOCKS request waits for an authenticated WebSocket (Go: 10 s of polling). */
-const WAIT_FOR_LINK_MS = 10_000;
 const CONNECTOR_RESPONSE_TIMEOUT_MS = 10_000;
 
 /**
@@ -42,7 +38,8 @@ const CONNECTOR_RESPONSE_TIMEOUT_MS = 10_000;
  * client has stopped).
  */
 export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
-  readonly options: LinkSocksClientOptions;
+  /** The options with every default filled in (frozen). */
+  readonly options: ResolvedClientOptions;
   readonly counters = new RelayCounters();
   /** Sent on every connection; a server keys autonomy providers on it (MODES.md §5.4). */
   readonly instance = randomUUID();
@@ -58,20 +55,29 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
   private readonly addedConnectors = new Set<string>();
   private readonly observer: ChannelObserver;
   private readonly upstream: UpstreamProxy | undefined;
+  /** How SOCKS requests are carried over a link (forward client, connector); built once. */
+  private readonly socksSide: SocksSideOptions;
   private dialing: DialingSideOptions | undefined;
   private readyOnce = false;
   private stopped = false;
   private fatal: LinkSocksClientError | undefined;
   private startWaiter: { resolve: () => void; reject: (err: Error) => void } | undefined;
 
-  constructor(options: LinkSocksClientOptions = {}) {
+  /** Throws InvalidArgumentError (naming the option) for an option of the wrong type or range. */
+  constructor(userOptions: LinkSocksClientOptions = {}) {
     super();
-    this.options = options;
-    this.logger = options.logger ?? silentLogger();
+    const options = (this.options = resolveClientOptions(userOptions));
+    this.logger = options.logger;
     this.observer = eventObserver(this, this.logger, options.reverse ? 'reverse' : 'forward');
     // Parsed here, as the server does, so a bad URL throws UpstreamProxyError from the constructor
     // rather than from a connection handler later.
     this.upstream = options.upstreamProxy ? parseUpstreamProxy(options.upstreamProxy) : undefined;
+    this.socksSide = {
+      fastOpen: options.fastOpen,
+      connectTimeoutMs: DEFAULT_SOCKS_CONNECT_TIMEOUT_MS,
+      maxPayload: options.bufferSize,
+      observer: this.observer,
+    };
   }
 
   /** Number of partners the server last announced (providers for connectors, and the reverse). */
@@ -80,7 +86,7 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
   }
 
   get isReverse(): boolean {
-    return this.options.reverse ?? false;
+    return this.options.reverse;
   }
 
   /**
@@ -88,9 +94,9 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
    * WebSocket has authenticated (or at once with `socksNoWait`); rejects with the fatal error.
    */
   async start(): Promise<void> {
-    const url = normaliseServerUrl(this.options.url ?? 'ws://localhost:8765');
-    const threads = clampThreads(this.options.threads ?? 1);
-    const token = this.options.token || 'anonymous';
+    const url = normaliseServerUrl(this.options.url);
+    const threads = clampThreads(this.options.threads);
+    const token = this.options.token;
     this.logger.info({ url: url.href }, 'LinkSocks Client is connecting to');
     const ready = new Promise<void>((resolve, reject) => {
       this.startWaiter = { resolve, reject };
@@ -103,10 +109,10 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
         reverse: this.isReverse,
         instance: this.instance,
         wsOptions: this.wsOptions(),
-        reconnect: this.options.reconnect ?? false,
-        retryAuth: this.options.retryAuth ?? false,
-        initialDelayMs: this.options.reconnectDelayMs ?? 1000,
-        maxDelayMs: this.options.maxReconnectDelayMs ?? 10 * 60 * 1000,
+        reconnect: this.options.reconnect,
+        retryAuth: this.options.retryAuth,
+        initialDelayMs: this.options.reconnectDelayMs,
+        maxDelayMs: this.options.maxReconnectDelayMs,
         authTimeoutMs: 30_000,
         linkOptions: this.linkOptions(),
         logger: this.logger,
@@ -243,11 +249,11 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
     const credentials = socksUsername && socksPassword ? { username: socksUsername, password: socksPassword } : undefined;
     const server = new Socks5Server(
       {
-        host: this.options.socksHost ?? '127.0.0.1',
-        port: this.options.socksPort ?? 9870,
+        host: this.options.socksHost,
+        port: this.options.socksPort,
         credentials,
-        httpConnect: this.options.httpConnect ?? true,
-        handshakeTimeoutMs: this.options.socksHandshakeTimeoutMs ?? 10_000,
+        httpConnect: this.options.httpConnect,
+        handshakeTimeoutMs: this.options.socksHandshakeTimeoutMs,
       },
       (req) => this.onSocksRequest(req),
     );
@@ -258,23 +264,15 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
   }
 
   private onSocksRequest(req: SocksRequest): void {
-    this.waitForLink(this.options.linkWaitMs ?? WAIT_FOR_LINK_MS).then((link) => {
+    this.waitForLink(this.options.linkWaitMs).then((link) => {
       if (!link) {
         req.reject(Reply.NetworkUnreachable);
         return;
       }
       if (req.command === 'connect') {
-        openSocksChannel(link, req, {
-          fastOpen: this.options.fastOpen ?? false,
-          connectTimeoutMs: DEFAULT_SOCKS_CONNECT_TIMEOUT_MS,
-          maxPayload: this.options.bufferSize ?? DEFAULT_MAX_PAYLOAD,
-          observer: this.observer,
-        });
+        openSocksChannel(link, req, this.socksSide);
       } else {
-        openUdpSocksSide(link, req, {
-          fastOpen: this.options.fastOpen ?? false,
-          connectTimeoutMs: DEFAULT_SOCKS_CONNECT_TIMEOUT_MS,
-        });
+        openUdpSocksSide(link, req, this.socksSide);
       }
     }, () => req.reject(Reply.GeneralFailure));
   }
@@ -317,9 +315,9 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
   /** Provider side: how Connects from the server are dialed; built once, shared by every link. */
   private dialingOptions(): DialingSideOptions {
     this.dialing ??= {
-      dialTcp: createTcpDialer(this.upstream, this.options.connectTimeoutMs ?? 10_000),
+      dialTcp: createTcpDialer(this.upstream, this.options.connectTimeoutMs),
       openUdp: udpChannelOpener({ upstream: this.upstream }),
-      maxPayload: this.options.bufferSize ?? DEFAULT_MAX_PAYLOAD,
+      maxPayload: this.options.bufferSize,
       observer: this.observer,
     };
     return this.dialing;

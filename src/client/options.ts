@@ -1,4 +1,20 @@
+/**
+ * LinkSocksClient's options: what a caller may pass, their defaults, and the one function that
+ * turns the former into a complete, checked, frozen object (the client reads nothing else).
+ */
+import {
+  DEFAULT_BUFFER_SIZE,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_SERVER_PORT,
+  DEFAULT_SOCKS_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_SOCKS_PORT,
+  LOOPBACK_HOST,
+} from '../defaults.js';
+import { InvalidArgumentError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { DEFAULT_MAX_CHANNELS_PER_LINK } from '../relay/limits.js';
+import * as check from '../util/option-checks.js';
+import { normaliseServerUrl } from './url.js';
 
 export interface LinkSocksClientOptions {
   /** Token; empty means `anonymous`, as the Go client does. */
@@ -48,4 +64,83 @@ export interface LinkSocksClientOptions {
   /** Cap of the reconnect delay; default 10 min. */
   maxReconnectDelayMs?: number;
   logger?: Logger;
+}
+
+/** Options without a default: absent means "not used". */
+type Unset = 'connectorToken' | 'socksUsername' | 'socksPassword' | 'upstreamProxy' | 'ca';
+
+/** The options as the client uses them: every default filled in, checked, frozen. */
+export type ResolvedClientOptions = Readonly<
+  Required<Omit<LinkSocksClientOptions, Unset>> & Pick<LinkSocksClientOptions, Unset>
+>;
+
+/** The documented defaults (the CLI shows and uses the same values, except `reconnect`). */
+export const CLIENT_DEFAULTS = Object.freeze({
+  /** Go's client uses `anonymous` when no token is given. */
+  token: 'anonymous',
+  url: `ws://localhost:${DEFAULT_SERVER_PORT}`,
+  reverse: false,
+  socksHost: LOOPBACK_HOST,
+  socksPort: DEFAULT_SOCKS_PORT,
+  socksHandshakeTimeoutMs: DEFAULT_SOCKS_HANDSHAKE_TIMEOUT_MS,
+  maxChannelsPerLink: DEFAULT_MAX_CHANNELS_PER_LINK,
+  httpConnect: true,
+  socksNoWait: false,
+  reconnect: false,
+  retryAuth: false,
+  threads: 1,
+  fastOpen: false,
+  noEnvProxy: false,
+  insecure: false,
+  bufferSize: DEFAULT_BUFFER_SIZE,
+  connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+  linkWaitMs: 10_000,
+  reconnectDelayMs: 1000,
+  maxReconnectDelayMs: 10 * 60 * 1000,
+});
+
+/**
+ * Merges the defaults into `input` once and checks every option's type and range; throws
+ * InvalidArgumentError naming the first bad option. The result is frozen.
+ */
+export function resolveClientOptions(input: LinkSocksClientOptions = {}): ResolvedClientOptions {
+  const o = check.optionsObject(input) as LinkSocksClientOptions & Record<string, unknown>;
+  const d = CLIENT_DEFAULTS;
+  const url = check.host('url', o.url, d.url);
+  try {
+    normaliseServerUrl(url);
+  } catch (err) {
+    throw new InvalidArgumentError('url', `${JSON.stringify(url)} is not a valid URL (${(err as Error).message})`);
+  }
+  const resolved: ResolvedClientOptions = {
+    // An empty token means `anonymous`, as for the Go client.
+    token: check.string('token', o.token, d.token) || d.token,
+    url,
+    reverse: check.boolean('reverse', o.reverse, d.reverse),
+    connectorToken: check.optionalString('connectorToken', o.connectorToken),
+    socksHost: check.host('socksHost', o.socksHost, d.socksHost),
+    socksPort: check.port('socksPort', o.socksPort, d.socksPort),
+    socksUsername: check.optionalString('socksUsername', o.socksUsername),
+    socksPassword: check.optionalString('socksPassword', o.socksPassword),
+    socksHandshakeTimeoutMs: check.milliseconds('socksHandshakeTimeoutMs', o.socksHandshakeTimeoutMs, d.socksHandshakeTimeoutMs),
+    maxChannelsPerLink: check.integer('maxChannelsPerLink', o.maxChannelsPerLink, d.maxChannelsPerLink, 1),
+    httpConnect: check.boolean('httpConnect', o.httpConnect, d.httpConnect),
+    socksNoWait: check.boolean('socksNoWait', o.socksNoWait, d.socksNoWait),
+    reconnect: check.boolean('reconnect', o.reconnect, d.reconnect),
+    retryAuth: check.boolean('retryAuth', o.retryAuth, d.retryAuth),
+    // Go's -T: a negative count means one per CPU, 0 means 1 (clamped when the client starts).
+    threads: check.integer('threads', o.threads, d.threads, Number.MIN_SAFE_INTEGER),
+    upstreamProxy: check.optionalString('upstreamProxy', o.upstreamProxy),
+    fastOpen: check.boolean('fastOpen', o.fastOpen, d.fastOpen),
+    noEnvProxy: check.boolean('noEnvProxy', o.noEnvProxy, d.noEnvProxy),
+    ca: check.optionalPem('ca', o.ca),
+    insecure: check.boolean('insecure', o.insecure, d.insecure),
+    bufferSize: check.integer('bufferSize', o.bufferSize, d.bufferSize, 1),
+    connectTimeoutMs: check.milliseconds('connectTimeoutMs', o.connectTimeoutMs, d.connectTimeoutMs),
+    linkWaitMs: check.milliseconds('linkWaitMs', o.linkWaitMs, d.linkWaitMs),
+    reconnectDelayMs: check.milliseconds('reconnectDelayMs', o.reconnectDelayMs, d.reconnectDelayMs),
+    maxReconnectDelayMs: check.milliseconds('maxReconnectDelayMs', o.maxReconnectDelayMs, d.maxReconnectDelayMs),
+    logger: check.logger('logger', o.logger),
+  };
+  return Object.freeze(resolved);
 }

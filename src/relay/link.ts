@@ -68,7 +68,7 @@ export interface LinkOptions {
 const DEFAULT_HIGH_WATER = 4 * 1024 * 1024;
 /** Failed ConnectResponse for a channel whose early Data was dropped: its stream would have a hole. */
 export const EARLY_DATA_LOST_ERROR = 'early data dropped';
-const DEFAULT_CHANNEL_IDLE_MS = 12 * 60 * 60 * 1000;
+export const DEFAULT_CHANNEL_IDLE_MS = 12 * 60 * 60 * 1000;
 const IDLE_SWEEP_MS = 60 * 1000;
 
 let nextLinkId = 1;

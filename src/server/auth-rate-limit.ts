@@ -29,6 +29,9 @@ interface Bucket {
   updatedAt: number;
 }
 
+/** Defaults of AuthRateLimitOptions (also LinkSocksServer's `authRateLimit` defaults). */
+export const DEFAULT_AUTH_RATE_LIMIT = Object.freeze({ burst: 20, refillPerSecond: 1, maxAddresses: 10_000 });
+
 export const RATE_LIMITED_ERROR = 'too many authentication failures';
 
 export class AuthRateLimiter {
@@ -39,9 +42,9 @@ export class AuthRateLimiter {
   private readonly buckets = new Map<string, Bucket>();
 
   constructor(options: AuthRateLimitOptions = {}) {
-    this.burst = options.burst ?? 20;
-    this.refillPerMs = (options.refillPerSecond ?? 1) / 1000;
-    this.maxAddresses = options.maxAddresses ?? 10_000;
+    this.burst = options.burst ?? DEFAULT_AUTH_RATE_LIMIT.burst;
+    this.refillPerMs = (options.refillPerSecond ?? DEFAULT_AUTH_RATE_LIMIT.refillPerSecond) / 1000;
+    this.maxAddresses = options.maxAddresses ?? DEFAULT_AUTH_RATE_LIMIT.maxAddresses;
     this.now = options.now ?? Date.now;
     if (!(this.burst >= 1) || !(this.refillPerMs > 0) || !(this.maxAddresses >= 1)) {
       throw new RangeError('auth rate limit: burst >= 1, refillPerSecond > 0 and maxAddresses >= 1 are required');

@@ -15,7 +15,7 @@ import type { WebSocket } from 'ws';
 import type { Logger } from '../log.js';
 import { answerScrape } from '../metrics/http.js';
 import { tooManyRequestsResponse, type AuthRateLimiter } from './auth-rate-limit.js';
-import type { LinkSocksServerOptions } from './options.js';
+import type { ResolvedServerOptions } from './options.js';
 
 /** Go's reader limit; a bigger message closes the WebSocket with 1009 as Go does. */
 const MAX_MESSAGE_SIZE = 32 * 1024 * 1024;
@@ -28,7 +28,7 @@ const NOT_FOUND_RESPONSE =
   'HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 19\r\nConnection: close\r\n\r\n404 page not found\n';
 
 export interface HttpFrontOptions {
-  server: LinkSocksServerOptions;
+  server: ResolvedServerOptions;
   /** The token API, for every request that is neither the WebSocket path nor `/metrics`. */
   api: (req: IncomingMessage, res: ServerResponse) => void;
   metricsRegistry: Registry | undefined;
@@ -72,7 +72,7 @@ export class HttpFront {
     });
     await new Promise<void>((resolve, reject) => {
       this.failListen = reject;
-      server.listen(opts.port ?? 8765, opts.host ?? '0.0.0.0', () => {
+      server.listen(opts.port, opts.host, () => {
         this.failListen = undefined;
         resolve();
       });

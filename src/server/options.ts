@@ -1,5 +1,22 @@
+/**
+ * LinkSocksServer's options: what a caller may pass, their defaults, and the one function that
+ * turns the former into a complete, checked, frozen object (the server reads nothing else).
+ */
 import type { Server as HttpServer } from 'node:http';
+import {
+  DEFAULT_BUFFER_SIZE,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_SERVER_PORT,
+  DEFAULT_SOCKS_HANDSHAKE_TIMEOUT_MS,
+  LOOPBACK_HOST,
+} from '../defaults.js';
+import { InvalidArgumentError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { DEFAULT_MAX_CHANNELS_PER_LINK } from '../relay/limits.js';
+import { DEFAULT_CHANNEL_IDLE_MS } from '../relay/link.js';
+import * as check from '../util/option-checks.js';
+import { DEFAULT_AUTH_RATE_LIMIT } from './auth-rate-limit.js';
+import { DEFAULT_PORT_RANGE } from './port-pool.js';
 
 export interface PortRange {
   min: number;
@@ -50,4 +67,95 @@ export interface LinkSocksServerOptions {
   /** Persistent token store (beyond Go); memory only when absent. */
   stateFile?: string;
   logger?: Logger;
+}
+
+/** Options without a default: absent means "not used". */
+type Unset = 'tls' | 'httpServer' | 'apiKey' | 'upstreamProxy' | 'stateFile';
+
+/** The options as the server uses them: every default filled in, checked, frozen. */
+export type ResolvedServerOptions = Readonly<
+  Required<Omit<LinkSocksServerOptions, Unset | 'authRateLimit' | 'portPool'>> &
+    Pick<LinkSocksServerOptions, Unset> & {
+      portPool: Readonly<PortRange>;
+      authRateLimit: Readonly<{ burst: number; refillPerSecond: number; maxAddresses: number }>;
+    }
+>;
+
+/** The documented defaults (the CLI shows and uses the same values). */
+export const SERVER_DEFAULTS = Object.freeze({
+  host: '0.0.0.0',
+  port: DEFAULT_SERVER_PORT,
+  socksHost: LOOPBACK_HOST,
+  portPool: DEFAULT_PORT_RANGE,
+  httpConnect: true,
+  fastOpen: false,
+  bufferSize: DEFAULT_BUFFER_SIZE,
+  connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+  providerWaitMs: 10_000,
+  connectorWaitProviderMs: 5_000,
+  channelIdleTimeoutMs: DEFAULT_CHANNEL_IDLE_MS,
+  metrics: false,
+  authRateLimit: DEFAULT_AUTH_RATE_LIMIT,
+  maxConnectionsPerToken: 1024,
+  maxChannelsPerLink: DEFAULT_MAX_CHANNELS_PER_LINK,
+  socksHandshakeTimeoutMs: DEFAULT_SOCKS_HANDSHAKE_TIMEOUT_MS,
+});
+
+/**
+ * Merges the defaults into `input` once and checks every option's type and range; throws
+ * InvalidArgumentError naming the first bad option. The result is frozen.
+ */
+export function resolveServerOptions(input: LinkSocksServerOptions = {}): ResolvedServerOptions {
+  const o = check.optionsObject(input) as LinkSocksServerOptions & Record<string, unknown>;
+  const d = SERVER_DEFAULTS;
+  const portPoolIn = check.optionalObject('portPool', o.portPool);
+  const portPool = portPoolIn
+    ? { min: check.integer('portPool.min', portPoolIn.min, d.portPool.min, 1, 65535), max: check.integer('portPool.max', portPoolIn.max, d.portPool.max, 1, 65535) }
+    : d.portPool;
+  if (portPool.min > portPool.max) {
+    throw new InvalidArgumentError('portPool', `min (${portPool.min}) must not be above max (${portPool.max})`);
+  }
+  const rateIn = check.optionalObject('authRateLimit', o.authRateLimit) ?? {};
+  const tlsIn = check.optionalObject('tls', o.tls);
+  let tls: ResolvedServerOptions['tls'];
+  if (tlsIn) {
+    const cert = check.optionalPem('tls.cert', tlsIn.cert);
+    const key = check.optionalPem('tls.key', tlsIn.key);
+    if (cert === undefined) throw new InvalidArgumentError('tls.cert', 'is required with tls');
+    if (key === undefined) throw new InvalidArgumentError('tls.key', 'is required with tls');
+    tls = Object.freeze({ cert, key });
+  }
+  const httpServer = check.optionalObject('httpServer', o.httpServer);
+  if (httpServer && typeof httpServer.listen !== 'function') {
+    throw new InvalidArgumentError('httpServer', 'must be an http.Server or https.Server');
+  }
+  const resolved: ResolvedServerOptions = {
+    host: check.host('host', o.host, d.host),
+    port: check.port('port', o.port, d.port),
+    tls,
+    httpServer: o.httpServer,
+    socksHost: check.host('socksHost', o.socksHost, d.socksHost),
+    portPool: Object.freeze(portPool),
+    apiKey: check.optionalString('apiKey', o.apiKey),
+    httpConnect: check.boolean('httpConnect', o.httpConnect, d.httpConnect),
+    fastOpen: check.boolean('fastOpen', o.fastOpen, d.fastOpen),
+    upstreamProxy: check.optionalString('upstreamProxy', o.upstreamProxy),
+    bufferSize: check.integer('bufferSize', o.bufferSize, d.bufferSize, 1),
+    connectTimeoutMs: check.milliseconds('connectTimeoutMs', o.connectTimeoutMs, d.connectTimeoutMs),
+    providerWaitMs: check.milliseconds('providerWaitMs', o.providerWaitMs, d.providerWaitMs),
+    connectorWaitProviderMs: check.milliseconds('connectorWaitProviderMs', o.connectorWaitProviderMs, d.connectorWaitProviderMs),
+    channelIdleTimeoutMs: check.milliseconds('channelIdleTimeoutMs', o.channelIdleTimeoutMs, d.channelIdleTimeoutMs),
+    metrics: check.boolean('metrics', o.metrics, d.metrics),
+    authRateLimit: Object.freeze({
+      burst: check.integer('authRateLimit.burst', rateIn.burst, d.authRateLimit.burst, 1),
+      refillPerSecond: check.positiveNumber('authRateLimit.refillPerSecond', rateIn.refillPerSecond, d.authRateLimit.refillPerSecond),
+      maxAddresses: check.integer('authRateLimit.maxAddresses', rateIn.maxAddresses, d.authRateLimit.maxAddresses, 1),
+    }),
+    maxConnectionsPerToken: check.integer('maxConnectionsPerToken', o.maxConnectionsPerToken, d.maxConnectionsPerToken, 1),
+    maxChannelsPerLink: check.integer('maxChannelsPerLink', o.maxChannelsPerLink, d.maxChannelsPerLink, 1),
+    socksHandshakeTimeoutMs: check.milliseconds('socksHandshakeTimeoutMs', o.socksHandshakeTimeoutMs, d.socksHandshakeTimeoutMs),
+    stateFile: check.optionalString('stateFile', o.stateFile),
+    logger: check.logger('logger', o.logger),
+  };
+  return Object.freeze(resolved);
 }

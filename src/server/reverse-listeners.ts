@@ -5,17 +5,14 @@
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
 import type { SocksSideOptions } from '../relay/socks-side.js';
-import { DEFAULT_SOCKS_CONNECT_TIMEOUT_MS } from '../relay/socks-side.js';
 import { openUdpSocksSide } from '../relay/udp-socks-side.js';
-import type { LinkSocksServerOptions } from './options.js';
+import type { ResolvedServerOptions } from './options.js';
 import type { ProviderPool } from './provider-pool.js';
 import { ReverseListener } from './reverse-listener.js';
 import type { ReverseTokenRecord } from './tokens.js';
 
-const DEFAULT_SOCKS_HANDSHAKE_TIMEOUT_MS = 10_000;
-
 export interface ReverseListenersOptions {
-  server: LinkSocksServerOptions;
+  server: ResolvedServerOptions;
   /** How channels of these ports are carried (observer, payload size, fast open). */
   channel: SocksSideOptions;
   poolFor: (token: string) => ProviderPool;
@@ -37,14 +34,14 @@ export class ReverseListeners {
       const credentials =
         record.username && record.password ? { username: record.username, password: record.password } : undefined;
       listener = new ReverseListener(this.options.poolFor(record.token), {
-        host: server.socksHost ?? '127.0.0.1',
+        host: server.socksHost,
         port: record.port,
         credentials,
-        httpConnect: server.httpConnect ?? true,
-        handshakeTimeoutMs: server.socksHandshakeTimeoutMs ?? DEFAULT_SOCKS_HANDSHAKE_TIMEOUT_MS,
-        providerWaitMs: server.providerWaitMs ?? 10_000,
+        httpConnect: server.httpConnect,
+        handshakeTimeoutMs: server.socksHandshakeTimeoutMs,
+        providerWaitMs: server.providerWaitMs,
         channel: this.options.channel,
-        udp: (link, req) => openUdpSocksSide(link, req, { fastOpen: server.fastOpen ?? false, connectTimeoutMs: DEFAULT_SOCKS_CONNECT_TIMEOUT_MS }),
+        udp: (link, req) => openUdpSocksSide(link, req, this.options.channel),
         logger,
       });
       this.listeners.set(record.token, listener);

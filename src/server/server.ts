@@ -8,11 +8,9 @@ import type { TokenAdmin } from '../api/types.js';
 import { AdminFeed } from './admin-feed.js';
 import { clientEntry, remoteAddressOf, tokenDetailEntries, type ClientEntry } from './admin-views.js';
 import type { Logger } from '../log.js';
-import { silentLogger } from '../log.js';
 import { attachMetrics } from '../metrics/metrics.js';
 import { RelayCounters } from '../relay/counters.js';
 import type { DialingSideOptions, TcpDialer } from '../relay/dialing-side.js';
-import { DEFAULT_MAX_CHANNELS_PER_LINK } from '../relay/limits.js';
 import { Link } from '../relay/link.js';
 import { eventObserver } from '../relay/observer.js';
 import type { ChannelObserver } from '../relay/observer.js';
@@ -30,7 +28,7 @@ import type { RoleContext } from './handlers/context.js';
 import { startForward } from './handlers/forward.js';
 import { startProvider } from './handlers/provider.js';
 import { HttpFront } from './http-front.js';
-import type { LinkSocksServerOptions } from './options.js';
+import { resolveServerOptions, type LinkSocksServerOptions, type ResolvedServerOptions } from './options.js';
 import { ReverseListeners } from './reverse-listeners.js';
 import { Sessions, type Session } from './sessions.js';
 import { TokenStore } from './token-store.js';
@@ -39,7 +37,6 @@ import type { ReverseTokenOptions, ServerStatus, TokenRecord } from './tokens.js
 const PING_INTERVAL_MS = 30_000;
 /** Go clients ping every 30 s; three missed pings mean the peer is gone. */
 const DEAD_AFTER_MS = 90_000;
-const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 
 /**
  * LinkSocks server: one HTTP port for the WebSocket endpoint (`/socket`, `/socket/…`) and the
@@ -54,7 +51,8 @@ const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
  * when the HTTP(S) server it created fails after listening.
  */
 export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
-  readonly options: LinkSocksServerOptions;
+  /** The options with every default filled in (frozen). */
+  readonly options: ResolvedServerOptions;
   readonly counters = new RelayCounters();
   readonly store: TokenStore;
   /** Set with the `metrics` option; also usable by embedding programs. */
@@ -71,26 +69,26 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
   /** Live figures and recent events for the admin page; with an API key only. */
   private readonly feed: AdminFeed | undefined;
 
-  constructor(options: LinkSocksServerOptions = {}) {
+  /** Throws InvalidArgumentError (naming the option) for an option of the wrong type or range. */
+  constructor(userOptions: LinkSocksServerOptions = {}) {
     super();
-    this.options = options;
-    const logger = (this.logger = options.logger ?? silentLogger());
+    const options = (this.options = resolveServerOptions(userOptions));
+    const logger = (this.logger = options.logger);
     this.store = new TokenStore({ portRange: options.portPool, stateFile: options.stateFile });
     this.store.on('removed', (record: TokenRecord) => this.onTokenRemoved(record));
     this.authLimiter = new AuthRateLimiter(options.authRateLimit);
-    const maxChannelsPerLink = options.maxChannelsPerLink ?? DEFAULT_MAX_CHANNELS_PER_LINK;
     const forwardObserver = eventObserver(this, logger, 'forward');
     const reverseObserver = eventObserver(this, logger, 'reverse');
     // Parsed once so a bad URL fails at construction (UpstreamProxyError), not on the first dial.
     const upstream = options.upstreamProxy ? parseUpstreamProxy(options.upstreamProxy) : undefined;
-    const dialTcp = createTcpDialer(upstream, options.connectTimeoutMs ?? 10_000);
+    const dialTcp = createTcpDialer(upstream, options.connectTimeoutMs);
     this.sessions = new Sessions(this.store);
     this.reverseListeners = new ReverseListeners({
       server: options,
       channel: {
-        fastOpen: options.fastOpen ?? false,
+        fastOpen: options.fastOpen,
         connectTimeoutMs: DEFAULT_SOCKS_CONNECT_TIMEOUT_MS,
-        maxPayload: options.bufferSize ?? DEFAULT_MAX_PAYLOAD,
+        maxPayload: options.bufferSize,
         observer: reverseObserver,
       },
       poolFor: (token) => this.sessions.poolFor(token),
@@ -108,7 +106,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       store: this.store,
       sessions: this.sessions,
       listeners: this.reverseListeners,
-      maxChannelsPerLink,
+      maxChannelsPerLink: options.maxChannelsPerLink,
       isDraining: () => this.draining,
       dialingOptions: () => ({ ...dialingOptions(dialTcp, upstream, options, forwardObserver), resumeChannel }),
       resumeChannel,
@@ -237,7 +235,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
 
   private onDecision(ws: WebSocket, socket: Socket, decided: AuthDecision): void {
     let decision = decided;
-    if (decision.ok && this.sessions.countFor(decision.token) >= (this.options.maxConnectionsPerToken ?? 1024)) {
+    if (decision.ok && this.sessions.countFor(decision.token) >= this.options.maxConnectionsPerToken) {
       this.logger.warn({ role: decision.role }, 'connection limit of a token reached, client refused');
       decision = { ok: false, error: 'too many connections for this token' };
     }
@@ -334,13 +332,13 @@ function tokenRoles(store: TokenStore): TokenRoles {
 function dialingOptions(
   dialTcp: TcpDialer,
   upstream: UpstreamProxy | undefined,
-  options: LinkSocksServerOptions,
+  options: ResolvedServerOptions,
   observer: ChannelObserver,
 ): DialingSideOptions {
   return {
     dialTcp,
     openUdp: udpChannelOpener({ upstream }),
-    maxPayload: options.bufferSize ?? DEFAULT_MAX_PAYLOAD,
+    maxPayload: options.bufferSize,
     observer,
   };
 }

@@ -6,6 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import net, { type AddressInfo, type Socket } from 'node:net';
+import { LOOPBACK_HOST } from '../defaults.js';
 import { CredentialChecker, credentialsRequired } from './credentials.js';
 import { Socks5Error } from './errors.js';
 import { Handshake, type HandshakeResult } from './handshake.js';
@@ -16,7 +17,7 @@ import { Reply, type SocksRequest, type Socks5ServerOptions } from './types.js';
 import { UdpRelay } from './udp-association.js';
 import { Command } from './wire.js';
 
-export const DEFAULT_SOCKS_HOST = '127.0.0.1';
+export const DEFAULT_SOCKS_HOST = LOOPBACK_HOST;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 30_000;
 export const DEFAULT_UDP_IDLE_TIMEOUT_MS = 5 * 60_000;
 

@@ -24,7 +24,7 @@ export function startConnector(session: Session, ctx: RoleContext): void {
   link.send({ type: 'authResponse', success: true, error: '' });
   link.send({ type: 'partners', count: sessions.providerCount() });
   ctx.logger.info({ link: link.id }, 'Connector client authenticated');
-  const waitMs = ctx.options.connectorWaitProviderMs ?? 5000;
+  const waitMs = ctx.options.connectorWaitProviderMs;
   link.on('message', (msg: Message) => {
     if (msg.type !== 'connect') return; // Go ignores everything else from connectors, Connector included
     if (msg.resume) {

@@ -3,13 +3,13 @@ import type { Logger } from '../../log.js';
 import type { DialingSideOptions } from '../../relay/dialing-side.js';
 import type { Link } from '../../relay/link.js';
 import type { ResumeChannel } from '../../relay/resume.js';
-import type { LinkSocksServerOptions } from '../options.js';
+import type { ResolvedServerOptions } from '../options.js';
 import type { ReverseListeners } from '../reverse-listeners.js';
 import type { Sessions } from '../sessions.js';
 import type { TokenStore } from '../token-store.js';
 
 export interface RoleContext {
-  readonly options: LinkSocksServerOptions;
+  readonly options: ResolvedServerOptions;
   readonly logger: Logger;
   readonly store: TokenStore;
   readonly sessions: Sessions;
