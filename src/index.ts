@@ -5,10 +5,12 @@
 export { LinkSocksError, InvalidArgumentError } from './errors.js';
 export type { LinkSocksErrorCode, LinkSocksErrorOptions, ErrorArea } from './errors.js';
 export { LinkSocksServer } from './server/server.js';
-export type { LinkSocksServerOptions, PortRange } from './server/options.js';
+export { SERVER_DEFAULTS } from './server/options.js';
+export type { LinkSocksServerOptions, ResolvedServerOptions, PortRange } from './server/options.js';
 export type { ReverseTokenOptions, ServerStatus, TokenStatus, Role } from './server/tokens.js';
 export { LinkSocksClient } from './client/client.js';
-export type { LinkSocksClientOptions } from './client/options.js';
+export { CLIENT_DEFAULTS } from './client/options.js';
+export type { LinkSocksClientOptions, ResolvedClientOptions } from './client/options.js';
 export { AuthError, ConnectorError, LinkSocksClientError } from './client/errors.js';
 export type { ClientErrorCode } from './client/errors.js';
 export { TokenError } from './server/token-error.js';
@@ -36,7 +38,7 @@ export type {
   ConnectEvent,
 } from './relay/observer.js';
 export type { LinkSocksServerEvents, ClientConnectionEvent, ClientDisconnectedEvent, AuthFailedEvent } from './server/events.js';
-export type { LinkSocksClientEvents } from './client/events.js';
+export type { LinkSocksClientEvents, ClientCloseEvent } from './client/events.js';
 export { attachMetrics, tokenLabel } from './metrics/metrics.js';
 export type { MetricsOptions, MetricsSource } from './metrics/metrics.js';
 export { serveMetrics } from './metrics/http.js';

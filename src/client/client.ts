@@ -23,7 +23,7 @@ import type { SocksRequest } from '../socks5/types.js';
 import { VERSION } from '../version.js';
 import { ClientConnection } from './connection.js';
 import { isLivenessProbe, livenessPong } from './liveness.js';
-import type { LinkSocksClientEvents } from './events.js';
+import type { ClientCloseEvent, LinkSocksClientEvents } from './events.js';
 import { ConnectorError, LinkSocksClientError } from './errors.js';
 import { resolveClientOptions, type LinkSocksClientOptions, type ResolvedClientOptions } from './options.js';
 import { normaliseServerUrl } from './url.js';
@@ -35,7 +35,8 @@ const CONNECTOR_RESPONSE_TIMEOUT_MS = 10_000;
  *
  * Events: 'ready' (first authentication), 'connected' (Link), 'disconnected' (Link), 'partners'
  * (count), 'error' (fatal: auth failure without retry, connection lost without reconnect; the
- * client has stopped).
+ * client has stopped), 'close' ({ error }) once the client has stopped for any reason, also
+ * available as the `closed` promise, so a program without an 'error' listener still learns it.
  */
 export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
   /** The options with every default filled in (frozen). */
@@ -60,13 +61,25 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
   private dialing: DialingSideOptions | undefined;
   private readyOnce = false;
   private stopped = false;
+  private stopping: Promise<void> | undefined;
   private fatal: LinkSocksClientError | undefined;
+  private readonly resolveClosed: (event: ClientCloseEvent) => void;
+  /**
+   * Settles once the client has stopped for good (the same moment as the 'close' event), with the
+   * fatal error or `error: undefined` after close(). Never rejects.
+   */
+  readonly closed: Promise<ClientCloseEvent>;
   private startWaiter: { resolve: () => void; reject: (err: Error) => void } | undefined;
 
   /** Throws InvalidArgumentError (naming the option) for an option of the wrong type or range. */
   constructor(userOptions: LinkSocksClientOptions = {}) {
     super();
     const options = (this.options = resolveClientOptions(userOptions));
+    let resolveClosed: (event: ClientCloseEvent) => void = () => undefined;
+    this.closed = new Promise((resolve) => {
+      resolveClosed = resolve;
+    });
+    this.resolveClosed = resolveClosed;
     this.logger = options.logger;
     this.observer = eventObserver(this, this.logger, options.reverse ? 'reverse' : 'forward');
     // Parsed here, as the server does, so a bad URL throws UpstreamProxyError from the constructor
@@ -149,14 +162,9 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
     this.addedConnectors.delete(token);
   }
 
-  async close(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    for (const connection of this.connections) connection.close();
-    this.linkWaiters.cancelAll();
-    if (this.socksServer) await this.socksServer.close();
-    this.startWaiter?.reject(new LinkSocksClientError('ERR_LINKSOCKS_CLOSED', 'client closed', false));
-    this.startWaiter = undefined;
+  /** Stops the client; resolves once its sockets are closed (every call waits for the same stop). */
+  close(): Promise<void> {
+    return this.stop(undefined);
   }
 
   // ---- connections -----------------------------------------------------------------------
@@ -215,12 +223,27 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
     if (this.fatal || this.stopped) return;
     this.fatal = err;
     this.logger.fatal(`Exit due to error: ${err.message}`);
+    void this.stop(err);
+  }
+
+  /** The one way the client stops: close() (error undefined) or a fatal error. */
+  private stop(error: LinkSocksClientError | undefined): Promise<void> {
+    this.stopping ??= this.release(error);
+    return this.stopping;
+  }
+
+  private async release(error: LinkSocksClientError | undefined): Promise<void> {
+    this.stopped = true;
     const waiter = this.startWaiter;
     this.startWaiter = undefined;
-    void this.close().then(() => {
-      if (waiter) waiter.reject(err);
-      else if (this.listenerCount('error') > 0) this.emit('error', err);
-    });
+    for (const connection of this.connections) connection.close();
+    this.linkWaiters.cancelAll();
+    if (this.socksServer) await this.socksServer.close();
+    if (waiter) waiter.reject(error ?? new LinkSocksClientError('ERR_LINKSOCKS_CLOSED', 'client closed', false));
+    else if (error && this.listenerCount('error') > 0) this.emit('error', error);
+    const event: ClientCloseEvent = { error };
+    this.resolveClosed(event);
+    this.emit('close', event);
   }
 
   /** Next authenticated link, round robin (Go starts at index 1 mod N). */

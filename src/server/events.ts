@@ -28,6 +28,11 @@ export interface LinkSocksServerEvents extends ChannelEventMap {
   'client-disconnected': [ClientDisconnectedEvent];
   'auth-failed': [AuthFailedEvent];
   /** A reverse token's SOCKS5 port could not be bound. */
+  'listener-error': [token: string, error: Error];
+  /**
+   * @deprecated The same event under its old name (emitted too, for programs written against
+   * it); use `listener-error`.
+   */
   listenerError: [token: string, error: Error];
   /** drain() was called: no new connections or channels from now on. */
   draining: [{ timeoutMs: number }];

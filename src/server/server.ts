@@ -47,7 +47,8 @@ const DEAD_AFTER_MS = 90_000;
  * Events: 'client-connected' ({ role, token, linkId, remoteAddress }), 'client-disconnected' (the
  * same with bytesIn, bytesOut), 'auth-failed' ({ reason, remoteAddress }), 'draining'
  * ({ timeoutMs }), 'channel-open' / 'channel-close' / 'connect' (see relay/observer.ts),
- * 'listenerError' (token, Error) when a reverse token's SOCKS port cannot be bound, 'error' (Error)
+ * 'listener-error' (token, Error) when a reverse token's SOCKS port cannot be bound (also emitted
+ * under its deprecated name 'listenerError'), 'error' (Error)
  * when the HTTP(S) server it created fails after listening.
  */
 export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
@@ -93,6 +94,8 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       },
       poolFor: (token) => this.sessions.poolFor(token),
       onListenError: (token, error) => {
+        // Emitted only when listened to: not 'error', so an unhandled one must not throw either.
+        if (this.listenerCount('listener-error') > 0) this.emit('listener-error', token, error);
         if (this.listenerCount('listenerError') > 0) this.emit('listenerError', token, error);
       },
       logger,

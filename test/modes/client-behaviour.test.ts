@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { LinkSocksClient } from '../../src/client/client.js';
 import { LinkSocksServer } from '../../src/server/server.js';
-import type { LinkSocksClientError } from '../../src/client/errors.js';
+import { AuthError, LinkSocksClientError } from '../../src/client/errors.js';
+import type { ClientCloseEvent } from '../../src/client/events.js';
 import { LinkSocksError } from '../../src/errors.js';
 import { freePort, startEchoServer, LOCALHOST, withTimeout } from '../helpers/net.js';
 import type { EchoServer } from '../helpers/net.js';
@@ -75,6 +76,48 @@ describe('client behaviour', function () {
     expect(err).to.be.instanceOf(LinkSocksError);
     expect(err.code).to.equal('ERR_LINKSOCKS_CONNECTION');
     expect((err.cause as NodeJS.ErrnoException).code).to.equal('ECONNREFUSED');
+  });
+
+  it('without an error listener, a client that lost its server (reconnect off) still reports close once', async function () {
+    const server = await startServer();
+    const client = newClient({ url: `ws://${LOCALHOST}:${server.address().port}` });
+    await client.start();
+    const closes: ClientCloseEvent[] = [];
+    client.on('close', (event) => closes.push(event));
+    expect(client.listenerCount('error')).to.equal(0);
+    await server.close();
+    const event = await withTimeout(client.closed, 3000, 'client.closed');
+    expect(event.error).to.be.instanceOf(LinkSocksClientError);
+    expect(event.error!.code).to.equal('ERR_LINKSOCKS_CONNECTION');
+    expect(event.error!.message).to.equal('connection to server lost');
+    await client.close(); // a later close() changes nothing
+    expect(closes).to.deep.equal([event]);
+  });
+
+  it('reports an authentication failure without retry through close and closed', async function () {
+    const server = await startServer();
+    const client = newClient({ url: `ws://${LOCALHOST}:${server.address().port}`, token: 'wrong', reconnect: true });
+    const closeEvent = new Promise<ClientCloseEvent>((resolve) => client.once('close', resolve));
+    const started = await client.start().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(started).to.be.instanceOf(AuthError);
+    const event = await withTimeout(closeEvent, 3000, 'close');
+    expect(event.error).to.equal(started);
+    expect(await client.closed).to.equal(event);
+  });
+
+  it('emits close once with no error after close(), however often it is called', async function () {
+    const server = await startServer();
+    const client = newClient({ url: `ws://${LOCALHOST}:${server.address().port}` });
+    await client.start();
+    let closes = 0;
+    client.on('close', () => (closes += 1));
+    await Promise.all([client.close(), client.close()]);
+    await client.close();
+    expect(closes).to.equal(1);
+    expect(await client.closed).to.deep.equal({ error: undefined });
   });
 
   it('spreads channels over -T threads round robin', async function () {

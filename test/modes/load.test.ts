@@ -216,13 +216,16 @@ describe('reverse-mode resilience', function () {
       const busy = (blocker.address() as net.AddressInfo).port;
       const server = await startServer(0);
       server.addReverseToken({ token: 'r', port: busy });
-      const failed = new Promise<[string, Error]>((resolve) => server.once('listenerError', (t: string, e: Error) => resolve([t, e])));
+      const failed = new Promise<[string, Error]>((resolve) => server.once('listener-error', (t: string, e: Error) => resolve([t, e])));
+      // The deprecated name the README documented still fires, with the same arguments.
+      const failedOldName = new Promise<[string, Error]>((resolve) => server.once('listenerError', (t: string, e: Error) => resolve([t, e])));
       const provider = new LinkSocksClient({ url: `ws://${LOCALHOST}:${server.address().port}`, token: 'r', reverse: true });
       clients.push(provider);
       await provider.start();
-      const [token, err] = await withTimeout(failed, 5000, 'listenerError');
+      const [token, err] = await withTimeout(failed, 5000, 'listener-error');
       expect(token).to.equal('r');
       expect(err.message).to.match(/EADDRINUSE|in use/);
+      expect(await withTimeout(failedOldName, 5000, 'listenerError')).to.deep.equal([token, err]);
     } finally {
       blocker.close();
     }
