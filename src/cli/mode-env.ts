@@ -12,6 +12,8 @@ const MODE_COMMANDS: Readonly<Record<string, string>> = {
 export function applyModeEnv(args: readonly string[], mode: string | undefined): string[] {
   const first = args[0];
   if (first !== undefined && !first.startsWith('-')) return [...args];
+  // The program's own version flag, whatever the mode (commands have no such flag).
+  if (first === '-V' || first === '--version') return [...args];
   const command = MODE_COMMANDS[(mode ?? '').trim().toLowerCase()];
   return command === undefined ? [...args] : [command, ...args];
 }

@@ -7,6 +7,7 @@
 import { Command, Option, type OutputConfiguration } from 'commander';
 import { CLIENT_DEFAULTS, type ClientCommand, type RawClientFlags } from './parse-client.js';
 import { SERVER_DEFAULTS, type RawServerFlags } from './parse-server.js';
+import { VERSION } from '../version.js';
 
 export interface ProgramHandlers {
   server(flags: RawServerFlags): Promise<number>;
@@ -36,6 +37,8 @@ export function buildProgram(handlers: ProgramHandlers, output?: OutputConfigura
   if (output) program.configureOutput(output);
   program
     .description('SOCKS5 over WebSocket proxy (LinkSocks-compatible)')
+    // As most command-line tools do; the `version` command keeps Go's output.
+    .version(VERSION, '-V, --version', 'Print the version number')
     .helpCommand(true)
     .showHelpAfterError(false);
 

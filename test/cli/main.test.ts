@@ -28,6 +28,21 @@ describe('cli main (in-process)', () => {
     expect(r.out).to.equal(`linksocks-ts version ${VERSION} ${process.platform}/${process.arch}\n`);
   });
 
+  for (const flag of ['--version', '-V']) {
+    it(`${flag} prints the version alone, status 0, whatever LINKSOCKS_MODE says`, async () => {
+      for (const env of [{}, { LINKSOCKS_MODE: 'client' }] as Record<string, string>[]) {
+        const r = await runMain([flag], env);
+        expect(r.code).to.equal(0);
+        expect(r.out).to.equal(`${VERSION}\n`);
+        expect(r.err).to.equal('');
+      }
+    });
+  }
+
+  it('--help lists --version', async () => {
+    expect((await runMain(['--help'])).out).to.match(/-V, --version\s+Print the version number/);
+  });
+
   it('help and --help exit 0', async () => {
     expect((await runMain(['--help'])).code).to.equal(0);
     expect((await runMain(['help', 'server'])).out).to.include('--ws-port');
