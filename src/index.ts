@@ -21,6 +21,7 @@ export { UpstreamProxyError, UpstreamDialError } from './relay/upstream.js';
 export type { UpstreamErrorCode } from './relay/upstream.js';
 export { DialError } from './relay/dial.js';
 export { Socks5Error } from './socks5/errors.js';
+export { BodyError } from './socks5/http-body.js';
 export type { Socks5ErrorCode } from './socks5/errors.js';
 export { InvalidBodyError, BodyTooLargeError } from './api/token-request.js';
 export { ApiClientError } from './cli/api-client.js';

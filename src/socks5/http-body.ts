@@ -5,6 +5,7 @@
  * decoded strictly (hex sizes only, CRLF everywhere, bounded size lines and trailers) and the proxy
  * re-encodes the data itself, so the next hop never sees the client's own chunk syntax.
  */
+import { LinkSocksError } from '../errors.js';
 
 export interface BodyStep {
   /** Input bytes that belonged to the body (the rest of the input is not the body's). */
@@ -15,8 +16,14 @@ export interface BodyStep {
   done: boolean;
 }
 
-export class BodyError extends Error {
+/** Malformed body framing; the proxy answers 400 and closes. */
+export class BodyError extends LinkSocksError {
   override readonly name = 'BodyError';
+  declare readonly code: 'ERR_SOCKS5_HTTP_BODY';
+
+  constructor(message: string) {
+    super('ERR_SOCKS5_HTTP_BODY', message);
+  }
 }
 
 export interface BodyReader {

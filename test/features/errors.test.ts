@@ -14,6 +14,7 @@ const SAMPLES: Record<string, () => lib.LinkSocksError> = {
   UpstreamDialError: () => new lib.UpstreamDialError('ERR_UPSTREAM_TIMEOUT', 'timeout'),
   DialError: () => new lib.DialError('dial tcp 127.0.0.1:1: connection refused'),
   Socks5Error: () => new lib.Socks5Error('ERR_SOCKS5_TIMEOUT', 'timeout'),
+  BodyError: () => new lib.BodyError('bad chunk size'),
   ProtocolError: () => new lib.ProtocolError('ERR_LINKSOCKS_TRUNCATED', 'short'),
   InvalidBodyError: () => new lib.InvalidBodyError('body is not JSON'),
   BodyTooLargeError: () => new lib.BodyTooLargeError('too large'),
