@@ -122,7 +122,7 @@ export class AdminFeed implements ServerMonitor {
     this.authEntriesPerWindow = options.authEntriesPerWindow ?? 20;
 
     source.on('auth-failed', (event) => this.onAuthFailed(event.remoteAddress, event.reason));
-    source.on('listenerError', (token, error) => this.add('listener-error', `cannot open the SOCKS5 port of token ${token}: ${error.message}`));
+    source.on('listener-error', (token, error) => this.add('listener-error', `cannot open the SOCKS5 port of token ${token}: ${error.message}`));
     source.on('draining', (event) => {
       this.draining = true;
       this.add('draining', `draining: open channels get up to ${Math.round(event.timeoutMs / 1000)} s to finish`);

@@ -71,7 +71,7 @@ describe('AdminFeed', function () {
     for (let i = 0; i < 20; i += 1) {
       f.sample();
       now += 2000;
-      server.emit('listenerError', `t${i}`, new Error('EADDRINUSE'));
+      server.emit('listener-error', `t${i}`, new Error('EADDRINUSE'));
     }
     expect(f.stats().history).to.have.length(5);
     const events = f.events(100);
