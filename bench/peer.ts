@@ -3,7 +3,8 @@
  * programs do). Prints `READY {json}` once it can serve, and exits when its stdin closes (the
  * benchmark died) or on SIGTERM.
  *
- *   peer.ts raw                                  one-hop SOCKS5 → direct dial (baseline)
+ *   peer.ts raw                                  plain Node SOCKS5 pass-through (the baseline)
+ *   peer.ts raw-ts                               our Socks5Server → direct dial (second baseline)
  *   peer.ts server  <token> [reverseSocksPort]   LinkSocksServer (forward, or reverse with a port)
  *   peer.ts client  <url> <token>                forward client with a SOCKS5 port
  *   peer.ts provider <url> <token>               reverse client (provider)
@@ -29,7 +30,97 @@ function need(value: string | undefined, what: string): string {
   return value;
 }
 
-/** The baseline proxy: our SOCKS5 front end piping straight to the target, no WebSocket. */
+/** Connects to `host:port` and resolves once connected (rejects on error). */
+function dial(host: string, port: number): Promise<net.Socket> {
+  return new Promise<net.Socket>((resolve, reject) => {
+    const upstream = net.connect({ host, port, allowHalfOpen: true });
+    upstream.once('error', reject);
+    upstream.once('connect', () => {
+      upstream.off('error', reject);
+      resolve(upstream);
+    });
+  });
+}
+
+/** Host and port of a SOCKS5 request's address at `at` (ATYP byte), or null if `buf` is too short. */
+function requestTarget(buf: Buffer, at: number): { host: string; port: number; end: number } | null {
+  const atyp = buf[at];
+  let host: string;
+  let end: number;
+  if (atyp === 0x01) {
+    end = at + 1 + 4;
+    if (buf.length < end + 2) return null;
+    host = buf.subarray(at + 1, end).join('.');
+  } else if (atyp === 0x03) {
+    if (buf.length < at + 2) return null;
+    end = at + 2 + buf[at + 1]!;
+    if (buf.length < end + 2) return null;
+    host = buf.toString('latin1', at + 2, end);
+  } else if (atyp === 0x04) {
+    end = at + 1 + 16;
+    if (buf.length < end + 2) return null;
+    const words: string[] = [];
+    for (let i = at + 1; i < end; i += 2) words.push(buf.readUInt16BE(i).toString(16));
+    host = words.join(':');
+  } else {
+    throw new Error(`bad address type ${String(atyp)}`);
+  }
+  return { host, port: buf.readUInt16BE(end), end: end + 2 };
+}
+
+const PLAIN_SUCCESS = Buffer.from([0x05, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0]);
+
+/**
+ * The baseline: the plainest honest one-hop SOCKS5 proxy in Node (no auth, CONNECT only). It reads
+ * the greeting and the request by hand, dials, answers, and then `pipe`s both ways with Node's
+ * defaults. Nothing of ours is involved, so it is the ceiling for what a Node proxy moves here.
+ */
+async function startPlainRaw(): Promise<() => Promise<void>> {
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    let pending: Buffer = Buffer.alloc(0);
+    let greeted = false;
+    socket.on('error', () => socket.destroy());
+    const onData = (chunk: Buffer): void => {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      if (!greeted) {
+        if (pending.length < 2 || pending.length < 2 + pending[1]!) return;
+        if (pending[0] !== 0x05) return void socket.destroy();
+        socket.write(Buffer.from([0x05, 0x00]));
+        pending = pending.subarray(2 + pending[1]!);
+        greeted = true;
+      }
+      if (pending.length < 4) return;
+      let target: ReturnType<typeof requestTarget>;
+      try {
+        target = requestTarget(pending, 3);
+      } catch {
+        return void socket.destroy();
+      }
+      if (target === null) return;
+      if (pending[1] !== 0x01) return void socket.end(Buffer.from([0x05, 0x07, 0x00, 0x01, 0, 0, 0, 0, 0, 0]));
+      socket.off('data', onData);
+      socket.pause();
+      const head = pending.subarray(target.end);
+      dial(target.host, target.port).then(
+        (upstream) => {
+          upstream.on('error', () => socket.destroy());
+          socket.on('error', () => upstream.destroy());
+          socket.write(PLAIN_SUCCESS);
+          if (head.length > 0) upstream.write(head);
+          socket.pipe(upstream);
+          upstream.pipe(socket);
+        },
+        () => socket.end(Buffer.from([0x05, 0x05, 0x00, 0x01, 0, 0, 0, 0, 0, 0])),
+      );
+    };
+    socket.on('data', onData);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  ready({ socks: (server.address() as net.AddressInfo).port });
+  return () => new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/** The second baseline: our SOCKS5 front end (Socks5Server) piping straight to the target. */
 async function startRaw(): Promise<() => Promise<void>> {
   const server = new Socks5Server({ host: '127.0.0.1', port: 0 }, (req: SocksRequest) => {
     if (req.command !== 'connect') return req.reject(Reply.CommandNotSupported);
@@ -95,6 +186,9 @@ async function main(): Promise<void> {
   let stop: () => Promise<void>;
   switch (role) {
     case 'raw':
+      stop = await startPlainRaw();
+      break;
+    case 'raw-ts':
       stop = await startRaw();
       break;
     case 'echo':

@@ -1,18 +1,6 @@
 /**
  * `npm run bench [-- options]`: throughput, latency, memory and CPU of the proxy chains in
- * setups.ts, measured through their SOCKS ports against loopback targets.
- *
- *   --quick              64 MiB transfers, 1 repetition, fewer samples (about a minute)
- *   --json               machine-readable output instead of markdown
- *   --repeat N           repetitions per figure (default 3; quick 1)
- *   --size MiB           bytes per transfer (default 512; quick 64)
- *   --setups a,b         only these setups (raw, ts-fwd, ts-rev, go-fwd, go-rev, tsC-goS, goC-tsS)
- *   --figures a,b        only these groups: latency, rtt, memory, throughput, eof
- *   --idle-channels N    channels held open for the memory figure (default 2000)
- *   --buffer-size N      bufferSize of TS peers and -b of Go servers
- *   --peer-node-args S   extra node flags for TS peers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
- *
- * LINKSOCKS_BIN=path/to/linksocks adds the Go and mixed setups.
+ * setups.ts, measured through their SOCKS ports against loopback targets. See USAGE below.
  */
 import { readFileSync } from 'node:fs';
 import { cpuSeconds, killAllChildren } from './proc.js';
@@ -21,6 +9,24 @@ import * as measure from './measure.js';
 import { jsonReport, markdownReport, type RunInfo, type SetupResult } from './report.js';
 import { allSetups, startEchoPeer, type RunningSetup } from './setups.js';
 import { startTargets, type Targets } from './targets.js';
+
+const USAGE = `npm run bench [-- options]
+
+  --quick              64 MiB transfers, 1 repetition, fewer samples (about a minute)
+  --json               machine-readable output instead of markdown
+  --repeat N           repetitions per figure (default 3; quick 1)
+  --size MiB           bytes per transfer (default 512; quick 64)
+  --setups a,b         only these setups (raw, raw-ts, ts-fwd, ts-rev, go-fwd, go-rev, tsC-goS, goC-tsS)
+  --figures a,b        only these groups: latency, rtt, memory, throughput, eof
+  --idle-channels N    channels held open for the memory figure (default 2000)
+  --buffer-size N      bufferSize of TS peers and -b of Go servers
+  --peer-node-args S   extra node flags for TS peers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+  --help               this text
+
+raw is a plain Node SOCKS5 pass-through (the baseline of every ratio); raw-ts is our Socks5Server
+piping to the target. All setups are started first and the repetitions alternate between them.
+LINKSOCKS_BIN=path/to/linksocks adds the Go and mixed setups.
+`;
 
 const MiB = 1024 * 1024;
 const GROUPS = ['latency', 'rtt', 'memory', 'throughput', 'eof'] as const;
@@ -46,6 +52,10 @@ function parseArgs(argv: string[]): Options {
   const bool = new Set<string>();
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') {
+      process.stdout.write(USAGE);
+      process.exit(0);
+    }
     if (arg === '--quick' || arg === '--json') bool.add(arg);
     else if (arg.startsWith('--') && i + 1 < argv.length) flags.set(arg, argv[++i]!);
     else throw new Error(`unknown argument ${arg}`);
@@ -88,8 +98,22 @@ function progress(text: string): void {
   process.stderr.write(`[${((performance.now() - runStarted) / 1000).toFixed(1).padStart(5)} s] ${text}\n`);
 }
 
-/** Runs every figure of one setup `repeats` times, collecting samples (errors are recorded, not fatal). */
-async function measureSetup(opts: Options, setup: RunningSetup, targets: Targets, result: SetupResult): Promise<void> {
+/** What one setup accumulates over the repetitions besides its samples: CPU charged to bytes moved. */
+interface Accounting {
+  proxyCpuS: number;
+  loadgenCpuS: number;
+  bytes: number;
+}
+
+/** Runs every selected figure of one setup once (errors are recorded, not fatal). */
+async function measureRep(
+  opts: Options,
+  rep: number,
+  setup: RunningSetup,
+  targets: Targets,
+  result: SetupResult,
+  acct: Accounting,
+): Promise<void> {
   const add = (key: FigureKey, value: number): void => {
     (result.samples[key] ??= []).push(value);
     progress(`  ${result.name} ${FIGURES[key].label}: ${value.toFixed(FIGURES[key].digits)} ${FIGURES[key].unit}`);
@@ -104,77 +128,68 @@ async function measureSetup(opts: Options, setup: RunningSetup, targets: Targets
   };
   const port = setup.socksPort;
   const mbps = (bytes: number, ms: number): number => bytes / 1e6 / (ms / 1000);
-  let cpu = 0;
-  let loadgenCpu = 0;
-  let cpuBytes = 0;
   /** Times one transfer and charges the proxies' CPU to its bytes. */
   const transfer = async (key: FigureKey, run: () => Promise<measure.Transfer>): Promise<void> => {
     const cpuBefore = setup.pids.reduce((s, pid) => s + cpuSeconds(pid), 0);
     const ownBefore = process.cpuUsage();
     const { ms } = await run();
-    cpu += setup.pids.reduce((s, pid) => s + cpuSeconds(pid), 0) - cpuBefore;
+    acct.proxyCpuS += setup.pids.reduce((s, pid) => s + cpuSeconds(pid), 0) - cpuBefore;
     const own = process.cpuUsage(ownBefore);
-    loadgenCpu += (own.user + own.system) / 1e6;
-    cpuBytes += opts.streamBytes;
+    acct.loadgenCpuS += (own.user + own.system) / 1e6;
+    acct.bytes += opts.streamBytes;
     add(key, mbps(opts.streamBytes, ms));
   };
 
-  for (let rep = 0; rep < opts.repeats; rep += 1) {
-    if (opts.groups.has('latency')) {
-      await attempt('connect latency', async () => {
-        const samples = await measure.connectLatencies(port, targets, opts.connects);
-        add('connectP50', percentile(samples, 50));
-        add('connectP99', percentile(samples, 99));
-      });
-    }
-    if (opts.groups.has('rtt')) {
-      await attempt('round trip', async () => {
-        const samples = await measure.roundTrips(port, targets, opts.roundTrips);
-        add('rttP50', percentile(samples, 50));
-        add('rttP99', percentile(samples, 99));
-      });
-    }
-    // Memory before throughput: large transfers leave buffers behind that would blur the delta.
-    if (opts.groups.has('memory')) {
-      await attempt('idle memory', async () => {
-        // The echo target runs in its own process so that thousands of channels fit in this
-        // process's descriptor limit; the figure counts only the proxy processes anyway.
-        const echo = await startEchoPeer(opts);
-        try {
-          const idleTargets = { ...targets, echoPort: echo.port, openConnections: () => 0 };
-          add('idleKiB', await measure.idleChannelMemory(port, idleTargets, setup.pids, opts.idleChannels));
-        } finally {
-          await echo.stop();
-        }
-      });
-    }
-    if (opts.groups.has('throughput')) {
-      const bytes = opts.streamBytes;
-      if (rep === 0) {
-        // Warm-up (not counted): JIT, socket buffers and WebSocket frames reach their steady state.
-        await attempt('warm-up', async () => {
-          await measure.download(port, targets, 16 * MiB);
-          await measure.upload(port, targets, 16 * MiB);
-        });
-      }
-      await attempt('download', () => transfer('down1', () => measure.download(port, targets, bytes)));
-      await attempt('upload', () => transfer('up1', () => measure.upload(port, targets, bytes)));
-      await attempt('download x16', () => transfer('down16', () => measure.parallel('download', 16, port, targets, bytes)));
-      await attempt('upload x16', () => transfer('up16', () => measure.parallel('upload', 16, port, targets, bytes)));
-    }
-    if (opts.groups.has('eof')) {
-      await attempt('eof delay', async () => add('eofMs', await measure.eofDelay(port, targets, opts.eofCapMs)));
-    }
+  if (opts.groups.has('latency')) {
+    await attempt('connect latency', async () => {
+      const samples = await measure.connectLatencies(port, targets, opts.connects);
+      add('connectP50', percentile(samples, 50));
+      add('connectP99', percentile(samples, 99));
+    });
   }
-  if (cpuBytes > 0) {
-    result.samples.cpuSPerGB = [cpu / (cpuBytes / 1e9)];
-    result.samples.loadgenSPerGB = [loadgenCpu / (cpuBytes / 1e9)];
+  if (opts.groups.has('rtt')) {
+    await attempt('round trip', async () => {
+      const samples = await measure.roundTrips(port, targets, opts.roundTrips);
+      add('rttP50', percentile(samples, 50));
+      add('rttP99', percentile(samples, 99));
+    });
+  }
+  // Memory before throughput: large transfers leave buffers behind that would blur the delta.
+  if (opts.groups.has('memory')) {
+    await attempt('idle memory', async () => {
+      // The echo target runs in its own process so that thousands of channels fit in this
+      // process's descriptor limit; the figure counts only the proxy processes anyway.
+      const echo = await startEchoPeer(opts);
+      try {
+        const idleTargets = { ...targets, echoPort: echo.port, openConnections: () => 0 };
+        add('idleKiB', await measure.idleChannelMemory(port, idleTargets, setup.pids, opts.idleChannels));
+      } finally {
+        await echo.stop();
+      }
+    });
+  }
+  if (opts.groups.has('throughput')) {
+    const bytes = opts.streamBytes;
+    if (rep === 0) {
+      // Warm-up (not counted): JIT, socket buffers and WebSocket frames reach their steady state.
+      await attempt('warm-up', async () => {
+        await measure.download(port, targets, 16 * MiB);
+        await measure.upload(port, targets, 16 * MiB);
+      });
+    }
+    await attempt('download', () => transfer('down1', () => measure.download(port, targets, bytes)));
+    await attempt('upload', () => transfer('up1', () => measure.upload(port, targets, bytes)));
+    await attempt('download x16', () => transfer('down16', () => measure.parallel('download', 16, port, targets, bytes)));
+    await attempt('upload x16', () => transfer('up16', () => measure.parallel('upload', 16, port, targets, bytes)));
+  }
+  if (opts.groups.has('eof')) {
+    await attempt('eof delay', async () => add('eofMs', await measure.eofDelay(port, targets, opts.eofCapMs)));
   }
 }
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
-  const started = performance.now();
+  const startedAt = performance.now();
   // Hard bound on the whole run: a wedged proxy must not hang CI.
   const budgetMs = opts.quick ? 5 * 60_000 : 60 * 60_000;
   const watchdog = setTimeout(() => {
@@ -193,26 +208,38 @@ async function main(): Promise<void> {
 
   const targets = await startTargets();
   const results: SetupResult[] = [];
+  const started: Array<{ running: RunningSetup; result: SetupResult; acct: Accounting }> = [];
   try {
+    // Every setup is started first and stays up (idle) while the others are measured, so that the
+    // repetitions can alternate between setups: on a shared machine, load that comes and goes then
+    // hits every setup alike instead of whichever happened to run at that moment.
     for (const setup of setups) {
       const result: SetupResult = { name: setup.name, goReference: setup.goReference, samples: {}, errors: [] };
       results.push(result);
       progress(`${setup.name}: starting`);
-      let running: RunningSetup;
       try {
-        running = await setup.start(targets);
+        started.push({ running: await setup.start(targets), result, acct: { proxyCpuS: 0, loadgenCpuS: 0, bytes: 0 } });
       } catch (err) {
         result.errors.push(`start: ${(err as Error).message.split('\n')[0]}`);
         progress(`${setup.name}: failed to start: ${(err as Error).message}`);
-        continue;
       }
-      try {
-        await measureSetup(opts, running, targets, result);
-      } finally {
-        await running.stop();
+    }
+    for (let rep = 0; rep < opts.repeats; rep += 1) {
+      // Odd repetitions run the setups in reverse order, so none always goes first or last.
+      const order = rep % 2 === 0 ? started : [...started].reverse();
+      for (const { running, result, acct } of order) {
+        progress(`${result.name}: repetition ${rep + 1} of ${opts.repeats} (load ${loadAverage().toFixed(1)})`);
+        await measureRep(opts, rep, running, targets, result, acct);
+      }
+    }
+    for (const { result, acct } of started) {
+      if (acct.bytes > 0) {
+        result.samples.cpuSPerGB = [acct.proxyCpuS / (acct.bytes / 1e9)];
+        result.samples.loadgenSPerGB = [acct.loadgenCpuS / (acct.bytes / 1e9)];
       }
     }
   } finally {
+    await Promise.all(started.map(({ running }) => running.stop()));
     await targets.close();
   }
 
@@ -225,7 +252,7 @@ async function main(): Promise<void> {
     idleChannels: opts.idleChannels,
     eofCapMs: opts.eofCapMs,
     bufferSize: opts.bufferSize,
-    durationS: (performance.now() - started) / 1000,
+    durationS: (performance.now() - startedAt) / 1000,
     loadAverage: loadAverage(),
   };
   process.stdout.write(`${opts.json ? jsonReport(info, results) : markdownReport(info, results)}\n`);

@@ -151,6 +151,15 @@ export function allSetups(opts: SetupOptions): Setup[] {
         }),
     },
     {
+      name: 'raw-ts',
+      start: (targets) =>
+        guarded(async (started) => {
+          const raw = await startPeer(opts, ['raw-ts']);
+          started.push(raw.proc);
+          return running(raw.info.socks!, [raw.proc], targets);
+        }),
+    },
+    {
       name: 'ts-fwd',
       goReference: 'go-fwd',
       start: (targets) =>

@@ -353,8 +353,8 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
       deadAfterMs: 75_000,
       // Each unsolicited pong extends a Go server's read deadline for this provider (SESSION.md §6).
       unsolicitedPongMs: this.isReverse ? 25_000 : 0,
-      // Matches the all-zero mask the connection asks `ws` for (client/connection.ts).
-      directFraming: 'zero-mask',
+      // A client masks every frame with a fresh random key (RFC 6455 §5.3), as `ws` does for the rest.
+      directFraming: 'masked',
       // A provider receives Connects: Data that overtakes its Connect is held.
       ...(this.isReverse ? { earlyData: {} } : {}),
       logger: this.logger,

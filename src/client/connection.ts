@@ -133,9 +133,6 @@ export class ClientConnection extends EventEmitter {
         handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
         followRedirects: true,
         maxRedirects: 5,
-        // Masking guards browsers against cache poisoning; it means nothing between two proxies,
-        // and an all-zero key lets `ws` skip XOR-ing every byte (RFC 6455 allows any key).
-        generateMask: (mask: Buffer) => mask.fill(0),
         ...this.options.wsOptions,
       });
       this.ws = ws;

@@ -7,9 +7,17 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { DATA_HEADER_LENGTH, writeTcpDataHeader } from '../protocol/index.js';
+import { maskInPlace, writeMaskKey } from './ws-mask.js';
 
-/** How a link's frames are masked: servers never mask; our clients mask with an all-zero key. */
-export type DirectFraming = 'unmasked' | 'zero-mask';
+/**
+ * How a link's frames are written: a server's unmasked, a client's masked with a fresh random key
+ * per frame (RFC 6455 §5.3).
+ */
+export type DirectFraming = 'unmasked' | 'masked';
+
+// The payload is masked separately from the Data header that precedes it, with the same key from
+// byte 0: right only while the header is a whole number of 4-byte key cycles.
+if (DATA_HEADER_LENGTH % 4 !== 0) throw new Error('DATA_HEADER_LENGTH must be a multiple of the 4-byte mask key');
 
 /**
  * The fields of ws's Sender that tell whether it holds queued frames. Read, never written; if a
@@ -33,11 +41,14 @@ export function canWriteDirect(ws: WebSocket): boolean {
   );
 }
 
-/** Writes the frame; returns socket.write's answer for the payload. */
+/**
+ * Writes the frame; returns socket.write's answer for the payload. A masked frame masks `payload`
+ * in place (no copy): the caller hands the buffer over and must not read it afterwards.
+ */
 export function writeTcpDataFrame(socket: Socket, framing: DirectFraming, channelId: string, payload: Buffer): boolean {
   const length = DATA_HEADER_LENGTH + payload.length;
   const extended = length < 126 ? 0 : length < 65536 ? 2 : 8;
-  const maskBytes = framing === 'zero-mask' ? 4 : 0;
+  const maskBytes = framing === 'masked' ? 4 : 0;
   const wsHeader = 2 + extended + maskBytes;
   const head = Buffer.allocUnsafe(wsHeader + DATA_HEADER_LENGTH);
   head[0] = OPCODE_BINARY_FIN;
@@ -52,9 +63,13 @@ export function writeTcpDataFrame(socket: Socket, framing: DirectFraming, channe
     head.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
     head.writeUInt32BE(length >>> 0, 6);
   }
-  // An all-zero masking key leaves the payload bytes as they are (XOR with 0).
-  if (maskBytes > 0) head.fill(0, 2 + extended, wsHeader);
   writeTcpDataHeader(head, wsHeader, channelId, payload.length);
+  if (maskBytes > 0) {
+    writeMaskKey(head, 2 + extended);
+    const key = head.subarray(2 + extended, wsHeader);
+    maskInPlace(head.subarray(wsHeader), key);
+    maskInPlace(payload, key);
+  }
   socket.cork();
   socket.write(head);
   const ok = socket.write(payload);

@@ -52,8 +52,8 @@ export interface LinkOptions {
   /** Cap on the decompressed size of a gzip Data payload; default the codec's 32 MiB. */
   maxDecompressedSize?: number;
   /**
-   * Lets TCP Data bypass `ws` and go to the socket without a copy. Must match how `ws` frames this
-   * link: 'unmasked' on the server side, 'zero-mask' on a client created with an all-zero mask.
+   * Lets TCP Data bypass `ws` and go to the socket without a copy. Must match the side of this
+   * link: 'unmasked' on the server side, 'masked' on a client.
    */
   directFraming?: DirectFraming;
   /**
@@ -162,7 +162,10 @@ export class Link extends EventEmitter {
     return this.sendRaw(encodeMessage(msg));
   }
 
-  /** Sends uncompressed TCP Data; the payload is not copied when the link allows direct frames. */
+  /**
+   * Sends uncompressed TCP Data; the payload is not copied when the link allows direct frames. On a
+   * client's link it is then masked in place: the caller must not read it afterwards.
+   */
   sendTcpData(channelId: string, payload: Buffer): boolean {
     if (this.closed) return false;
     if (this.directFraming !== undefined && canWriteDirect(this.ws)) {
