@@ -17,6 +17,8 @@ export { TokenError } from './server/token-error.js';
 export type { TokenErrorCode } from './server/token-error.js';
 export { StateFileError } from './server/state-file.js';
 export type { StateFileErrorCode } from './server/state-file.js';
+export { AccessRuleError, AccessRules, TARGET_PRESETS, parseAccessRuleSpec } from './access/index.js';
+export type { AccessRule, AccessRuleInput, AccessRuleJson, PortSpec, TargetPreset } from './access/index.js';
 export { UpstreamProxyError, UpstreamDialError } from './relay/upstream.js';
 export type { UpstreamErrorCode } from './relay/upstream.js';
 export { DialError } from './relay/dial.js';

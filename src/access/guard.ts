@@ -58,3 +58,24 @@ export async function checkDestination(
   // IPv6 literals stay bare: the dialers and the Connect message take them without brackets.
   return { allowed: true, host: literal && host === formatIp(literal) ? host : formatIp(candidates[0]!) };
 }
+
+/** Upstream's ConnectResponse text for a destination refused by a token's rules. */
+export const TOKEN_REFUSAL_TEXT = 'destination blocked by access control';
+
+/** A token's rules: refused with upstream's token text. */
+export function tokenCheck(policy: DestinationPolicy): DestinationCheck {
+  return { policy, refusal: () => TOKEN_REFUSAL_TEXT };
+}
+
+/** Dial rules (server-wide, or a provider's own): `destination H:P blocked by access control`. */
+export function dialCheck(policy: DestinationPolicy): DestinationCheck {
+  return {
+    policy,
+    refusal: (host, port) => `destination ${host.includes(':') ? `[${host}]` : host}:${port} blocked by access control`,
+  };
+}
+
+/** Entry rules (a local SOCKS/HTTP port): the SOCKS client gets reply 0x02, so the text is only logged. */
+export function entryCheck(policy: DestinationPolicy): DestinationCheck {
+  return { policy, refusal: () => 'blocked at the entry by access control' };
+}

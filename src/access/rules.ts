@@ -9,12 +9,18 @@
  */
 import { parseIp, parseIpv4, prefixRange, V4_MAPPED_BASE, type IpFamily, type IpValue } from './ip.js';
 
+import { LinkSocksError } from '../errors.js';
+
 export type AccessRuleErrorCode = 'ERR_LINKSOCKS_ACCESS_RULE';
 
 /** A rule that cannot be parsed; the message names the offending entry. */
-export class AccessRuleError extends Error {
+export class AccessRuleError extends LinkSocksError {
   override readonly name = 'AccessRuleError';
-  readonly code: AccessRuleErrorCode = 'ERR_LINKSOCKS_ACCESS_RULE';
+  declare readonly code: AccessRuleErrorCode;
+
+  constructor(message: string) {
+    super('ERR_LINKSOCKS_ACCESS_RULE', message);
+  }
 }
 
 /** A port spec as JSON carries it: one port, or an inclusive `[start, end]`. */
@@ -38,6 +44,9 @@ export interface AddrMatcher {
   /** CIDRs only match their own family, as Go's IPNet.Contains does. */
   family?: IpFamily;
 }
+
+/** A rule as callers write it: `addrs`/`ports` (any letter case), or Go's `Addrs`/`Ports` output form. */
+export type AccessRuleInput = AccessRule | AccessRuleJson;
 
 interface CompiledRule {
   addrs: AddrMatcher[];

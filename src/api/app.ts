@@ -15,6 +15,9 @@ import type { TokenStatus } from '../server/tokens.js';
 import type { ServerMonitor, TokenAdmin } from './types.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { loadAdminAssets } from './admin-assets.js';
+import { AccessRuleError } from '../access/index.js';
+import type { AccessRuleInput } from '../server/tokens.js';
+import { registerAccessRoutes } from './access-routes.js';
 
 export interface ApiHandlerOptions {
   admin: TokenAdmin;
@@ -22,6 +25,8 @@ export interface ApiHandlerOptions {
   monitor?: ServerMonitor;
   /** Enables `/api/*`; without it (or when empty) those paths are unknown, as in Go. */
   apiKey?: string;
+  /** More accepted keys (upstream `APIKeys`): authentication only. Any key, or these alone, enable the API. */
+  apiKeys?: readonly string[];
   /** Version for the `GET /` banner; default: admin.status().version. */
   version?: string;
   /** Request bodies larger than this get 413; default 64 KiB. */
@@ -60,12 +65,23 @@ function statusEntry(entry: TokenStatus): Record<string, unknown> {
     clients_count: entry.clients_count,
     ...(entry.type === 'reverse' && { port: entry.port ?? -1 }),
     ...(entry.connector_tokens !== undefined && entry.connector_tokens.length > 0 && { connector_tokens: entry.connector_tokens }),
+    ...(entry.rules !== undefined && { rules: entry.rules }),
   };
 }
 
-/** Constant-time (util/secrets.ts); a missing header never matches, even an empty key. */
-function keyMatches(given: string | undefined, expected: string): boolean {
-  return keysEqual(given ?? '', expected) && given !== undefined;
+/** The `rules` field as sent: the server's parser decides (and names what is wrong). */
+function rulesOf(rules: unknown): readonly AccessRuleInput[] | undefined {
+  return rules as readonly AccessRuleInput[] | undefined;
+}
+
+/**
+ * Constant-time (util/secrets.ts) against every key, without stopping at the first match, so
+ * timing tells nothing about which key or how many; a missing header never matches.
+ */
+export function keyMatches(given: string | undefined, expected: readonly string[]): boolean {
+  let match = false;
+  for (const key of expected) match = keysEqual(given ?? '', key) || match;
+  return match && given !== undefined;
 }
 
 /** Go answers 400 before routing when the request path has a malformed percent escape. */
@@ -113,7 +129,8 @@ function escapeHtml(text: string): string {
 export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
   const { admin } = options;
   const logger = options.logger ?? silentLogger();
-  const apiKey = options.apiKey !== undefined && options.apiKey !== '' ? options.apiKey : undefined;
+  const keys = [options.apiKey, ...(options.apiKeys ?? [])].filter((key): key is string => key !== undefined && key !== '');
+  const apiKey = keys.length > 0 ? keys : undefined;
   const maxBody = options.maxBodyBytes ?? MAX_BODY_BYTES;
 
   const app = new Koa();
@@ -169,7 +186,7 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
       try {
         switch (request.type) {
           case 'forward': {
-            const token = admin.addForwardToken(request.token);
+            const token = admin.addForwardToken(request.token, rulesOf(request.rules));
             logger.info({ type: 'forward' }, 'Token added via API');
             send(ctx, 200, JSON_TYPE, tokenResponse({ success: true, token }));
             return;
@@ -181,6 +198,7 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
               ...(request.username !== '' && { username: request.username }),
               ...(request.password !== '' && { password: request.password }),
               allowManageConnector: request.allowManageConnector,
+              ...(request.rules !== undefined && { rules: rulesOf(request.rules) }),
             });
             logger.info({ type: 'reverse', port: result.port }, 'Token added via API');
             send(ctx, 200, JSON_TYPE, tokenResponse({ success: true, token: result.token, port: result.port }));
@@ -191,7 +209,7 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
               send(ctx, 200, JSON_TYPE, tokenResponse({ success: false, error: TOKEN_ERROR_TEXT.reverseRequired }));
               return;
             }
-            const token = admin.addConnectorToken(request.token, request.reverseToken);
+            const token = admin.addConnectorToken(request.token, request.reverseToken, rulesOf(request.rules));
             logger.info({ type: 'connector' }, 'Token added via API');
             send(ctx, 200, JSON_TYPE, tokenResponse({ success: true, token }));
             return;
@@ -200,6 +218,11 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
             send(ctx, 400, JSON_TYPE, tokenResponse({ success: false, error: INVALID_TYPE }));
         }
       } catch (err) {
+        if (err instanceof AccessRuleError) {
+          // Upstream answers 200 here; a malformed request deserves 400 (the body is the same).
+          send(ctx, 400, JSON_TYPE, tokenResponse({ success: false, error: err.message }));
+          return;
+        }
         if (!(err instanceof TokenError)) throw err;
         send(ctx, 200, JSON_TYPE, tokenResponse({ success: false, error: err.message }));
       }
@@ -238,6 +261,7 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
       assets: assets instanceof Error ? undefined : assets,
       authorized: (ctx) => keyMatches(ctx.get('X-API-Key') || undefined, apiKey),
     });
+    registerAccessRoutes(router, { admin, keyMatches: (given) => keyMatches(given, apiKey), send, maxBody });
 
     router.all('/api/status', (ctx) => {
       // No type is set before the key check here, so Go's 401 body is sniffed as text.

@@ -16,6 +16,8 @@ export interface TokenRequestBody {
   password: string;
   reverseToken: string;
   allowManageConnector: boolean;
+  /** Access rules as sent (any JSON); the server parses them and refuses malformed ones. */
+  rules?: unknown;
 }
 
 /** Body does not fit the request struct; the API answers `invalid request body`. */
@@ -128,6 +130,8 @@ export function parseTokenRequest(text: string): TokenRequestBody {
         throw new InvalidBodyError('port is not an integer');
       }
       body.port = value;
+    } else if (field === 'rules') {
+      body.rules = value;
     } else if (field === 'allow_manage_connector') {
       if (typeof value !== 'boolean') throw new InvalidBodyError('allow_manage_connector is not a boolean');
       body.allowManageConnector = value;

@@ -3,15 +3,21 @@
  * imports the server's code, only its token types; the server hands it an object implementing
  * TokenAdmin (../shared/spec/API.md §4–§6).
  */
-import type { ReverseTokenOptions, ServerStatus } from '../server/tokens.js';
+import type { AccessRuleJson } from '../access/index.js';
+import type { AccessRuleInput, ReverseTokenOptions, ServerStatus } from '../server/tokens.js';
 import type { ClientEntry, TokenDetailEntry } from '../server/admin-views.js';
 import type { AdminEvent, LiveStats } from '../server/admin-feed.js';
 
 /** What the HTTP API needs from the server. Add methods throw TokenError on refusal. */
 export interface TokenAdmin {
-  addForwardToken(token?: string): string;
+  /** `rules` (access control) are parsed first: a malformed one throws AccessRuleError, nothing is added. */
+  addForwardToken(token?: string, rules?: readonly AccessRuleInput[]): string;
   addReverseToken(request: ReverseTokenOptions): { token: string; port: number };
-  addConnectorToken(token: string | undefined, reverseToken: string): string;
+  addConnectorToken(token: string | undefined, reverseToken: string, rules?: readonly AccessRuleInput[]): string;
+  /** Server-wide access rules in Go's output form (GET /api/config/access). */
+  accessRules?(): { entry: AccessRuleJson[] | null; dial: AccessRuleJson[] | null };
+  /** Absent side unchanged, `[]` clears; throws AccessRuleError (nothing changed) for a bad rule. */
+  setAccessRules?(change: { entry?: readonly AccessRuleInput[] | null; dial?: readonly AccessRuleInput[] | null }): void;
   /** Removes any kind of token with its dependants; false when the token was unknown. */
   removeToken(token: string): boolean;
   status(): ServerStatus;

@@ -27,6 +27,8 @@ import type { ClientCloseEvent, LinkSocksClientEvents } from './events.js';
 import { ConnectorError, LinkSocksClientError } from './errors.js';
 import { resolveClientOptions, type LinkSocksClientOptions, type ResolvedClientOptions } from './options.js';
 import { normaliseServerUrl } from './url.js';
+import { checkDestination, dialCheck, entryCheck, type DestinationCheck } from '../access/guard.js';
+import { AccessRules, DenyList, DestinationPolicy } from '../access/index.js';
 
 const CONNECTOR_RESPONSE_TIMEOUT_MS = 10_000;
 
@@ -58,6 +60,8 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
   private readonly upstream: UpstreamProxy | undefined;
   /** How SOCKS requests are carried over a link (forward client, connector); built once. */
   private readonly socksSide: SocksSideOptions;
+  /** `accessRules` + `denyTargets`: dial rules for a provider, entry rules otherwise. */
+  private readonly accessPolicy: DestinationPolicy;
   private dialing: DialingSideOptions | undefined;
   private readyOnce = false;
   private stopped = false;
@@ -91,6 +95,7 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
       maxPayload: options.bufferSize,
       observer: this.observer,
     };
+    this.accessPolicy = new DestinationPolicy(AccessRules.parse(options.accessRules, 'accessRules'), DenyList.fromPresets(options.denyTargets));
   }
 
   /** Number of partners the server last announced (providers for connectors, and the reverse). */
@@ -287,6 +292,30 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
   }
 
   private onSocksRequest(req: SocksRequest): void {
+    if (this.accessPolicy.isOpen) {
+      this.toLink(req);
+    } else if (req.command === 'connect') {
+      void this.admit(req, entryCheck(this.accessPolicy));
+    } else {
+      // Datagrams are not checked one by one: with entry rules, UDP ASSOCIATE is refused.
+      req.reject(Reply.NotAllowed);
+    }
+  }
+
+  /** Entry rules: a refused request gets 0x02 / 403; an allowed one goes out with the checked address. */
+  private async admit(req: SocksRequest & { command: 'connect' }, check: DestinationCheck): Promise<void> {
+    const result = await checkDestination(req.host, req.port, [check]);
+    if (req.socket.destroyed) return;
+    if (!result.allowed) {
+      this.logger.debug({ port: req.port }, 'Request blocked by access control');
+      req.reject(Reply.NotAllowed);
+      return;
+    }
+    req.host = result.host;
+    this.toLink(req);
+  }
+
+  private toLink(req: SocksRequest): void {
     this.waitForLink(this.options.linkWaitMs).then((link) => {
       if (!link) {
         req.reject(Reply.NetworkUnreachable);
@@ -342,6 +371,8 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
       openUdp: udpChannelOpener({ upstream: this.upstream }),
       maxPayload: this.options.bufferSize,
       observer: this.observer,
+      ...(!this.accessPolicy.isOpen && { access: () => [dialCheck(this.accessPolicy)] }),
+      checkTimeoutMs: this.options.connectTimeoutMs ?? 10_000,
     };
     return this.dialing;
   }

@@ -15,6 +15,7 @@ import type { Logger } from '../log.js';
 import { DEFAULT_MAX_CHANNELS_PER_LINK } from '../relay/limits.js';
 import * as check from '../util/option-checks.js';
 import { normaliseServerUrl } from './url.js';
+import { checkAccessRuleList, checkTargetPresets, type AccessRuleInput, type TargetPreset } from '../access/index.js';
 
 export interface LinkSocksClientOptions {
   /** Token; empty means `anonymous`, as the Go client does. */
@@ -63,11 +64,20 @@ export interface LinkSocksClientOptions {
   reconnectDelayMs?: number;
   /** Cap of the reconnect delay; default 10 min. */
   maxReconnectDelayMs?: number;
+  /**
+   * Destination rules (access control); the role decides where they apply: a provider checks the
+   * targets the server asks it to dial (refusal: failed ConnectResponse `destination H:P blocked
+   * by access control`), a forward client or connector checks requests on its SOCKS/HTTP port
+   * (refusal: SOCKS reply 0x02, HTTP 403). Malformed: AccessRuleError from the constructor.
+   */
+  accessRules?: readonly AccessRuleInput[];
+  /** Destinations refused whatever the rules, same place as `accessRules`: presets `local`, `private`. */
+  denyTargets?: readonly TargetPreset[];
   logger?: Logger;
 }
 
 /** Options without a default: absent means "not used". */
-type Unset = 'connectorToken' | 'socksUsername' | 'socksPassword' | 'upstreamProxy' | 'ca';
+type Unset = 'connectorToken' | 'socksUsername' | 'socksPassword' | 'upstreamProxy' | 'ca' | 'accessRules';
 
 /** The options as the client uses them: every default filled in, checked, frozen. */
 export type ResolvedClientOptions = Readonly<
@@ -140,6 +150,8 @@ export function resolveClientOptions(input: LinkSocksClientOptions = {}): Resolv
     linkWaitMs: check.milliseconds('linkWaitMs', o.linkWaitMs, d.linkWaitMs),
     reconnectDelayMs: check.milliseconds('reconnectDelayMs', o.reconnectDelayMs, d.reconnectDelayMs),
     maxReconnectDelayMs: check.milliseconds('maxReconnectDelayMs', o.maxReconnectDelayMs, d.maxReconnectDelayMs),
+    accessRules: checkAccessRuleList('accessRules', o.accessRules),
+    denyTargets: checkTargetPresets('denyTargets', o.denyTargets),
     logger: check.logger('logger', o.logger),
   };
   return Object.freeze(resolved);

@@ -6,6 +6,7 @@ import type { ChannelObserver } from './observer.js';
 import { joinHostPort } from './dial.js';
 import { answerResume } from './resume.js';
 import type { ResumeChannel } from './resume.js';
+import { checkDestination, type DestinationCheck, type HostLookup } from '../access/guard.js';
 
 /** Opens the outbound TCP connection for a channel (directly or through an upstream proxy). */
 export type TcpDialer = (host: string, port: number) => Promise<Socket>;
@@ -23,6 +24,17 @@ export interface DialingSideOptions {
   observer?: ChannelObserver;
   /** Re-binds a channel named by a Resume (see resume.ts); without it every Resume is refused. */
   resumeChannel?: ResumeChannel;
+  /**
+   * Access checks run before every TCP dial, read at each Connect (rules may change at run time).
+   * A refused destination is never dialled: the ConnectResponse carries the check's text. With
+   * checks, a domain is resolved here and the checked address is what `dialTcp` gets (also when
+   * it goes through an upstream proxy, which then never sees the name).
+   */
+  access?: () => readonly DestinationCheck[];
+  /** Name resolution for the checks; default the system resolver. */
+  lookup?: HostLookup;
+  /** Bound on the checks' name resolution; default 10 s. */
+  checkTimeoutMs?: number;
 }
 
 const DEFAULT_PENDING_LIMIT = 1024 * 1024;
@@ -40,7 +52,12 @@ export function handleConnect(link: Link, msg: ConnectMessage, options: DialingS
   }
   if (link.channels.has(channelId)) return; // a duplicate Connect: the first one stands
   if (msg.protocol === 'udp') {
-    if (options.openUdp) {
+    // Datagram targets are not checked one by one: where rules are active, UDP is refused
+    // (for token rules upstream does the same; its dial rules let UDP through unchecked).
+    const active = (options.access?.() ?? []).find((check) => !check.policy.isOpen);
+    if (active) {
+      link.send({ type: 'connectResponse', success: false, channelId, error: active.refusal(msg.address, msg.port) });
+    } else if (options.openUdp) {
       options.openUdp(link, channelId);
     } else {
       link.send({ type: 'connectResponse', success: false, channelId, error: 'udp is not supported' });
@@ -79,7 +96,24 @@ class PendingDial implements ChannelEndpoint {
 
   start(): void {
     const { address, port } = this.msg;
-    this.options.dialTcp(address, port).then(
+    const checks = this.options.access?.() ?? [];
+    if (checks.length === 0) {
+      this.dial(address, port);
+      return;
+    }
+    withTimeout(checkDestination(address, port, checks, this.options.lookup), this.options.checkTimeoutMs ?? 10_000).then(
+      (result) => {
+        if (this.cancelled) return;
+        if (result === undefined) this.failed(`dial tcp: lookup ${address}: i/o timeout`);
+        else if (result.allowed) this.dial(result.host, port);
+        else this.failed(result.error);
+      },
+      (err: unknown) => this.failed(err instanceof Error ? err.message : String(err)),
+    );
+  }
+
+  private dial(host: string, port: number): void {
+    this.options.dialTcp(host, port).then(
       (socket) => this.connected(socket),
       (err: unknown) => this.failed(err instanceof Error ? err.message : String(err)),
     );
@@ -164,4 +198,13 @@ class PendingDial implements ChannelEndpoint {
       this.link.send({ type: 'connectResponse', success: false, channelId: this.msg.channelId, error });
     }
   }
+}
+
+/** Resolves undefined when `promise` has not settled within `ms`. */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }

@@ -12,6 +12,12 @@ export interface RouteOptions {
   pickProvider: () => Promise<Link | undefined>;
   /** Text of the failed ConnectResponse when no provider is found (Go's wording). */
   noProviderError?: string;
+  /**
+   * Decides on the Connect before a provider is chosen (access control). Refused: the connector
+   * gets a failed ConnectResponse with `error`. Allowed: `connect` replaces the Connect forwarded.
+   * Messages the connector sends meanwhile wait, bounded, as they do for the provider choice.
+   */
+  admit?: () => Promise<{ allowed: true; connect?: ConnectMessage } | { allowed: false; error: string }>;
 }
 
 const DEFAULT_PENDING_LIMIT = 1024 * 1024;
@@ -87,6 +93,30 @@ class ChannelRoute {
   }
 
   begin(connect: ConnectMessage): void {
+    const { admit } = this.options;
+    if (!admit) {
+      this.choose(connect);
+      return;
+    }
+    admit().then(
+      (verdict) => {
+        if (this.finished) return;
+        if (verdict.allowed) this.choose(verdict.connect ?? connect);
+        else this.refuse(verdict.error);
+      },
+      (err: unknown) => this.refuse(err instanceof Error ? err.message : String(err)),
+    );
+  }
+
+  private refuse(error: string): void {
+    if (this.finished) return;
+    const connector = this.connectorLeg.link;
+    connector.counters.channelsFailed += 1;
+    if (!connector.isClosed) connector.send({ type: 'connectResponse', success: false, channelId: this.channelId, error });
+    this.finish();
+  }
+
+  private choose(connect: ConnectMessage): void {
     this.options.pickProvider().then(
       (provider) => this.attach(provider, connect),
       () => this.attach(undefined, connect),

@@ -17,6 +17,8 @@ import { DEFAULT_CHANNEL_IDLE_MS } from '../relay/link.js';
 import * as check from '../util/option-checks.js';
 import { DEFAULT_AUTH_RATE_LIMIT } from './auth-rate-limit.js';
 import { DEFAULT_PORT_RANGE } from './port-pool.js';
+import { checkAccessRuleList, checkTargetPresets, type TargetPreset } from '../access/index.js';
+import type { AccessRuleInput } from './tokens.js';
 
 export interface PortRange {
   min: number;
@@ -38,6 +40,16 @@ export interface LinkSocksServerOptions {
   portPool?: PortRange;
   /** Enables the HTTP API (Go `-k`). */
   apiKey?: string;
+  /** More keys accepted by the API (upstream `APIKeys`): authentication only, they carry no rules. */
+  apiKeys?: readonly string[];
+  /**
+   * Server-wide access rules (upstream's "entry" and "dial" settings): `entry` for requests on
+   * reverse-token SOCKS ports without rules of their own, `dial` for targets dialled for forward
+   * clients. When given they replace the ones in the state file. Malformed: AccessRuleError.
+   */
+  access?: { entry?: readonly AccessRuleInput[]; dial?: readonly AccessRuleInput[] };
+  /** Destinations never dialled for forward clients, whatever the rules: presets `local`, `private`. */
+  denyTargets?: readonly TargetPreset[];
   /** Reverse-token SOCKS5 ports also serve HTTP CONNECT (beyond Go); default true. */
   httpConnect?: boolean;
   /** Reverse SOCKS5 listeners reply success before the provider has connected (Go `-f`). */
@@ -70,7 +82,7 @@ export interface LinkSocksServerOptions {
 }
 
 /** Options without a default: absent means "not used". */
-type Unset = 'tls' | 'httpServer' | 'apiKey' | 'upstreamProxy' | 'stateFile';
+type Unset = 'tls' | 'httpServer' | 'apiKey' | 'upstreamProxy' | 'stateFile' | 'access';
 
 /** The options as the server uses them: every default filled in, checked, frozen. */
 export type ResolvedServerOptions = Readonly<
@@ -155,7 +167,28 @@ export function resolveServerOptions(input: LinkSocksServerOptions = {}): Resolv
     maxChannelsPerLink: check.integer('maxChannelsPerLink', o.maxChannelsPerLink, d.maxChannelsPerLink, 1),
     socksHandshakeTimeoutMs: check.milliseconds('socksHandshakeTimeoutMs', o.socksHandshakeTimeoutMs, d.socksHandshakeTimeoutMs),
     stateFile: check.optionalString('stateFile', o.stateFile),
+    apiKeys: apiKeys(o.apiKeys),
+    access: accessOption(o.access),
+    denyTargets: checkTargetPresets('denyTargets', o.denyTargets),
     logger: check.logger('logger', o.logger),
   };
   return Object.freeze(resolved);
+}
+
+/** Extra API keys: a list of non-empty strings. */
+function apiKeys(value: unknown): readonly string[] {
+  if (value === undefined) return Object.freeze([]);
+  if (!Array.isArray(value) || value.some((key) => typeof key !== 'string' || key === '')) {
+    throw new InvalidArgumentError('apiKeys', 'must be a list of non-empty strings');
+  }
+  return Object.freeze([...(value as string[])]);
+}
+
+/** Server-wide rules: each side parsed now (AccessRuleError naming `access.dial[0]…`), kept as given. */
+function accessOption(value: unknown): LinkSocksServerOptions['access'] {
+  const access = check.optionalObject('access', value);
+  if (!access) return undefined;
+  const entry = checkAccessRuleList('access.entry', access.entry);
+  const dial = checkAccessRuleList('access.dial', access.dial);
+  return Object.freeze({ ...(entry && { entry }), ...(dial && { dial }) });
 }

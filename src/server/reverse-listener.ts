@@ -7,7 +7,8 @@ import { Reply } from '../socks5/types.js';
 import type { Socks5Credentials, SocksRequest } from '../socks5/types.js';
 import type { ProviderPool } from './provider-pool.js';
 import type { Link } from '../relay/link.js';
-import type { SocksUdpRequest } from '../socks5/types.js';
+import type { SocksConnectRequest, SocksUdpRequest } from '../socks5/types.js';
+import { checkDestination, type DestinationCheck } from '../access/guard.js';
 
 /** Opens the SOCKS side of a UDP association over a link (the UDP module). */
 export type UdpSocksOpener = (link: Link, req: SocksUdpRequest) => void;
@@ -22,6 +23,13 @@ export interface ReverseListenerOptions {
   providerWaitMs: number;
   channel: SocksSideOptions;
   udp?: UdpSocksOpener;
+  /**
+   * Entry checks of this port, read per request (the token's rules, else the server-wide entry
+   * rules). A refused request gets SOCKS reply 0x02 / HTTP 403 and never reaches a provider.
+   */
+  entryChecks?: () => readonly DestinationCheck[];
+  /** Bound on the entry check's name resolution; default 10 s. */
+  checkTimeoutMs?: number;
   logger: Logger;
 }
 
@@ -66,6 +74,35 @@ export class ReverseListener {
   }
 
   private onRequest(req: SocksRequest): void {
+    const checks = (this.options.entryChecks?.() ?? []).filter((check) => !check.policy.isOpen);
+    if (checks.length === 0) {
+      this.toProvider(req);
+    } else if (req.command === 'connect') {
+      void this.admit(req, checks);
+    } else {
+      // Datagrams are not checked one by one: with entry rules, UDP ASSOCIATE is refused.
+      req.reject(Reply.NotAllowed);
+    }
+  }
+
+  /** Runs the entry checks; the provider is sent the checked address, never the name again. */
+  private async admit(req: SocksConnectRequest, checks: readonly DestinationCheck[]): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), this.options.checkTimeoutMs ?? 10_000);
+    });
+    const result = await Promise.race([checkDestination(req.host, req.port, checks), expired]).finally(() => clearTimeout(timer));
+    if (req.socket.destroyed) return;
+    if (result === undefined || !result.allowed) {
+      this.options.logger.debug({ port: req.port }, 'Request blocked by access control');
+      req.reject(Reply.NotAllowed);
+      return;
+    }
+    req.host = result.host;
+    this.toProvider(req);
+  }
+
+  private toProvider(req: SocksRequest): void {
     this.pool.waitForProvider(this.options.providerWaitMs).then((provider) => {
       if (!provider || this.closed) {
         req.reject(Reply.NetworkUnreachable);

@@ -10,6 +10,7 @@ import type { ResolvedServerOptions } from './options.js';
 import type { ProviderPool } from './provider-pool.js';
 import { ReverseListener } from './reverse-listener.js';
 import type { ReverseTokenRecord } from './tokens.js';
+import type { DestinationCheck } from '../access/guard.js';
 
 export interface ReverseListenersOptions {
   server: ResolvedServerOptions;
@@ -18,6 +19,8 @@ export interface ReverseListenersOptions {
   poolFor: (token: string) => ProviderPool;
   /** A token's port could not be bound. */
   onListenError: (token: string, error: Error) => void;
+  /** Entry checks of a token's port, read per request. */
+  entryChecks?: (token: string) => readonly DestinationCheck[];
   logger: Logger;
 }
 
@@ -30,6 +33,7 @@ export class ReverseListeners {
   async open(record: ReverseTokenRecord): Promise<void> {
     const { server, logger } = this.options;
     let listener = this.listeners.get(record.token);
+    const { entryChecks } = this.options;
     if (!listener) {
       const credentials =
         record.username && record.password ? { username: record.username, password: record.password } : undefined;
@@ -41,6 +45,8 @@ export class ReverseListeners {
         handshakeTimeoutMs: server.socksHandshakeTimeoutMs,
         providerWaitMs: server.providerWaitMs,
         channel: this.options.channel,
+        entryChecks: entryChecks && (() => entryChecks(record.token)),
+        checkTimeoutMs: server.connectTimeoutMs,
         udp: (link, req) => openUdpSocksSide(link, req, this.options.channel),
         logger,
       });

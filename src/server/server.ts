@@ -19,6 +19,8 @@ import { DEFAULT_SOCKS_CONNECT_TIMEOUT_MS } from '../relay/socks-side.js';
 import { udpChannelOpener } from '../relay/udp-dialing-side.js';
 import { createTcpDialer, parseUpstreamProxy, type UpstreamProxy } from '../relay/upstream.js';
 import { VERSION } from '../version.js';
+import { dialCheck, entryCheck, tokenCheck } from '../access/guard.js';
+import { AccessRules, DenyList, DestinationPolicy, type AccessRuleJson } from '../access/index.js';
 import { AuthHandshakes, refuseAuth } from './auth-handshake.js';
 import { AuthRateLimiter } from './auth-rate-limit.js';
 import type { AuthDecision, TokenRoles } from './authenticate.js';
@@ -32,7 +34,7 @@ import { resolveServerOptions, type LinkSocksServerOptions, type ResolvedServerO
 import { ReverseListeners } from './reverse-listeners.js';
 import { Sessions, type Session } from './sessions.js';
 import { TokenStore } from './token-store.js';
-import type { ReverseTokenOptions, ServerStatus, TokenRecord } from './tokens.js';
+import type { AccessRuleInput, ReverseTokenOptions, ServerStatus, TokenRecord } from './tokens.js';
 
 const PING_INTERVAL_MS = 30_000;
 /** Go clients ping every 30 s; three missed pings mean the peer is gone. */
@@ -65,6 +67,8 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
   private readonly reverseListeners: ReverseListeners;
   private readonly roleContext: RoleContext;
   private readonly authLimiter: AuthRateLimiter;
+  /** Destinations the server never dials for forward clients, whatever the rules (`denyTargets`). */
+  private readonly denyTargets: DenyList;
   private closing = false;
   private draining = false;
   /** Live figures and recent events for the admin page; with an API key only. */
@@ -75,7 +79,15 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     super();
     const options = (this.options = resolveServerOptions(userOptions));
     const logger = (this.logger = options.logger);
+    // Rules and presets were checked by resolveServerOptions; parsed here for use.
+    this.denyTargets = DenyList.fromPresets(options.denyTargets);
+    const initialAccess = options.access && {
+      ...(options.access.entry !== undefined && { entry: AccessRules.parse(options.access.entry, 'access.entry') }),
+      ...(options.access.dial !== undefined && { dial: AccessRules.parse(options.access.dial, 'access.dial') }),
+    };
     this.store = new TokenStore({ portRange: options.portPool, stateFile: options.stateFile });
+    // Rules given as options win over the state file's (and are written to it).
+    if (initialAccess) this.store.setAccess(initialAccess);
     this.store.on('removed', (record: TokenRecord) => this.onTokenRemoved(record));
     this.authLimiter = new AuthRateLimiter(options.authRateLimit);
     const forwardObserver = eventObserver(this, logger, 'forward');
@@ -93,6 +105,11 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
         observer: reverseObserver,
       },
       poolFor: (token) => this.sessions.poolFor(token),
+      // A token's own rules replace the server-wide entry rules on its port (upstream).
+      entryChecks: (token) => {
+        const own = this.store.get(token)?.rules;
+        return [entryCheck(new DestinationPolicy(own ?? this.store.access.entry))];
+      },
       onListenError: (token, error) => {
         // Emitted only when listened to: not 'error', so an unhandled one must not throw either.
         if (this.listenerCount('listener-error') > 0) this.emit('listener-error', token, error);
@@ -111,7 +128,16 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       listeners: this.reverseListeners,
       maxChannelsPerLink: options.maxChannelsPerLink,
       isDraining: () => this.draining,
-      dialingOptions: () => ({ ...dialingOptions(dialTcp, upstream, options, forwardObserver), resumeChannel }),
+      dialingOptions: (token) => ({
+        ...dialingOptions(dialTcp, upstream, options, forwardObserver),
+        // Read at every Connect: PUT /api/config/access applies to open sessions too.
+        access: () => [
+          tokenCheck(new DestinationPolicy(this.store.get(token)?.rules)),
+          dialCheck(new DestinationPolicy(this.store.access.dial, this.denyTargets)),
+        ],
+        checkTimeoutMs: options.connectTimeoutMs ?? 10_000,
+        resumeChannel,
+      }),
       resumeChannel,
     };
     this.handshakes = new AuthHandshakes(tokenRoles(this.store), logger);
@@ -119,7 +145,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     this.feed = options.apiKey ? new AdminFeed(this, this.store) : undefined;
     this.front = new HttpFront({
       server: options,
-      api: createApiHandler({ admin: this.admin(), monitor: this.feed, apiKey: options.apiKey, logger }),
+      api: createApiHandler({ admin: this.admin(), monitor: this.feed, apiKey: options.apiKey, apiKeys: options.apiKeys, logger }),
       metricsRegistry: this.metricsRegistry,
       authLimiter: this.authLimiter,
       logger,
@@ -130,21 +156,22 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     });
   }
 
-  addForwardToken(token?: string): string {
-    const added = this.store.addForward(token);
+  /** `rules`: the token's destination rules (access control); a malformed one throws AccessRuleError. */
+  addForwardToken(token?: string, rules?: readonly AccessRuleInput[]): string {
+    const added = this.store.addForward(token, parseRules(rules));
     this.logger.info('New forward proxy token added');
     return added.token;
   }
 
   addReverseToken(options: ReverseTokenOptions = {}): { token: string; port: number } {
-    const added = this.store.addReverse(options);
+    const added = this.store.addReverse({ ...options, rules: parseRules(options.rules) });
     if (options.allowManageConnector) this.logger.info('New autonomy reverse token added');
     else this.logger.info({ port: added.port }, 'New reverse proxy token added');
     return { token: added.token, port: added.port };
   }
 
-  addConnectorToken(token: string | undefined, reverseToken: string): string {
-    const added = this.store.addConnector(token, reverseToken);
+  addConnectorToken(token: string | undefined, reverseToken: string, rules?: readonly AccessRuleInput[]): string {
+    const added = this.store.addConnector(token, reverseToken, parseRules(rules));
     this.logger.info('New connector token added');
     return added.token;
   }
@@ -158,6 +185,23 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
   status(): ServerStatus {
     const tokens = this.store.statusEntries((token) => this.sessions.countFor(token));
     return { version: `v${VERSION}`, tokens };
+  }
+
+  /** Server-wide access rules in Go's output form (GET /api/config/access). */
+  accessRules(): { entry: AccessRuleJson[] | null; dial: AccessRuleJson[] | null } {
+    const { entry, dial } = this.store.access;
+    return { entry: entry.isEmpty ? null : entry.toJSON(), dial: dial.isEmpty ? null : dial.toJSON() };
+  }
+
+  /**
+   * Replaces server-wide entry and/or dial rules at run time (PUT /api/config/access): an absent
+   * side stays, `[]` clears it. Both sides are parsed before either changes (AccessRuleError).
+   */
+  setAccessRules(change: { entry?: readonly AccessRuleInput[] | null; dial?: readonly AccessRuleInput[] | null }): void {
+    const entry = change.entry === undefined ? undefined : AccessRules.parse(change.entry, 'entry');
+    const dial = change.dial === undefined ? undefined : AccessRules.parse(change.dial, 'dial');
+    this.store.setAccess({ ...(entry && { entry }), ...(dial && { dial }) });
+    this.logger.info({ entry: this.store.access.entry.size, dial: this.store.access.dial.size }, 'Access rules updated');
   }
 
   /** [linksocks-ts] Connected WebSocket clients of all tokens, as `/api/clients` lists them. */
@@ -303,15 +347,24 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
 
   private admin(): TokenAdmin {
     return {
-      addForwardToken: (token) => this.addForwardToken(token),
+      addForwardToken: (token, rules) => this.addForwardToken(token, rules),
       addReverseToken: (opts) => this.addReverseToken(opts),
-      addConnectorToken: (token, reverseToken) => this.addConnectorToken(token, reverseToken),
+      addConnectorToken: (token, reverseToken, rules) => this.addConnectorToken(token, reverseToken, rules),
+      accessRules: () => this.accessRules(),
+      setAccessRules: (change) => this.setAccessRules(change),
       removeToken: (token) => this.removeToken(token),
       status: () => this.status(),
       clients: () => this.clients(),
       tokenDetails: () => tokenDetailEntries(this.store, (token) => this.sessions.countFor(token)),
     };
   }
+}
+
+/** Token rules as given to the token methods; parsed before anything is created. */
+function parseRules(rules: readonly AccessRuleInput[] | undefined): AccessRules | undefined {
+  if (rules === undefined) return undefined;
+  const parsed = AccessRules.parse(rules, 'rules');
+  return parsed.isEmpty ? undefined : parsed;
 }
 
 /** What authentication needs to know about the tokens in the store. */

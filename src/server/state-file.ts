@@ -29,7 +29,10 @@ export class StateFileError extends LinkSocksError {
   }
 }
 
-export type PersistedToken =
+/** Access rules as stored: Go's output form (AccessRules.toJSON), checked when loaded. */
+export type PersistedRules = unknown[];
+
+export type PersistedToken = (
   | { kind: 'forward'; token: string }
   | {
       kind: 'reverse';
@@ -40,11 +43,14 @@ export type PersistedToken =
       password?: string;
       allowManageConnector?: boolean;
     }
-  | { kind: 'connector'; token: string; reverseToken: string };
+  | { kind: 'connector'; token: string; reverseToken: string }
+) & { rules?: PersistedRules };
 
 export interface TokenState {
   version: typeof STATE_FILE_VERSION;
   tokens: PersistedToken[];
+  /** Server-wide access rules; absent in files written before access control (they load as none). */
+  access?: { entry?: PersistedRules; dial?: PersistedRules };
 }
 
 /** Reads and checks the file's shape; undefined when it does not exist. Never modifies it. */
@@ -82,6 +88,29 @@ function checkState(filePath: string, parsed: unknown): TokenState {
   const checked = tokens.map((entry: unknown, index): PersistedToken => {
     const bad = (what: string): StateFileError => corrupt(`tokens[${index}]: ${what}`);
     if (!isObject(entry)) throw bad('not an object');
+    const token = checkToken(entry, bad);
+    const rules = entry['rules'];
+    if (rules === undefined) return token;
+    if (!Array.isArray(rules)) throw bad('"rules" is not an array');
+    return { ...token, rules };
+  });
+  const state: TokenState = { version: STATE_FILE_VERSION, tokens: checked };
+  const access = parsed['access'];
+  if (access !== undefined) {
+    if (!isObject(access)) throw corrupt('"access" is not an object');
+    state.access = {};
+    for (const side of ['entry', 'dial'] as const) {
+      const rules = access[side];
+      if (rules === undefined || rules === null) continue;
+      if (!Array.isArray(rules)) throw corrupt(`"access.${side}" is not an array`);
+      state.access[side] = rules;
+    }
+  }
+  return state;
+}
+
+function checkToken(entry: Record<string, unknown>, bad: (what: string) => StateFileError): PersistedToken {
+  {
     const token = entry['token'];
     if (typeof token !== 'string' || token === '') throw bad('"token" is not a non-empty string');
     switch (entry['kind']) {
@@ -114,8 +143,7 @@ function checkState(filePath: string, parsed: unknown): TokenState {
       default:
         throw bad('"kind" is not forward, reverse or connector');
     }
-  });
-  return { version: STATE_FILE_VERSION, tokens: checked };
+  }
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -21,6 +21,7 @@ import type {
   TokenStatus,
 } from './tokens.js';
 import type { PortRange } from './options.js';
+import { AccessRuleError, AccessRules } from '../access/index.js';
 import { PortPool } from './port-pool.js';
 import {
   STATE_FILE_VERSION,
@@ -28,6 +29,7 @@ import {
   readStateFile,
   writeStateFile,
   type PersistedToken,
+  type TokenState,
 } from './state-file.js';
 
 export type { TokenRecord } from './tokens.js';
@@ -37,6 +39,17 @@ export interface TokenStoreOptions {
   portRange?: PortRange;
   /** Persist tokens here; memory only when absent. */
   stateFile?: string;
+}
+
+/** The store's form of a reverse token's options: rules already parsed. */
+export type StoreReverseOptions = Omit<ReverseTokenOptions, 'rules'> & { rules?: AccessRules };
+
+/** Server-wide access rules (GET/PUT /api/config/access). */
+export interface ServerAccessRules {
+  /** Requests on reverse-token SOCKS ports (a token's own rules replace these for its port). */
+  entry: AccessRules;
+  /** Targets the server dials for forward clients. */
+  dial: AccessRules;
 }
 
 export interface TokenStoreEvents {
@@ -61,6 +74,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   private readonly connectorsByTarget = new Map<string, Set<string>>();
   /** autonomy token → its internal tokens. */
   private readonly internalsByParent = new Map<string, Set<string>>();
+  private accessRules: ServerAccessRules = { entry: AccessRules.none, dial: AccessRules.none };
 
   /**
    * Loads `stateFile` when given (creating it, empty, when missing so that an unwritable location
@@ -77,16 +91,33 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       this.persist();
       return;
     }
-    this.restore(this.stateFile, state.tokens);
+    this.restore(this.stateFile, state);
   }
 
-  addForward(token?: string): TokenRecord {
+  /** Server-wide access rules, as last set (or loaded from the state file). */
+  get access(): ServerAccessRules {
+    return this.accessRules;
+  }
+
+  /** Replaces the given sides (an absent side stays); persisted, undone when the write fails. */
+  setAccess(change: Partial<ServerAccessRules>): void {
+    const before = this.accessRules;
+    this.accessRules = { entry: change.entry ?? before.entry, dial: change.dial ?? before.dial };
+    try {
+      this.persist();
+    } catch (err) {
+      this.accessRules = before;
+      throw err;
+    }
+  }
+
+  addForward(token?: string, rules?: AccessRules): TokenRecord {
     const name = this.chooseName(token, TOKEN_ERROR_TEXT.reserved, TOKEN_ERROR_TEXT.exists, 'ERR_LINKSOCKS_TOKEN_EXISTS');
-    return this.commitAdd(this.makeRecord<ForwardTokenRecord>({ token: name, kind: 'forward' }));
+    return this.commitAdd(this.makeRecord<ForwardTokenRecord>({ token: name, kind: 'forward', ...withRules(rules) }));
   }
 
   /** Autonomy tokens (allowManageConnector) get port -1 and take nothing from the pool. */
-  addReverse(request: ReverseTokenOptions = {}): PlainReverseTokenRecord {
+  addReverse(request: StoreReverseOptions = {}): PlainReverseTokenRecord {
     const name = this.chooseName(request.token, TOKEN_ERROR_TEXT.reserved, TOKEN_ERROR_TEXT.exists, 'ERR_LINKSOCKS_TOKEN_EXISTS');
     const autonomy = request.allowManageConnector === true;
     const port = autonomy ? -1 : this.ports.allocate(request.port ?? 0);
@@ -97,6 +128,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       ...(request.username !== undefined && { username: request.username }),
       ...(request.password !== undefined && { password: request.password }),
       ...(autonomy && { allowManageConnector: true }),
+      ...withRules(request.rules),
     });
     return this.commitAdd(record); // undoes the port allocation itself when the write fails
   }
@@ -105,7 +137,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
    * Maps a connector token to a reverse or internal token. Re-adding an existing mapping
    * succeeds without change (Go HEAD, MODES.md §5.3); any other existing name fails.
    */
-  addConnector(token: string | undefined, reverseToken: string): ConnectorTokenRecord {
+  addConnector(token: string | undefined, reverseToken: string, rules?: AccessRules): ConnectorTokenRecord {
     if (token === ANONYMOUS_TOKEN) {
       throw new TokenError('ERR_LINKSOCKS_TOKEN_RESERVED', TOKEN_ERROR_TEXT.reservedConnector);
     }
@@ -115,10 +147,11 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     }
     if (token !== undefined && token !== '') {
       const existing = this.records.get(token);
-      if (existing?.kind === 'connector' && existing.reverseToken === reverseToken) return existing;
+      // Idempotent only when nothing would change: other rules must not be dropped silently.
+      if (existing?.kind === 'connector' && existing.reverseToken === reverseToken && sameRules(existing.rules, rules)) return existing;
     }
     const name = this.chooseName(token, TOKEN_ERROR_TEXT.reservedConnector, TOKEN_ERROR_TEXT.connectorExists, 'ERR_LINKSOCKS_CONNECTOR_EXISTS');
-    return this.commitAdd(this.makeRecord<ConnectorTokenRecord>({ token: name, kind: 'connector', reverseToken }));
+    return this.commitAdd(this.makeRecord<ConnectorTokenRecord>({ token: name, kind: 'connector', reverseToken, ...withRules(rules) }));
   }
 
   /**
@@ -223,7 +256,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     const forward: TokenStatus[] = [];
     for (const record of this.records.values()) {
       if (record.kind === 'forward') {
-        forward.push({ token: record.token, type: 'forward', clients_count: clientsCount(record.token) });
+        forward.push({ token: record.token, type: 'forward', clients_count: clientsCount(record.token), ...statusRules(record.rules) });
       } else if (record.kind === 'reverse' && (record.internal !== true || options.includeInternal === true)) {
         const connectors = this.connectorsOf(record.token);
         reverse.push({
@@ -232,6 +265,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
           clients_count: clientsCount(record.token),
           port: record.port,
           ...(connectors.length > 0 && { connector_tokens: connectors }),
+          ...statusRules(record.rules),
         });
       }
     }
@@ -309,8 +343,9 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     const tokens: PersistedToken[] = [];
     for (const record of this.records.values()) {
       if (!this.isPersisted(record)) continue;
-      if (record.kind === 'forward') tokens.push({ kind: 'forward', token: record.token });
-      else if (record.kind === 'connector') tokens.push({ kind: 'connector', token: record.token, reverseToken: record.reverseToken });
+      const rules = record.rules ? { rules: record.rules.toJSON() } : {};
+      if (record.kind === 'forward') tokens.push({ kind: 'forward', token: record.token, ...rules });
+      else if (record.kind === 'connector') tokens.push({ kind: 'connector', token: record.token, reverseToken: record.reverseToken, ...rules });
       else {
         tokens.push({
           kind: 'reverse',
@@ -319,31 +354,64 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
           ...(record.username !== undefined && { username: record.username }),
           ...(record.password !== undefined && { password: record.password }),
           ...(record.allowManageConnector === true && { allowManageConnector: true }),
+          ...rules,
         });
       }
     }
-    writeStateFile(this.stateFile, { version: STATE_FILE_VERSION, tokens });
+    const state: TokenState = { version: STATE_FILE_VERSION, tokens };
+    const { entry, dial } = this.accessRules;
+    if (!entry.isEmpty || !dial.isEmpty) state.access = { entry: entry.toJSON(), dial: dial.toJSON() };
+    writeStateFile(this.stateFile, state);
   }
 
   /** Rebuilds the indexes from the file: targets before their connectors, ports as they were. */
-  private restore(filePath: string, tokens: PersistedToken[]): void {
+  private restore(filePath: string, state: TokenState): void {
+    const { tokens } = state;
     const corrupt = (message: string): StateFileError => new StateFileError('ERR_LINKSOCKS_STATE_CORRUPT', filePath, message);
+    const rulesOf = (value: unknown, where: string): AccessRules | undefined => {
+      try {
+        const rules = AccessRules.parse(value, where);
+        return rules.isEmpty ? undefined : rules;
+      } catch (err) {
+        if (err instanceof AccessRuleError) throw corrupt(err.message);
+        throw err;
+      }
+    };
+    this.accessRules = {
+      entry: rulesOf(state.access?.entry, 'access.entry') ?? AccessRules.none,
+      dial: rulesOf(state.access?.dial, 'access.dial') ?? AccessRules.none,
+    };
     const ordered = [...tokens.filter((entry) => entry.kind !== 'connector'), ...tokens.filter((entry) => entry.kind === 'connector')];
-    for (const entry of ordered) {
+    for (const persisted of ordered) {
+      const { rules: rawRules, ...entry } = persisted;
+      const rules = withRules(rulesOf(rawRules, `token rules`));
       if (entry.token === ANONYMOUS_TOKEN) throw corrupt(`token "anonymous" is reserved`);
       if (this.records.has(entry.token)) throw corrupt(`token listed twice`);
       if (entry.kind === 'forward') {
-        this.link(this.makeRecord<ForwardTokenRecord>({ token: entry.token, kind: 'forward' }));
+        this.link(this.makeRecord<ForwardTokenRecord>({ token: entry.token, kind: 'forward', ...rules }));
       } else if (entry.kind === 'connector') {
         if (this.records.get(entry.reverseToken)?.kind !== 'reverse') throw corrupt('connector token whose reverse token is not in the file');
-        this.link(this.makeRecord<ConnectorTokenRecord>({ token: entry.token, kind: 'connector', reverseToken: entry.reverseToken }));
+        this.link(this.makeRecord<ConnectorTokenRecord>({ token: entry.token, kind: 'connector', reverseToken: entry.reverseToken, ...rules }));
       } else {
         if (entry.port > 0 && this.ports.isAllocated(entry.port)) throw corrupt(`port ${entry.port} used by two reverse tokens`);
         if (entry.port === -1 && entry.allowManageConnector !== true) throw corrupt('reverse token without a port that is not an autonomy token');
-        this.link(this.makeRecord<PlainReverseTokenRecord>({ ...entry, kind: 'reverse' }));
+        this.link(this.makeRecord<PlainReverseTokenRecord>({ ...entry, kind: 'reverse', ...rules }));
       }
     }
   }
+}
+
+/** Rules are kept on a record only when there are some. */
+function withRules(rules: AccessRules | undefined): { rules?: AccessRules } {
+  return rules === undefined || rules.isEmpty ? {} : { rules };
+}
+
+function sameRules(a: AccessRules | undefined, b: AccessRules | undefined): boolean {
+  return JSON.stringify(a?.toJSON() ?? []) === JSON.stringify(b?.toJSON() ?? []);
+}
+
+function statusRules(rules: AccessRules | undefined): { rules?: ReturnType<AccessRules['toJSON']> } {
+  return rules === undefined ? {} : { rules: rules.toJSON() };
 }
 
 /** An autonomy internal token (see InternalTokenRecord). */

@@ -3,6 +3,10 @@
  * public shapes of the token methods (options of a reverse token, `/api/status`).
  */
 
+import type { AccessRuleInput, AccessRuleJson, AccessRules } from '../access/index.js';
+
+export type { AccessRuleInput } from '../access/index.js';
+
 /** What a token (and the WebSocket authenticated with it) is: MODES.md §2–§5. */
 export type Role = 'forward' | 'reverse' | 'connector';
 
@@ -10,6 +14,12 @@ interface TokenRecordBase {
   readonly token: string;
   /** Lower-case hex SHA-256 of the token's UTF-8 bytes (what URL-query authentication sends). */
   readonly hash: string;
+  /**
+   * Destination rules of the token (access control), absent when it has none: checked for a
+   * forward token's Connects, a connector token's Connects, and requests on a reverse token's port
+   * (where they replace the server-wide entry rules).
+   */
+  readonly rules?: AccessRules;
 }
 
 export interface ForwardTokenRecord extends TokenRecordBase {
@@ -59,6 +69,8 @@ export interface ReverseTokenOptions {
   password?: string;
   /** Autonomy mode: no SOCKS port (reported as -1); providers manage their own connector tokens. */
   allowManageConnector?: boolean;
+  /** Entry rules of the token's SOCKS port, replacing the server-wide entry rules there. */
+  rules?: readonly AccessRuleInput[];
 }
 
 /** One `/api/status` entry; key order here is the JSON key order (API.md §5). */
@@ -70,6 +82,8 @@ export interface TokenStatus {
   port?: number;
   /** Absent when the reverse token has no connector tokens. */
   connector_tokens?: string[];
+  /** The token's access rules in Go's output form; absent when it has none (beyond Go). */
+  rules?: AccessRuleJson[];
 }
 
 export interface ServerStatus {

@@ -8,6 +8,9 @@ import { answerResume } from '../../relay/resume.js';
 import { routeConnect } from '../../relay/route.js';
 import type { Session } from '../sessions.js';
 import { refuseWhileDraining, type RoleContext } from './context.js';
+import { checkDestination, tokenCheck } from '../../access/guard.js';
+import { DestinationPolicy } from '../../access/index.js';
+import type { ConnectMessage } from '../../protocol/index.js';
 
 export function startConnector(session: Session, ctx: RoleContext): void {
   const { link, token } = session;
@@ -36,8 +39,24 @@ export function startConnector(session: Session, ctx: RoleContext): void {
       return;
     }
     if (!admitChannel(link, msg, ctx.maxChannelsPerLink)) return;
+    const rules = ctx.store.get(token)?.rules;
     routeConnect(link, msg, {
       pickProvider: () => sessions.poolFor(reverseTokenOf()).waitForProvider(waitMs),
+      ...(rules && { admit: () => admitByRules(msg, new DestinationPolicy(rules)) }),
     });
   });
+}
+
+/**
+ * A connector token's rules, checked on the server before a provider is asked (upstream). A TCP
+ * domain target is resolved here and the provider is sent the checked address, so it cannot
+ * resolve the name to something else. UDP Connects carry no target; their datagrams are not
+ * checked here (upstream refuses them outright for a token with rules, as an empty host never
+ * resolves; so does this).
+ */
+async function admitByRules(msg: ConnectMessage, policy: DestinationPolicy): Promise<{ allowed: true; connect?: ConnectMessage } | { allowed: false; error: string }> {
+  const result = await checkDestination(msg.address, msg.port, [tokenCheck(policy)]);
+  if (!result.allowed) return result;
+  if (result.host === msg.address) return { allowed: true };
+  return { allowed: true, connect: { ...msg, address: result.host } };
 }

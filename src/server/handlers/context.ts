@@ -17,8 +17,8 @@ export interface RoleContext {
   readonly maxChannelsPerLink: number;
   /** True once drain() has started: new channels are refused. */
   isDraining(): boolean;
-  /** How the server dials targets for forward clients. */
-  dialingOptions(): DialingSideOptions;
+  /** How the server dials targets for the forward clients of `token` (its rules included). */
+  dialingOptions(token: string): DialingSideOptions;
   /** Re-binds a channel named by a Resume (NEWEST.md §3.4); false: refused as "channel expired". */
   readonly resumeChannel: ResumeChannel;
 }

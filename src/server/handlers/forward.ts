@@ -10,7 +10,7 @@ export function startForward(session: Session, ctx: RoleContext): void {
   const { link } = session;
   link.send({ type: 'authResponse', success: true, error: '' });
   ctx.logger.info({ link: link.id }, 'Forward client authenticated');
-  const dialing = ctx.dialingOptions();
+  const dialing = ctx.dialingOptions(session.token);
   link.on('message', (msg: Message) => {
     if (msg.type === 'connect') {
       if (msg.resume) handleConnect(link, msg, dialing); // re-binds or refuses, never dials
