@@ -18,6 +18,8 @@ export type LogFormat = (typeof LOG_FORMATS)[number];
 export const SECRET_FIELDS = [
   'apiKey',
   'api_key',
+  'apiKeys',
+  'api_keys',
   'password',
   'socksPassword',
   'socks_password',

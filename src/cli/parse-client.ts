@@ -4,6 +4,7 @@
  */
 import { CLIENT_DEFAULTS as LIBRARY_DEFAULTS, type LinkSocksClientOptions } from '../client/options.js';
 import { CliError } from './errors.js';
+import { parseAccessRuleFlags, parseDenyTargetFlags } from './access-flags.js';
 import { type HostPort, type OperatorFlags, parseOperatorFlags } from './operator-flags.js';
 import type { LogFormat } from './logger.js';
 import { checkUpstreamProxy, HTTP_PROXY_UDP_WARNING } from './upstream-proxy.js';
@@ -61,6 +62,8 @@ export interface RawClientFlags extends OperatorFlags {
   directDiscovery?: string;
   directHostCandidates?: string;
   stunServer?: string[];
+  accessRule?: string[];
+  denyTargets?: string[];
   directOnlyAction?: string;
   directUpnp?: boolean;
   directUpnpLease?: string;
@@ -133,6 +136,10 @@ export function parseClientFlags(command: ClientCommand, flags: RawClientFlags, 
   if (upstreamProxy !== undefined) clientOptions.upstreamProxy = upstreamProxy;
   if (flags.insecure === true) clientOptions.insecure = true;
   if (flags.http === false) clientOptions.httpConnect = false;
+  const accessRules = parseAccessRuleFlags(flags.accessRule);
+  if (accessRules) clientOptions.accessRules = accessRules;
+  const denyTargets = parseDenyTargetFlags(flags.denyTargets);
+  if (denyTargets) clientOptions.denyTargets = denyTargets;
 
   const config: ClientCliConfig = { command, clientOptions, debug: flags.debug ?? 0, warnings, logFormat: operator.logFormat };
   if (operator.metricsListen) config.metricsListen = operator.metricsListen;

@@ -10,6 +10,7 @@ import { type HostPort, type OperatorFlags, parseOperatorFlags } from './operato
 import type { LogFormat } from './logger.js';
 import { formatGoDuration } from './summary.js';
 import { checkUpstreamProxy, HTTP_PROXY_UDP_WARNING } from './upstream-proxy.js';
+import { parseAccessRuleFlags, parseDenyTargetFlags, readApiKeyFile } from './access-flags.js';
 import {
   type Env,
   envValue,
@@ -50,7 +51,11 @@ export interface RawServerFlags extends OperatorFlags {
   /** Accepted for Go compatibility; has no effect in Go either. */
   socksNowait?: boolean;
   debug?: number;
-  apiKey?: string;
+  /** `-k` may be given more than once (extra keys authenticate only); a string from older callers. */
+  apiKey?: string | string[];
+  apiKeyFile?: string;
+  accessRule?: string[];
+  denyTargets?: string[];
   upstreamProxy?: string;
   fastOpen?: boolean;
   /** `--no-http` sets this to false (commander's negated flag). */
@@ -115,7 +120,16 @@ export function parseServerFlags(flags: RawServerFlags, env: Env): ServerCliConf
   const connectorToken = nonEmpty(pickString(flags.connectorToken, env, 'LINKSOCKS_CONNECTOR_TOKEN'));
   const username = nonEmpty(pickString(flags.socksUsername, env, 'LINKSOCKS_SOCKS_USERNAME'));
   const password = nonEmpty(pickString(flags.socksPassword, env, 'LINKSOCKS_SOCKS_PASSWORD'));
-  const apiKey = nonEmpty(pickString(flags.apiKey, env, 'LINKSOCKS_API_KEY'));
+  const apiKeyFlags = typeof flags.apiKey === 'string' ? [flags.apiKey] : (flags.apiKey ?? []);
+  const fileKeys = flags.apiKeyFile !== undefined ? readApiKeyFile(flags.apiKeyFile) : [];
+  const allKeys = [...apiKeyFlags, ...fileKeys].filter((key) => key !== '');
+  const apiKey = allKeys.length > 0 ? allKeys[0] : nonEmpty(pickString(undefined, env, 'LINKSOCKS_API_KEY'));
+  const extraApiKeys = allKeys.slice(1);
+  const accessRules = parseAccessRuleFlags(flags.accessRule);
+  const denyTargets = parseDenyTargetFlags(flags.denyTargets);
+  if (accessRules && apiKey !== undefined) {
+    throw new CliError('ERR_CLI_INVALID_FLAG', '--access-rule cannot be used with --api-key: set server-wide rules with PUT /api/config/access');
+  }
   const autonomy = pickBool(flags.connectorAutonomy, env, 'LINKSOCKS_CONNECTOR_AUTONOMY');
   const fastOpen = pickBool(flags.fastOpen, env, 'LINKSOCKS_FASTOPEN');
   const upstreamProxy = nonEmpty(pickString(flags.upstreamProxy, env, 'LINKSOCKS_UPSTREAM_PROXY'));
@@ -139,6 +153,10 @@ export function parseServerFlags(flags: RawServerFlags, env: Env): ServerCliConf
     connectorWaitProviderMs,
   };
   if (apiKey !== undefined) serverOptions.apiKey = apiKey;
+  if (extraApiKeys.length > 0) serverOptions.apiKeys = extraApiKeys;
+  // As upstream: the role decides, entry rules for the reverse port, dial rules in forward mode.
+  if (accessRules) serverOptions.access = flags.reverse === true ? { entry: accessRules } : { dial: accessRules };
+  if (denyTargets) serverOptions.denyTargets = denyTargets;
   if (fastOpen) serverOptions.fastOpen = true;
   if (flags.http === false) serverOptions.httpConnect = false;
   if (upstreamProxy !== undefined) serverOptions.upstreamProxy = upstreamProxy;

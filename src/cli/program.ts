@@ -102,7 +102,10 @@ function addServerOptions(cmd: Command): void {
     .option('-w, --socks-password <password>', withEnv('SOCKS5 password for authentication', 'LINKSOCKS_SOCKS_PASSWORD'))
     .option('-i, --socks-nowait', 'Accepted for compatibility; no effect (as in Go)')
     .option('-d, --debug', 'Show debug logs (use -dd for trace logs)', countUp, 0)
-    .option('-k, --api-key <key>', withEnv('Enable the HTTP API with this key (no start-up tokens then)', 'LINKSOCKS_API_KEY'))
+    .option('-k, --api-key <key>', withEnv('Enable the HTTP API with this key (no start-up tokens then); repeatable, more keys only authenticate', 'LINKSOCKS_API_KEY'), collect)
+    .option('--api-key-file <file>', `${EXTRA} API keys, one per line (# comments)`)
+    .option('--access-rule <rule>', 'Allow only these destinations, ADDR:PORT (repeatable): dial rules, or entry rules of the reverse port with -r', collect)
+    .option('--deny-targets <preset>', `${EXTRA} Never dial these for forward clients: local (loopback, link-local, metadata) or private (also RFC 1918, ULA)`, collect)
     .option(
       '-x, --upstream-proxy <url>',
       withEnv('Upstream proxy, socks5://user:pass@host:1080 or http://user:pass@host:8080', 'LINKSOCKS_UPSTREAM_PROXY'),
@@ -160,6 +163,8 @@ function addClientOptions(cmd: Command): void {
     .option('--direct-upnp-lease <duration>', withDefault('Accepted for compatibility; ignored', d.directUpnpLease))
     .option('--direct-upnp-keep', 'Accepted for compatibility; ignored')
     .option('--direct-upnp-external-port <port>', 'Accepted for compatibility; ignored')
+    .option('--access-rule <rule>', 'Allow only these destinations, ADDR:PORT (repeatable): dial rules of a provider, entry rules of the SOCKS port otherwise', collect)
+    .option('--deny-targets <preset>', `${EXTRA} Refuse these destinations: local (loopback, link-local, metadata) or private (also RFC 1918, ULA); repeatable`, collect)
     .option('--ca <file>', `${EXTRA} Extra CA certificate(s) (PEM) for wss://`)
     .option('--insecure', `${EXTRA} Skip TLS certificate verification for wss:// (unsafe)`);
   addOperatorOptions(cmd);

@@ -56,6 +56,10 @@ export function serverSummary(config: ServerCliConfig, listen: { host: string; p
     log_format: config.logFormat,
   };
   if (o.apiKey !== undefined) fields.api_key = MASK;
+  if (o.apiKeys !== undefined) fields.api_key_count = o.apiKeys.length + 1;
+  if (o.access?.entry) fields.entry_rules = o.access.entry.length;
+  if (o.access?.dial) fields.dial_rules = o.access.dial.length;
+  if (o.denyTargets) fields.deny_targets = o.denyTargets.join(',');
   if (plan.mode === 'reverse' || plan.mode === 'autonomy') {
     fields.socks_host = o.socksHost ?? SERVER_DEFAULTS.socksHost;
     fields.socks_port = plan.mode === 'autonomy' ? -1 : plan.port;

@@ -55,7 +55,7 @@ describe('cli program (commander)', () => {
       socksPassword: 'pw',
       socksNowait: true,
       debug: 2,
-      apiKey: 'K',
+      apiKey: ['K'],
       upstreamProxy: 'socks5://h',
       fastOpen: true,
     });
