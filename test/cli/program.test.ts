@@ -36,6 +36,13 @@ async function run(args: string[]): Promise<Captured & { threw?: { exitCode: num
 }
 
 describe('cli program (commander)', () => {
+  it('collects the repeatable access-control flags (-k, --access-rule, --deny-targets)', async () => {
+    const r = await run(['server', '-k', 'a', '-k', 'b', '--deny-targets', 'local', '--api-key-file', 'keys.txt']);
+    expect(r.server).to.deep.include({ apiKey: ['a', 'b'], denyTargets: ['local'], apiKeyFile: 'keys.txt' });
+    const c = await run(['provider', '--access-rule', '10.0.0.0/8', '--access-rule', '*:443', '--deny-targets', 'private']);
+    expect(c.client?.flags).to.deep.include({ accessRule: ['10.0.0.0/8', '*:443'], denyTargets: ['private'] });
+  });
+
   it('maps the server short forms (-P vs -p, -H, -dd)', async () => {
     const r = await run(
       ['server', '-H', '127.0.0.1', '-P', '9000', '-t', 'T', '-c', 'C', '-a', '-b', '4096', '-r', '-s', '0.0.0.0',
