@@ -59,6 +59,28 @@ export async function checkDestination(
   return { allowed: true, host: literal && host === formatIp(literal) ? host : formatIp(candidates[0]!) };
 }
 
+/**
+ * checkDestination bounded in time: a lookup that has not answered within `timeoutMs` refuses the
+ * destination with Go's lookup-timeout text.
+ */
+export async function checkDestinationWithin(
+  host: string,
+  port: number,
+  checks: readonly DestinationCheck[],
+  timeoutMs: number,
+  lookup?: HostLookup,
+): Promise<CheckResult> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<CheckResult>((resolve) => {
+    timer = setTimeout(() => resolve({ allowed: false, error: `dial tcp: lookup ${host}: i/o timeout` }), timeoutMs);
+  });
+  try {
+    return await Promise.race([checkDestination(host, port, checks, lookup), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Upstream's ConnectResponse text for a destination refused by a token's rules. */
 export const TOKEN_REFUSAL_TEXT = 'destination blocked by access control';
 

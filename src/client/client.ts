@@ -27,7 +27,7 @@ import type { ClientCloseEvent, LinkSocksClientEvents } from './events.js';
 import { ConnectorError, LinkSocksClientError } from './errors.js';
 import { resolveClientOptions, type LinkSocksClientOptions, type ResolvedClientOptions } from './options.js';
 import { normaliseServerUrl } from './url.js';
-import { checkDestination, dialCheck, entryCheck, type DestinationCheck } from '../access/guard.js';
+import { checkDestinationWithin, dialCheck, entryCheck, type DestinationCheck } from '../access/guard.js';
 import { AccessRules, DenyList, DestinationPolicy } from '../access/index.js';
 
 const CONNECTOR_RESPONSE_TIMEOUT_MS = 10_000;
@@ -304,7 +304,7 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
 
   /** Entry rules: a refused request gets 0x02 / 403; an allowed one goes out with the checked address. */
   private async admit(req: SocksRequest & { command: 'connect' }, check: DestinationCheck): Promise<void> {
-    const result = await checkDestination(req.host, req.port, [check]);
+    const result = await checkDestinationWithin(req.host, req.port, [check], this.options.connectTimeoutMs ?? 10_000);
     if (req.socket.destroyed) return;
     if (!result.allowed) {
       this.logger.debug({ port: req.port }, 'Request blocked by access control');

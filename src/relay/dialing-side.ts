@@ -6,7 +6,7 @@ import type { ChannelObserver } from './observer.js';
 import { joinHostPort } from './dial.js';
 import { answerResume } from './resume.js';
 import type { ResumeChannel } from './resume.js';
-import { checkDestination, type DestinationCheck, type HostLookup } from '../access/guard.js';
+import { checkDestinationWithin, type DestinationCheck, type HostLookup } from '../access/guard.js';
 
 /** Opens the outbound TCP connection for a channel (directly or through an upstream proxy). */
 export type TcpDialer = (host: string, port: number) => Promise<Socket>;
@@ -101,11 +101,10 @@ class PendingDial implements ChannelEndpoint {
       this.dial(address, port);
       return;
     }
-    withTimeout(checkDestination(address, port, checks, this.options.lookup), this.options.checkTimeoutMs ?? 10_000).then(
+    checkDestinationWithin(address, port, checks, this.options.checkTimeoutMs ?? 10_000, this.options.lookup).then(
       (result) => {
         if (this.cancelled) return;
-        if (result === undefined) this.failed(`dial tcp: lookup ${address}: i/o timeout`);
-        else if (result.allowed) this.dial(result.host, port);
+        if (result.allowed) this.dial(result.host, port);
         else this.failed(result.error);
       },
       (err: unknown) => this.failed(err instanceof Error ? err.message : String(err)),
@@ -200,11 +199,3 @@ class PendingDial implements ChannelEndpoint {
   }
 }
 
-/** Resolves undefined when `promise` has not settled within `ms`. */
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms);
-  });
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
-}

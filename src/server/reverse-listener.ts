@@ -8,7 +8,7 @@ import type { Socks5Credentials, SocksRequest } from '../socks5/types.js';
 import type { ProviderPool } from './provider-pool.js';
 import type { Link } from '../relay/link.js';
 import type { SocksConnectRequest, SocksUdpRequest } from '../socks5/types.js';
-import { checkDestination, type DestinationCheck } from '../access/guard.js';
+import { checkDestinationWithin, type DestinationCheck } from '../access/guard.js';
 
 /** Opens the SOCKS side of a UDP association over a link (the UDP module). */
 export type UdpSocksOpener = (link: Link, req: SocksUdpRequest) => void;
@@ -87,13 +87,9 @@ export class ReverseListener {
 
   /** Runs the entry checks; the provider is sent the checked address, never the name again. */
   private async admit(req: SocksConnectRequest, checks: readonly DestinationCheck[]): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), this.options.checkTimeoutMs ?? 10_000);
-    });
-    const result = await Promise.race([checkDestination(req.host, req.port, checks), expired]).finally(() => clearTimeout(timer));
+    const result = await checkDestinationWithin(req.host, req.port, checks, this.options.checkTimeoutMs ?? 10_000);
     if (req.socket.destroyed) return;
-    if (result === undefined || !result.allowed) {
+    if (!result.allowed) {
       this.options.logger.debug({ port: req.port }, 'Request blocked by access control');
       req.reject(Reply.NotAllowed);
       return;

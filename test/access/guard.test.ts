@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { checkDestination, systemLookup, type DestinationCheck, type HostLookup } from '../../src/access/guard.js';
+import { checkDestination, checkDestinationWithin, systemLookup, type DestinationCheck, type HostLookup } from '../../src/access/guard.js';
 import { DenyList, DestinationPolicy } from '../../src/access/policy.js';
 import { AccessRules } from '../../src/access/rules.js';
 
@@ -71,5 +71,13 @@ describe('access: checking destinations before dialling', () => {
     const addresses = await systemLookup('localhost');
     expect(addresses.length).to.be.greaterThan(0);
     expect(await checkDestination('localhost', 80, [check([], 'dial', ['local'])])).to.deep.equal({ allowed: false, error: 'dial localhost:80' });
+  });
+
+  it('a lookup that does not answer in time refuses the destination with Go\'s lookup timeout text', async () => {
+    const never: HostLookup = () => new Promise<string[]>(() => undefined);
+    expect(await checkDestinationWithin('slow.test', 80, [check([{ ports: [80] }])], 30, never)).to.deep.equal({
+      allowed: false,
+      error: 'dial tcp: lookup slow.test: i/o timeout',
+    });
   });
 });

@@ -8,7 +8,7 @@ import { answerResume } from '../../relay/resume.js';
 import { routeConnect } from '../../relay/route.js';
 import type { Session } from '../sessions.js';
 import { refuseWhileDraining, type RoleContext } from './context.js';
-import { checkDestination, tokenCheck } from '../../access/guard.js';
+import { checkDestinationWithin, tokenCheck } from '../../access/guard.js';
 import { DestinationPolicy } from '../../access/index.js';
 import type { ConnectMessage } from '../../protocol/index.js';
 
@@ -42,7 +42,7 @@ export function startConnector(session: Session, ctx: RoleContext): void {
     const rules = ctx.store.get(token)?.rules;
     routeConnect(link, msg, {
       pickProvider: () => sessions.poolFor(reverseTokenOf()).waitForProvider(waitMs),
-      ...(rules && { admit: () => admitByRules(msg, new DestinationPolicy(rules)) }),
+      ...(rules && { admit: () => admitByRules(msg, new DestinationPolicy(rules), ctx.options.connectTimeoutMs ?? 10_000) }),
     });
   });
 }
@@ -54,8 +54,8 @@ export function startConnector(session: Session, ctx: RoleContext): void {
  * checked here (upstream refuses them outright for a token with rules, as an empty host never
  * resolves; so does this).
  */
-async function admitByRules(msg: ConnectMessage, policy: DestinationPolicy): Promise<{ allowed: true; connect?: ConnectMessage } | { allowed: false; error: string }> {
-  const result = await checkDestination(msg.address, msg.port, [tokenCheck(policy)]);
+async function admitByRules(msg: ConnectMessage, policy: DestinationPolicy, timeoutMs: number): Promise<{ allowed: true; connect?: ConnectMessage } | { allowed: false; error: string }> {
+  const result = await checkDestinationWithin(msg.address, msg.port, [tokenCheck(policy)], timeoutMs);
   if (!result.allowed) return result;
   if (result.host === msg.address) return { allowed: true };
   return { allowed: true, connect: { ...msg, address: result.host } };
