@@ -91,5 +91,8 @@ export function clientSummary(config: ClientCliConfig): Fields {
   if (config.caFile !== undefined) fields.ca = config.caFile;
   if (o.insecure) fields.tls_verify = 'off';
   if (config.addConnectorToken !== undefined) fields.connector_token = MASK;
+  // A provider's rules check its dials; a forward client's or connector's, its SOCKS port.
+  if (o.accessRules) fields[o.reverse ? 'dial_rules' : 'entry_rules'] = o.accessRules.length;
+  if (o.denyTargets) fields.deny_targets = o.denyTargets.join(',');
   return fields;
 }
