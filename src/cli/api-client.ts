@@ -3,6 +3,7 @@
  * against the Go server and ours alike. Every refusal becomes an ApiClientError carrying the
  * server's own error text, so the CLI can print exactly what the server said.
  */
+import type { AccessRule } from '../access/index.js';
 import { LinkSocksError } from '../errors.js';
 
 export type ApiClientErrorCode =
@@ -30,6 +31,8 @@ export interface AddTokenRequest {
   password?: string;
   reverse_token?: string;
   allow_manage_connector?: boolean;
+  /** Destination rules of the token (access control). */
+  rules?: AccessRule[];
 }
 
 /** The API's TokenResponse on success. */

@@ -4,6 +4,7 @@
  * A failure prints the server's error text on stderr and ends with status 1 through a
  * CommanderError, which the CLI's main already turns into its exit status.
  */
+import { parseAccessRuleFlags } from './access-flags.js';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ApiClient, ApiClientError, type AddTokenRequest } from './api-client.js';
 import { envValue, parsePort, type Env } from './values.js';
@@ -34,6 +35,7 @@ interface AddFlags extends ConnectionFlags {
   username?: string;
   password?: string;
   allowManageConnector?: boolean;
+  rule?: string[];
 }
 
 /** Failure of a token command: its message is what was printed on stderr. */
@@ -77,7 +79,7 @@ export function registerTokenCommand(program: Command, io: TokenCommandIo = {}):
     try {
       await work();
     } catch (err) {
-      if (!(err instanceof ApiClientError)) throw err;
+      if (!(err instanceof ApiClientError) && !(err instanceof CliError)) throw err;
       writeErr(`${err.message}\n`);
       throw new TokenCommandError(err.message);
     }
@@ -93,8 +95,10 @@ export function registerTokenCommand(program: Command, io: TokenCommandIo = {}):
     .option('-n, --username <name>', 'Reverse: SOCKS5 username')
     .option('-w, --password <password>', 'Reverse: SOCKS5 password')
     .option('-a, --allow-manage-connector', 'Reverse: autonomy mode (providers manage connector tokens; no port)')
+    .option('--rule <ADDR:PORT>', 'Allow only these destinations (repeatable), as --access-rule', (value: string, previous: string[] | undefined) => [...(previous ?? []), value])
     .action((flags: AddFlags) =>
       run(async () => {
+        const rules = parseAccessRuleFlags(flags.rule);
         const request: AddTokenRequest = {
           type: flags.type,
           ...(flags.token !== undefined && { token: flags.token }),
@@ -103,6 +107,7 @@ export function registerTokenCommand(program: Command, io: TokenCommandIo = {}):
           ...(flags.username !== undefined && { username: flags.username }),
           ...(flags.password !== undefined && { password: flags.password }),
           ...(flags.allowManageConnector === true && { allow_manage_connector: true }),
+          ...(rules !== undefined && { rules }),
         };
         const result = await clientFor(flags).addToken(request);
         if (flags.json) writeOut(`${JSON.stringify(result)}\n`);

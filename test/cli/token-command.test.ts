@@ -82,6 +82,16 @@ describe('token command', () => {
     ]);
   });
 
+  it('adds a token with --rule (access control), refusing a malformed one before asking the server', async () => {
+    const added = await run(['add', '--url', url, '--type', 'forward', '-t', 'ruled', '--rule', '10.0.0.0/8:443', '--rule', '*:22']);
+    expect(added.code).to.equal(0);
+    expect(server.store.get('ruled')?.rules?.toJSON()).to.deep.equal([{ Addrs: ['10.0.0.0/8'], Ports: [443] }, { Addrs: null, Ports: [22] }]);
+    const bad = await run(['add', '--url', url, '--type', 'forward', '-t', 'bad', '--rule', '10.0.0.0/40']);
+    expect(bad.code).to.equal(1);
+    expect(bad.err).to.contain('invalid --access-rule');
+    expect(server.store.get('bad')).to.equal(undefined);
+  });
+
   it('removes a token', async () => {
     server.addForwardToken('a/b');
     expect(await run(['remove', 'a/b', '--url', url])).to.deep.equal({ code: 0, out: 'removed a/b\n', err: '' });
