@@ -199,4 +199,3 @@ class PendingDial implements ChannelEndpoint {
     }
   }
 }
-
