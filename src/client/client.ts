@@ -304,7 +304,7 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
 
   /** Entry rules: a refused request gets 0x02 / 403; an allowed one goes out with the checked address. */
   private async admit(req: SocksRequest & { command: 'connect' }, check: DestinationCheck): Promise<void> {
-    const result = await checkDestinationWithin(req.host, req.port, [check], this.options.connectTimeoutMs ?? 10_000);
+    const result = await checkDestinationWithin(req.host, req.port, [check], this.options.connectTimeoutMs);
     if (req.socket.destroyed) return;
     if (!result.allowed) {
       this.logger.debug({ port: req.port }, 'Request blocked by access control');
@@ -372,7 +372,7 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
       maxPayload: this.options.bufferSize,
       observer: this.observer,
       ...(!this.accessPolicy.isOpen && { access: () => [dialCheck(this.accessPolicy)] }),
-      checkTimeoutMs: this.options.connectTimeoutMs ?? 10_000,
+      checkTimeoutMs: this.options.connectTimeoutMs,
     };
     return this.dialing;
   }

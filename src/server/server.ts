@@ -135,7 +135,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
           tokenCheck(new DestinationPolicy(this.store.get(token)?.rules)),
           dialCheck(new DestinationPolicy(this.store.access.dial, this.denyTargets)),
         ],
-        checkTimeoutMs: options.connectTimeoutMs ?? 10_000,
+        checkTimeoutMs: options.connectTimeoutMs,
         resumeChannel,
       }),
       resumeChannel,

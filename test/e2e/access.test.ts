@@ -12,6 +12,7 @@ import { LinkSocksServer } from '../../src/server/server.js';
 import type { LinkSocksServerOptions } from '../../src/server/options.js';
 import type { ConnectEvent } from '../../src/relay/observer.js';
 import { AccessRuleError } from '../../src/access/index.js';
+import { InvalidArgumentError, LinkSocksError } from '../../src/errors.js';
 import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 import { LOCALHOST, startEchoServer, startHttpServer, type EchoServer, type HttpTestServer } from '../helpers/net.js';
 import { makePayload } from '../helpers/payload.js';
@@ -285,6 +286,10 @@ describe('access control end to end', function () {
       expect(() => new LinkSocksServer({ access: { dial: [{ addrs: ['x'] }] } })).to.throw(AccessRuleError, 'access.dial[0].addrs[0]');
       expect(() => new LinkSocksServer({ denyTargets: ['nat' as 'local'] })).to.throw(AccessRuleError, 'unknown target preset');
       expect(() => new LinkSocksClient({ accessRules: [{ ports: [0] }] })).to.throw(AccessRuleError, 'accessRules[0].ports[0]');
+      expect(() => new LinkSocksClient({ denyTargets: 'local' as unknown as ['local'] })).to.throw(AccessRuleError, 'denyTargets: must be a list');
+      expect(() => new LinkSocksServer({ apiKeys: ['ok', ''] })).to.throw(InvalidArgumentError, 'apiKeys');
+      // One error family: AccessRuleError is a LinkSocksError with a stable code.
+      expect(new AccessRuleError('x')).to.be.instanceOf(LinkSocksError).and.to.have.property('code', 'ERR_LINKSOCKS_ACCESS_RULE');
       const server = new LinkSocksServer();
       expect(() => server.addForwardToken('t', [{ addrs: ['1.2.3.4/40'] }])).to.throw(AccessRuleError);
       expect(server.store.get('t')).to.equal(undefined);

@@ -42,7 +42,7 @@ export function startConnector(session: Session, ctx: RoleContext): void {
     const rules = ctx.store.get(token)?.rules;
     routeConnect(link, msg, {
       pickProvider: () => sessions.poolFor(reverseTokenOf()).waitForProvider(waitMs),
-      ...(rules && { admit: () => admitByRules(msg, new DestinationPolicy(rules), ctx.options.connectTimeoutMs ?? 10_000) }),
+      ...(rules && { admit: () => admitByRules(msg, new DestinationPolicy(rules), ctx.options.connectTimeoutMs) }),
     });
   });
 }
