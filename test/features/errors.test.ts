@@ -20,6 +20,7 @@ const SAMPLES: Record<string, () => lib.LinkSocksError> = {
   BodyTooLargeError: () => new lib.BodyTooLargeError('too large'),
   ApiClientError: () => new lib.ApiClientError('ERR_LINKSOCKS_API_REFUSED', 'refused', 401),
   CliError: () => new lib.CliError('ERR_CLI_INVALID_FLAG', 'bad flag'),
+  AccessRuleError: () => new lib.AccessRuleError('rules[0].addrs[0]: invalid address "x"'),
 };
 
 const CODE_SCHEME = /^ERR_(LINKSOCKS|SOCKS5|UPSTREAM|CLI)_[A-Z0-9_]+$/;
