@@ -1,13 +1,15 @@
 /**
  * The hot path of the relay: a TCP Data message written straight to the socket as one WebSocket
- * frame, header and payload in two writes under cork, so the payload is never copied (the generic
- * path encodes a new buffer holding header and payload). Only used when nothing is queued inside
- * `ws`, so frames keep their order.
+ * frame. Unmasked (server side), header and payload go in two writes under cork, so the payload is
+ * never copied; masked (client side), the payload is XOR-ed into the frame buffer in the same pass
+ * that has to touch every byte anyway, never in place: the caller's buffer may be shared (constant
+ * chunks, buffers kept for a retry). Only used when nothing is queued inside `ws`, so frames keep
+ * their order.
  */
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { DATA_HEADER_LENGTH, writeTcpDataHeader } from '../protocol/index.js';
-import { maskInPlace, writeMaskKey } from './ws-mask.js';
+import { maskInPlace, maskInto, writeMaskKey } from './ws-mask.js';
 
 /**
  * How a link's frames are written: a server's unmasked, a client's masked with a fresh random key
@@ -41,16 +43,15 @@ export function canWriteDirect(ws: WebSocket): boolean {
   );
 }
 
-/**
- * Writes the frame; returns socket.write's answer for the payload. A masked frame masks `payload`
- * in place (no copy): the caller hands the buffer over and must not read it afterwards.
- */
+/** Writes the frame; returns socket.write's answer for it. `payload` is never modified. */
 export function writeTcpDataFrame(socket: Socket, framing: DirectFraming, channelId: string, payload: Buffer): boolean {
   const length = DATA_HEADER_LENGTH + payload.length;
   const extended = length < 126 ? 0 : length < 65536 ? 2 : 8;
   const maskBytes = framing === 'masked' ? 4 : 0;
   const wsHeader = 2 + extended + maskBytes;
-  const head = Buffer.allocUnsafe(wsHeader + DATA_HEADER_LENGTH);
+  const headLength = wsHeader + DATA_HEADER_LENGTH;
+  // Masked: one buffer for the whole frame, the payload masked into it below.
+  const head = Buffer.allocUnsafe(maskBytes > 0 ? headLength + payload.length : headLength);
   head[0] = OPCODE_BINARY_FIN;
   const maskBit = maskBytes > 0 ? 0x80 : 0;
   if (extended === 0) {
@@ -67,8 +68,9 @@ export function writeTcpDataFrame(socket: Socket, framing: DirectFraming, channe
   if (maskBytes > 0) {
     writeMaskKey(head, 2 + extended);
     const key = head.subarray(2 + extended, wsHeader);
-    maskInPlace(head.subarray(wsHeader), key);
-    maskInPlace(payload, key);
+    maskInPlace(head.subarray(wsHeader, headLength), key);
+    maskInto(payload, key, head, headLength);
+    return socket.write(head);
   }
   socket.cork();
   socket.write(head);

@@ -163,8 +163,8 @@ export class Link extends EventEmitter {
   }
 
   /**
-   * Sends uncompressed TCP Data; the payload is not copied when the link allows direct frames. On a
-   * client's link it is then masked in place: the caller must not read it afterwards.
+   * Sends uncompressed TCP Data; on a server's link the payload is not copied when the link allows
+   * direct frames. The payload is never modified (a client's masking writes into a new frame).
    */
   sendTcpData(channelId: string, payload: Buffer): boolean {
     if (this.closed) return false;

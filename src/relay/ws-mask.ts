@@ -29,22 +29,42 @@ export function writeMaskKey(target: Buffer, offset: number): void {
 }
 
 interface BufferUtil {
+  /** Writes `source` XOR `mask` into `output` at `offset`, mask byte 0 on source byte 0. */
+  mask(source: Buffer, mask: Buffer, output: Buffer, offset: number, length: number): void;
   /** XORs `buffer` in place with the 4-byte `mask`, starting at mask byte 0. */
   unmask(buffer: Buffer, mask: Buffer): void;
 }
 
-// bufferutil (a dependency, also used by `ws`) XORs a word at a time in native code; its own
-// fallback is a plain loop, so this works without the native build too.
-const bufferUtil = createRequire(import.meta.url)('bufferutil') as BufferUtil;
+// bufferutil (a dependency, also used by `ws`) XORs a word at a time in native code and falls back
+// to plain loops itself when its native build is missing; the loops below cover a tree (or a
+// bundle) without the package at all.
+const bufferUtil = loadBufferUtil();
+
+function loadBufferUtil(): BufferUtil | undefined {
+  try {
+    return createRequire(import.meta.url)('bufferutil') as BufferUtil;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Below this size a JS loop beats the call into native code. */
 const NATIVE_MIN_LENGTH = 48;
 
 /** XORs `data` in place with `key` (4 bytes), key byte 0 on data byte 0. */
 export function maskInPlace(data: Buffer, key: Buffer): void {
-  if (data.length >= NATIVE_MIN_LENGTH) {
+  if (bufferUtil !== undefined && data.length >= NATIVE_MIN_LENGTH) {
     bufferUtil.unmask(data, key);
     return;
   }
   for (let i = 0; i < data.length; i += 1) data[i]! ^= key[i & 3]!;
+}
+
+/** Writes `source` XOR `key` into `output` from `offset`; `source` is left as it is. */
+export function maskInto(source: Buffer, key: Buffer, output: Buffer, offset: number): void {
+  if (bufferUtil !== undefined && source.length >= NATIVE_MIN_LENGTH) {
+    bufferUtil.mask(source, key, output, offset, source.length);
+    return;
+  }
+  for (let i = 0; i < source.length; i += 1) output[offset + i] = source[i]! ^ key[i & 3]!;
 }
