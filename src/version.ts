@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
-
-/** The package version, read from package.json (one level above both src/ and dist/). */
-export const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+// Written by scripts/write-version.ts from package.json (`npm version` runs it); do not edit.
+/** The package version. */
+export const VERSION = '0.1.0';

@@ -1,6 +1,4 @@
 /** CLI entry: `main(argv)` parses, runs one command and resolves to the exit status. */
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { CommanderError, type OutputConfiguration } from 'commander';
 import { CliError } from './errors.js';
 import { createCliLogger } from './logger.js';
@@ -90,26 +88,4 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     throw err;
   }
   return exitCode();
-}
-
-function isEntry(): boolean {
-  const script = process.argv[1];
-  if (script === undefined) return false;
-  try {
-    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isEntry()) {
-  main(process.argv).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-      process.exit(1);
-    },
-  );
 }
