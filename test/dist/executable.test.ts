@@ -31,7 +31,6 @@ describe('single executable, alone in a folder without node on PATH', function (
   checkNoLeaksAfterSuite();
 
   before(async function () {
-    requireOrSkip(this, missingGoBinary());
     await run(NPM, ['run', 'build:exe'], { cwd: REPO_ROOT, timeoutMs: 240_000 });
     const exe = path.join(folder.dir, EXE);
     copyFileSync(path.join(REPO_ROOT, 'build', EXE), exe);
@@ -73,11 +72,13 @@ describe('single executable, alone in a folder without node on PATH', function (
     await server.stop();
   });
 
-  it('forward: executable server, LinkSocks Go client, 4 MiB hashed echo', async () => {
+  it('forward: executable server, LinkSocks Go client, 4 MiB hashed echo', async function () {
+    requireOrSkip(this, missingGoBinary());
     await checkForwardAgainstGo(cli);
   });
 
-  it('reverse: LinkSocks Go server, executable provider, 4 MiB hashed echo', async () => {
+  it('reverse: LinkSocks Go server, executable provider, 4 MiB hashed echo', async function () {
+    requireOrSkip(this, missingGoBinary());
     await checkReverseAgainstGo(cli);
   });
 });

@@ -60,7 +60,6 @@ describe('npm package as installed from its tarball', function () {
   checkNoLeaksAfterSuite();
 
   before(async function () {
-    requireOrSkip(this, missingGoBinary());
     version = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
     const packed = await run(NPM, ['pack', '--json', '--pack-destination', project.dir], { cwd: REPO_ROOT, timeoutMs: 240_000 });
     // npm prints the prepare script's output before the JSON.
@@ -93,11 +92,13 @@ describe('npm package as installed from its tarball', function () {
     expect(stdout).to.equal(`linksocks-ts version ${version} ${process.platform}/${process.arch}\n`);
   });
 
-  it('forward: installed server, LinkSocks Go client, 4 MiB hashed echo', async () => {
+  it('forward: installed server, LinkSocks Go client, 4 MiB hashed echo', async function () {
+    requireOrSkip(this, missingGoBinary());
     await checkForwardAgainstGo(cli);
   });
 
-  it('reverse: LinkSocks Go server, installed provider, 4 MiB hashed echo', async () => {
+  it('reverse: LinkSocks Go server, installed provider, 4 MiB hashed echo', async function () {
+    requireOrSkip(this, missingGoBinary());
     await checkReverseAgainstGo(cli);
   });
 

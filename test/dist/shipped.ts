@@ -21,8 +21,8 @@ const TRANSFER_BYTES = 4 * 1024 * 1024;
 const START_TIMEOUT_MS = 20_000;
 
 /**
- * For a `before` hook: skips the suite when something it needs is missing, with the reason on
- * stderr; under CI=true it fails instead, so a CI run cannot pass by skipping.
+ * For a hook or a test: skips when something it needs is missing, with the reason on stderr;
+ * under CI=true it fails instead, so a CI run cannot pass by skipping.
  */
 export function requireOrSkip(ctx: Mocha.Context, missing: string | undefined): void {
   if (missing === undefined) return;
