@@ -123,8 +123,9 @@ async function main(): Promise<void> {
     run(options.node, ['--experimental-sea-config', config]);
     inject(options, blob);
     const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
+    const shown = path.relative(process.cwd(), options.out);
     process.stdout.write(
-      `${path.relative(process.cwd(), options.out) || options.out}: ${mib(statSync(options.out).size)} MiB ` +
+      `${shown.startsWith('..') ? options.out : shown}: ${mib(statSync(options.out).size)} MiB ` +
         `(script ${mib(statSync(script).size)} MiB)\n`,
     );
   } finally {
