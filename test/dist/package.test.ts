@@ -2,7 +2,7 @@
 // installed `linksocks-ts` command run against LinkSocks Go, and the library imported with its
 // types by a strict TypeScript project.
 import { expect } from 'chai';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
@@ -69,6 +69,10 @@ describe('npm package as installed from its tarball', function () {
     const files = info!.files.map((f) => f.path);
     expect(files).to.include.members(['LICENSE', 'README.md', 'package.json', 'bin/linksocks-ts.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/entry.js']);
     expect(files.filter((f) => f.startsWith('src/') || f.startsWith('test/')), 'sources or tests in the package').to.deep.equal([]);
+    // tsc never deletes outputs, so a dist/ built before a source file was removed or renamed
+    // still holds its old output, and npm would ship it.
+    const orphans = files.filter((f) => /^dist\/.*\.js$/.test(f) && !existsSync(path.join(REPO_ROOT, f.replace(/^dist\//, 'src/').replace(/\.js$/, '.ts'))));
+    expect(orphans, 'dist/ files without a source (remove dist/ and build again)').to.deep.equal([]);
 
     writeFileSync(path.join(project.dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
     // The @types/node the repository is tested with (from the npm cache when it is there).
