@@ -1,4 +1,4 @@
-// `npm run build:exe [-- --node <node binary>] [-- --out <file>]`: the CLI as one executable file
+// `npm run build:exe [-- --node <node binary>] [--out <file>]`: the CLI as one executable file
 // that needs no Node.js installation and no node_modules, using Node's single executable
 // application (SEA) support:
 //   1. esbuild bundles src/cli/entry.ts and every dependency into one CommonJS file (an SEA runs
