@@ -6,6 +6,8 @@ import path from 'node:path';
 
 import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 import {
+  checkClientAgainstGo,
+  checkConnectorAgainstGo,
   checkForwardAgainstGo,
   checkReverseAgainstGo,
   missingGoBinary,
@@ -80,5 +82,15 @@ describe('single executable, alone in a folder without node on PATH', function (
   it('reverse: LinkSocks Go server, executable provider, 4 MiB hashed echo', async function () {
     requireOrSkip(this, missingGoBinary());
     await checkReverseAgainstGo(cli);
+  });
+
+  it('forward: LinkSocks Go server, executable client, 4 MiB hashed echo', async function () {
+    requireOrSkip(this, missingGoBinary());
+    await checkClientAgainstGo(cli);
+  });
+
+  it('agent: LinkSocks Go server and provider, executable connector, 4 MiB hashed echo', async function () {
+    requireOrSkip(this, missingGoBinary());
+    await checkConnectorAgainstGo(cli);
   });
 });

@@ -7,6 +7,8 @@ import path from 'node:path';
 
 import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 import {
+  checkClientAgainstGo,
+  checkConnectorAgainstGo,
   checkForwardAgainstGo,
   checkReverseAgainstGo,
   missingGoBinary,
@@ -104,6 +106,16 @@ describe('npm package as installed from its tarball', function () {
   it('reverse: LinkSocks Go server, installed provider, 4 MiB hashed echo', async function () {
     requireOrSkip(this, missingGoBinary());
     await checkReverseAgainstGo(cli);
+  });
+
+  it('forward: LinkSocks Go server, installed client, 4 MiB hashed echo', async function () {
+    requireOrSkip(this, missingGoBinary());
+    await checkClientAgainstGo(cli);
+  });
+
+  it('agent: LinkSocks Go server and provider, installed connector, 4 MiB hashed echo', async function () {
+    requireOrSkip(this, missingGoBinary());
+    await checkConnectorAgainstGo(cli);
   });
 
   it("a strict TypeScript project compiles `import { LinkSocksServer } from 'linksocks-ts'` and runs it", async () => {

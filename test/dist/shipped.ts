@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { PROVIDER_READY, SERVER_READY, startClient, startServer } from '../../interop/peers.js';
+import { PROVIDER_READY, SERVER_READY, SOCKS_READY, startClient, startProvider, startServer } from '../../interop/peers.js';
 import { freePort, LOCALHOST, startEchoServer, waitForPort } from '../helpers/net.js';
 import { makePayload, sha256 } from '../helpers/payload.js';
 import { goBinary, spawnProcess, type TestProcess } from '../helpers/process.js';
@@ -122,6 +122,57 @@ export async function checkReverseAgainstGo(cli: ShippedCommand): Promise<void> 
       // A Go server opens the reverse SOCKS5 listener when the first provider joins, without a log line.
       await waitForPort(socksPort);
       await hashedTransfer(socksPort, echo.port);
+    } finally {
+      await provider.stop();
+    }
+  } finally {
+    await server.stop();
+    await echo.close();
+  }
+}
+
+/** Forward mode the other way round: a LinkSocks Go server, the shipped command is the client. */
+export async function checkClientAgainstGo(cli: ShippedCommand): Promise<void> {
+  const token = 'dist-client-token';
+  const echo = await startEchoServer();
+  const server = await startServer('go', { token });
+  try {
+    const socksPort = await freePort();
+    const client = await started(
+      spawnShipped(cli, ['client', '-t', token, '-u', server.url, '-s', LOCALHOST, '-p', String(socksPort)]),
+      SOCKS_READY,
+    );
+    try {
+      await hashedTransfer(socksPort, echo.port);
+    } finally {
+      await client.stop();
+    }
+  } finally {
+    await server.stop();
+    await echo.close();
+  }
+}
+
+/** Agent mode: a LinkSocks Go server and provider, the shipped command is the connector. */
+export async function checkConnectorAgainstGo(cli: ShippedCommand): Promise<void> {
+  const token = 'dist-agent-token';
+  const connectorToken = 'dist-connector-token';
+  const echo = await startEchoServer();
+  const server = await startServer('go', { token, reverse: true, connectorToken });
+  try {
+    // The provider first: a v1.7.15 server fails a connector's Connect while no provider is there.
+    const provider = await startProvider('go', { url: server.url, token });
+    try {
+      const socksPort = await freePort();
+      const connector = await started(
+        spawnShipped(cli, ['connector', '-t', connectorToken, '-u', server.url, '-s', LOCALHOST, '-p', String(socksPort)]),
+        SOCKS_READY,
+      );
+      try {
+        await hashedTransfer(socksPort, echo.port);
+      } finally {
+        await connector.stop();
+      }
     } finally {
       await provider.stop();
     }
