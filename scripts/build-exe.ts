@@ -9,7 +9,7 @@
 // The result runs on the platform and architecture of the Node binary used; build on each target
 // platform (or pass --node with another Node 20+ binary of this platform, e.g. an official build).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -35,6 +35,33 @@ const absentNative: Plugin = {
       contents: `const e = new Error(${JSON.stringify(`${args.path} is not part of the single executable`)}); e.code = 'MODULE_NOT_FOUND'; throw e;`,
       loader: 'js',
     }));
+  },
+};
+
+/**
+ * The admin page's files (`admin/`) go into the bundle: src/api/admin-files.ts reads them from the
+ * package folder, which an executable does not have, so the bundle gets a module with the same
+ * exports that holds their contents.
+ */
+const embeddedAdmin: Plugin = {
+  name: 'embedded-admin',
+  setup(b) {
+    b.onResolve({ filter: /[\\/]admin-files\.js$/ }, (args) => ({ path: args.path, namespace: 'embedded-admin' }));
+    b.onLoad({ filter: /.*/, namespace: 'embedded-admin' }, () => {
+      const dir = path.join(root, 'admin');
+      const files = readdirSync(dir).map((name) => `  ${JSON.stringify(name)}: ${JSON.stringify(readFileSync(path.join(dir, name)).toString('base64'))},`);
+      return {
+        contents: [
+          `const files = {\n${files.join('\n')}\n};`,
+          `export const ADMIN_ASSETS_DIR = 'embedded:admin/';`,
+          `export function readAdminFile(dir, name) {`,
+          `  if (dir !== ADMIN_ASSETS_DIR || !Object.hasOwn(files, name)) throw new Error(\`\${dir}\${name}: not in the executable\`);`,
+          `  return Buffer.from(files[name], 'base64');`,
+          `}`,
+        ].join('\n'),
+        loader: 'js',
+      };
+    });
   },
 };
 
@@ -67,7 +94,7 @@ async function bundle(outfile: string): Promise<void> {
     platform: 'node',
     format: 'cjs',
     target: 'node20',
-    plugins: [absentNative],
+    plugins: [absentNative, embeddedAdmin],
     minify: true,
     // Stack traces and error messages that print class names stay readable.
     keepNames: true,

@@ -4,13 +4,9 @@
  * scripts and styles from this origin only, no inline script, no eval, no framing.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import type Koa from 'koa';
-
-/** `admin/` at the package root: two levels up from both src/api and dist/api. */
-export const ADMIN_ASSETS_DIR = fileURLToPath(new URL('../../admin/', import.meta.url));
+import { ADMIN_ASSETS_DIR, readAdminFile } from './admin-files.js';
 
 const FILES: Readonly<Record<string, string>> = {
   'index.html': 'text/html; charset=utf-8',
@@ -62,7 +58,7 @@ export class AdminAssets {
 
   constructor(dir: string = ADMIN_ASSETS_DIR) {
     for (const [name, type] of Object.entries(FILES)) {
-      const body = readFileSync(`${dir}${name}`);
+      const body = readAdminFile(dir, name);
       const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 16)}"`;
       this.assets.set(name, { type, body, gzip: gzipSync(body, { level: 9 }), etag });
     }

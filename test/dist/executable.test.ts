@@ -1,7 +1,7 @@
 // The single executable as users get it: `npm run build:exe`, the file copied alone into an empty
 // folder and run with a PATH that holds no `node`, against LinkSocks Go.
 import { expect } from 'chai';
-import { copyFileSync, existsSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
@@ -63,7 +63,7 @@ describe('single executable, alone in a folder without node on PATH', function (
     });
   });
 
-  it('token: adds and lists tokens through the API of an executable server', async () => {
+  it('token: adds and lists tokens through the API of an executable server, which serves the admin page', async () => {
     const port = await freePort();
     const server = spawnShipped(cli, ['server', '-k', 'dist-api-key', '-H', LOCALHOST, '-P', String(port)]);
     await server.waitForLine(SERVER_READY, 20_000);
@@ -71,6 +71,11 @@ describe('single executable, alone in a folder without node on PATH', function (
     await run(cli.command, ['token', 'add', '--type', 'forward', '-t', 'dist-added-token', ...api], { env: cli.env, cwd: folder.dir });
     const { stdout } = await run(cli.command, ['token', 'list', ...api], { env: cli.env, cwd: folder.dir });
     expect(stdout).to.match(/^dist-added-token +forward/m);
+    // The page's files are inside the executable (a package reads them from its admin/ folder).
+    const page = await fetch(`http://${LOCALHOST}:${port}/admin`);
+    expect(page.status).to.equal(200);
+    expect(await page.text()).to.equal(readFileSync(path.join(REPO_ROOT, 'admin', 'index.html'), 'utf8'));
+    expect(server.findLine(/admin page files not found/), 'server warning').to.equal(undefined);
     await server.stop();
   });
 

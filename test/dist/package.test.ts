@@ -15,9 +15,12 @@ import {
   REPO_ROOT,
   requireOrSkip,
   run,
+  spawnShipped,
   tempDir,
   type ShippedCommand,
 } from './shipped.js';
+import { SERVER_READY } from '../../interop/peers.js';
+import { freePort, LOCALHOST } from '../helpers/net.js';
 
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
@@ -69,7 +72,7 @@ describe('npm package as installed from its tarball', function () {
     const [info] = JSON.parse(json) as Array<{ filename: string; files: Array<{ path: string }> }>;
     expect(info, 'npm pack --json output').to.not.equal(undefined);
     const files = info!.files.map((f) => f.path);
-    expect(files).to.include.members(['LICENSE', 'README.md', 'package.json', 'bin/linksocks-ts.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/entry.js']);
+    expect(files).to.include.members(['LICENSE', 'README.md', 'package.json', 'admin/index.html', 'bin/linksocks-ts.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/entry.js']);
     expect(files.filter((f) => f.startsWith('src/') || f.startsWith('test/')), 'sources or tests in the package').to.deep.equal([]);
     // tsc never deletes outputs, so a dist/ built before a source file was removed or renamed
     // still holds its old output, and npm would ship it.
@@ -96,6 +99,16 @@ describe('npm package as installed from its tarball', function () {
   it('the installed command prints its version', async () => {
     const { stdout } = await run(cli.command, ['version'], { env: cli.env });
     expect(stdout).to.equal(`linksocks-ts version ${version} ${process.platform}/${process.arch}\n`);
+  });
+
+  it('the installed server serves the admin page from the package', async () => {
+    const port = await freePort();
+    const server = spawnShipped(cli, ['server', '-k', 'dist-api-key', '-H', LOCALHOST, '-P', String(port)]);
+    await server.waitForLine(SERVER_READY, 20_000);
+    const page = await fetch(`http://${LOCALHOST}:${port}/admin`);
+    expect(page.status).to.equal(200);
+    expect(await page.text()).to.equal(readFileSync(path.join(REPO_ROOT, 'admin', 'index.html'), 'utf8'));
+    await server.stop();
   });
 
   it('forward: installed server, LinkSocks Go client, 4 MiB hashed echo', async function () {
