@@ -8,7 +8,6 @@
  * randomFillSync per 2048 frames, not a system call per frame).
  */
 import { randomFillSync } from 'node:crypto';
-import { createRequire } from 'node:module';
 
 const MASK_KEY_LENGTH = 4;
 const POOL_SIZE = 2048 * MASK_KEY_LENGTH;
@@ -28,25 +27,18 @@ export function writeMaskKey(target: Buffer, offset: number): void {
   poolNext += MASK_KEY_LENGTH;
 }
 
-interface BufferUtil {
-  /** Writes `source` XOR `mask` into `output` at `offset`, mask byte 0 on source byte 0. */
-  mask(source: Buffer, mask: Buffer, output: Buffer, offset: number, length: number): void;
-  /** XORs `buffer` in place with the 4-byte `mask`, starting at mask byte 0. */
-  unmask(buffer: Buffer, mask: Buffer): void;
-}
-
-// bufferutil (a dependency, also used by `ws`) XORs a word at a time in native code and falls back
-// to plain loops itself when its native build is missing; the loops below cover a tree (or a
-// bundle) without the package at all.
-const bufferUtil = loadBufferUtil();
-
-function loadBufferUtil(): BufferUtil | undefined {
-  try {
-    return createRequire(import.meta.url)('bufferutil') as BufferUtil;
-  } catch {
-    return undefined;
-  }
-}
+// bufferutil (an optional dependency, also used by `ws`) XORs a word at a time in native code and
+// falls back to plain loops itself when its native build is missing. It is imported without
+// blocking and without being required: where the package is absent (or not in the bundle, as in
+// the single executable) the loops below do the masking, as they do until the import settles,
+// normally long before the first frame.
+let bufferUtil: typeof import('bufferutil').default | undefined;
+import('bufferutil').then(
+  (loaded) => {
+    bufferUtil = loaded.default;
+  },
+  () => undefined,
+);
 
 /** Below this size a JS loop beats the call into native code. */
 const NATIVE_MIN_LENGTH = 48;
