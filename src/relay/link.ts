@@ -70,6 +70,8 @@ const DEFAULT_HIGH_WATER = 4 * 1024 * 1024;
 export const EARLY_DATA_LOST_ERROR = 'early data dropped';
 export const DEFAULT_CHANNEL_IDLE_MS = 12 * 60 * 60 * 1000;
 const IDLE_SWEEP_MS = 60 * 1000;
+/** How long close() lets queued frames flush before the socket is destroyed. */
+const CLOSE_FLUSH_MS = 1000;
 
 let nextLinkId = 1;
 
@@ -101,6 +103,7 @@ export class Link extends EventEmitter {
   private readonly early: EarlyData | undefined;
   private lastReceived = Date.now();
   private closed = false;
+  private closing = false;
 
   constructor(ws: WebSocket, socket: Socket, options: LinkOptions = {}) {
     super();
@@ -205,14 +208,19 @@ export class Link extends EventEmitter {
 
   /** Tells the peer to cut the link. Go never sends close frames; a normal close is fine for it. */
   close(code = 1000, reason = ''): void {
-    if (this.closed) return;
+    if (this.closed || this.closing) return;
+    this.closing = true;
     try {
       this.ws.close(code, reason);
     } catch {
       this.ws.terminate();
+      return;
     }
-    // Do not wait for the peer's close frame: a Go peer never answers with one promptly.
-    this.ws.terminate();
+    // Flush what is queued (a last Disconnect "EOF", the close frame), then FIN. Destroying the
+    // socket at once would throw queued frames away, cutting streams that had ended properly.
+    // Do not wait long for the peer's answer: a Go peer never sends a close frame back.
+    this.socket.end();
+    this.timers.push(setTimeout(() => this.ws.terminate(), CLOSE_FLUSH_MS));
   }
 
   /** Drops the TCP connection at once (what Go does on failures). */

@@ -46,6 +46,8 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
   private bytesFromLink = 0;
   private localEnded = false;
   private remoteEnded = false;
+  /** The far side's end of stream was passed on to the local socket: what it read is complete. */
+  private eofPassedOn = false;
   private disconnectSent = false;
   private finished = false;
   private blockingLink = false;
@@ -175,10 +177,12 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
     this.remoteEnded = true;
     this.unblockLink();
     if (error !== 'EOF') {
-      // An abort: flush what we have, then close; no answer (the peer is done with the channel).
+      // An abort; no answer (the peer is done with the channel). If the far side's end of stream
+      // already reached the local socket, what it read is complete: flush and close. Otherwise the
+      // stream was cut short, and the local socket is reset so its reader cannot take it as whole.
       this.disconnectSent = true;
       this.closeError = error;
-      this.finish(error, false);
+      this.finish(error, !this.eofPassedOn);
       return;
     }
     if (this.localEnded) {
@@ -186,6 +190,7 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
       return;
     }
     // Half-close: pass the end of stream on at once, keep the other direction for a while.
+    this.eofPassedOn = true;
     this.socket.end();
     this.armLinger();
   }
@@ -215,7 +220,9 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
 
   /**
    * Unregisters the channel. A graceful finish lets the socket flush what it holds (then FIN);
-   * an abrupt one destroys it.
+   * an abrupt one resets it (RST), so the local peer sees an error rather than an end of stream
+   * that never happened. Only when the far side's real end of stream already went out as a FIN is
+   * an abrupt finish a plain close: the local reader already has the complete stream.
    */
   private finish(error: string, destroy: boolean): void {
     if (this.finished) return;
@@ -225,8 +232,11 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
     this.unblockLink();
     this.link.detach(this.channelId, this);
     const socket = this.socket;
-    if (destroy || socket.destroyed) {
-      socket.destroy();
+    if (socket.destroyed) {
+      // Nothing left to close (the socket failed or closed by itself).
+    } else if (destroy) {
+      if (this.eofPassedOn) socket.destroy();
+      else socket.resetAndDestroy();
     } else {
       // Flush, FIN, and do not read any more; a reader that never drains is cut by the linger bound.
       socket.pause();

@@ -299,3 +299,17 @@ export async function waitForPort(port: number, timeoutMs = 10_000, host = LOCAL
     }
   }
 }
+
+/**
+ * How `socket` ends: the error code (a reset reads as 'ECONNRESET'), 'end' for a FIN, or 'close'
+ * when it was closed locally. Note that a Node reader may see a reset that arrives while received
+ * data is still unread as an 'end' (libuv); use it where no data is in flight.
+ */
+export function endingOf(socket: net.Socket): Promise<string> {
+  return new Promise((resolve) => {
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    socket.once('end', () => resolve('end'));
+    socket.once('close', () => resolve('close'));
+    socket.resume();
+  });
+}

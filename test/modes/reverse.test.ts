@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import type net from 'node:net';
 import { LinkSocksClient } from '../../src/client/client.js';
 import { LinkSocksServer } from '../../src/server/server.js';
-import { freePort, startEchoServer, LOCALHOST, withTimeout } from '../helpers/net.js';
+import { endingOf, freePort, startEchoServer, LOCALHOST, withTimeout } from '../helpers/net.js';
 import type { EchoServer } from '../helpers/net.js';
 import { makePayload, sendAndCollect } from '../helpers/payload.js';
 import { socksConnect, socksConnectReply, socksEcho, SocksReply } from '../helpers/socks.js';
@@ -76,10 +76,10 @@ describe('reverse mode (TS server, TS providers)', function () {
     const socket = await socksConnect({ proxyPort: socksPort, host: LOCALHOST, port: rig.echo.port });
     sockets.push(socket);
     await sendAndCollect(socket, Buffer.from('before'));
-    const closed = new Promise((resolve) => socket.once('close', resolve));
+    const ending = endingOf(socket);
     await startClient(rig, { token: 'rev', reverse: true });
     await first.close();
-    await withTimeout(closed, 3000, 'SOCKS socket of the lost provider closed');
+    expect(await withTimeout(ending, 3000, 'SOCKS socket of the lost provider closed')).to.equal('ECONNRESET');
     for (let i = 0; i < 4; i += 1) {
       expect((await socksEcho(socksPort, rig.echo.port, Buffer.from('after'))).toString()).to.equal('after');
     }
@@ -153,15 +153,15 @@ describe('agent mode (connector tokens)', function () {
     expect(await socksConnectReply(connector.socksAddress()!.port, LOCALHOST, rig.echo.port)).to.equal(SocksReply.hostUnreachable);
   });
 
-  it('tells the connector when the provider goes away (its SOCKS socket closes)', async function () {
+  it('tells the connector when the provider goes away (its SOCKS socket is reset)', async function () {
     const provider = await startClient(rig, { token: 'prov', reverse: true });
     const connector = await startClient(rig, { token: 'conn' });
     const socket = await socksConnect({ proxyPort: connector.socksAddress()!.port, host: LOCALHOST, port: rig.echo.port });
     try {
       await sendAndCollect(socket, Buffer.from('hi'));
-      const closed = new Promise((resolve) => socket.once('close', resolve));
+      const ending = endingOf(socket);
       await provider.close();
-      await withTimeout(closed, 3000, 'connector SOCKS socket closed');
+      expect(await withTimeout(ending, 3000, 'connector SOCKS socket closed')).to.equal('ECONNRESET');
     } finally {
       socket.destroy();
     }

@@ -245,3 +245,100 @@ export async function socksConnectHalfOpen(proxyPort: number, host: string, port
   });
   return socket;
 }
+
+/** How a download through a cut WebSocket ended, as its SOCKS client saw it. */
+export interface CutDownloadOutcome {
+  /** 'reset': a read error (code ECONNRESET expected); 'end': a FIN, i.e. the stream looked complete. */
+  readonly ending: 'reset' | 'end';
+  readonly code: string | undefined;
+  readonly bytes: number;
+}
+
+// The reader is Python (blocking recv(), as curl or a browser read) and not a Node socket: libuv
+// reports a reset that arrives while received data is still queued as an end of stream (it takes
+// POLLHUP after a partial read for EOF without reading the error), so a Node reader cannot tell
+// a reset from a FIN reliably. The script pauses at the cut point until told to go on, so the cut
+// always lands mid-stream whatever the machine's speed.
+const CUT_READER = `
+import socket, struct, sys
+port, target, cut_after = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+s = socket.create_connection(('127.0.0.1', port))
+s.sendall(b'\\x05\\x01\\x00')
+assert s.recv(2) == b'\\x05\\x00'
+s.sendall(b'\\x05\\x01\\x00\\x01' + socket.inet_aton('127.0.0.1') + struct.pack('>H', target))
+reply = b''
+while len(reply) < 10:
+    reply += s.recv(10 - len(reply))
+if reply[1] != 0:
+    print('REFUSED %d' % reply[1], flush=True); sys.exit(0)
+n = 0
+paused = False
+try:
+    while True:
+        d = s.recv(65536)
+        if not d:
+            print('END %d' % n, flush=True); break
+        n += len(d)
+        if not paused and n >= cut_after:
+            paused = True
+            print('CUT %d' % n, flush=True)
+            sys.stdin.readline()
+except OSError as e:
+    import errno
+    print('RESET %s %d' % (errno.errorcode.get(e.errno, str(e.errno)), n), flush=True)
+`;
+
+/**
+ * Downloads from `sourcePort` (a source server) through the SOCKS5 port, calls `cut` once
+ * `cutAfter` bytes have arrived, then keeps reading and reports how the stream ended. A stream
+ * that survives the cut (or is spliced) shows up as more bytes or an 'end'.
+ */
+export async function downloadAcrossCut(
+  socksPort: number,
+  sourcePort: number,
+  cutAfter: number,
+  cut: () => void | Promise<void>,
+  timeoutMs = 10_000,
+): Promise<CutDownloadOutcome> {
+  const child = spawn('python3', ['-c', CUT_READER, String(socksPort), String(sourcePort), String(cutAfter)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines: string[] = [];
+  let waiting: (() => void) | undefined;
+  let buffered = '';
+  child.stdout.on('data', (d: Buffer) => {
+    buffered += d.toString();
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      lines.push(buffered.slice(0, nl));
+      buffered = buffered.slice(nl + 1);
+    }
+    waiting?.();
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const nextLine = async (): Promise<string> => {
+    while (lines.length === 0) {
+      await Promise.race([new Promise<void>((resolve) => (waiting = resolve)), exited]);
+      if (lines.length === 0 && child.exitCode !== null) throw new Error('cut reader exited without an answer');
+    }
+    return lines.shift()!;
+  };
+  try {
+    const run = async (): Promise<CutDownloadOutcome> => {
+      let line = await nextLine();
+      if (line.startsWith('CUT ')) {
+        await cut();
+        child.stdin.write('go\n');
+        line = await nextLine();
+      }
+      const [word, a, b] = line.split(' ');
+      if (word === 'END') return { ending: 'end', code: undefined, bytes: Number(a) };
+      if (word === 'RESET') return { ending: 'reset', code: a, bytes: Number(b) };
+      throw new Error(`cut reader: ${line}`);
+    };
+    return await withTimeout(run(), timeoutMs, 'download across the cut ended');
+  } finally {
+    if (child.exitCode === null) child.kill();
+    await exited;
+  }
+}
