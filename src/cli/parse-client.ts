@@ -13,6 +13,7 @@ import {
   flagInteger,
   parseEnum,
   parseGoDuration,
+  parseGraceSeconds,
   parsePort,
   parsePositiveInteger,
   pickBool,
@@ -53,6 +54,7 @@ export interface RawClientFlags extends OperatorFlags {
   threads?: string;
   upstreamProxy?: string;
   fastOpen?: boolean;
+  transportGrace?: string;
   /** `--no-http` sets this to false (commander's negated flag). */
   http?: boolean;
   /** Commander turns `-E, --no-env-proxy` into `envProxy: false`. */
@@ -140,6 +142,9 @@ export function parseClientFlags(command: ClientCommand, flags: RawClientFlags, 
   if (accessRules) clientOptions.accessRules = accessRules;
   const denyTargets = parseDenyTargetFlags(flags.denyTargets);
   if (denyTargets) clientOptions.denyTargets = denyTargets;
+  if (flags.transportGrace !== undefined) {
+    clientOptions.transportGraceMs = parseGraceSeconds(flags.transportGrace, { kind: 'flag', flag: '--transport-grace' });
+  }
 
   const config: ClientCliConfig = { command, clientOptions, debug: flags.debug ?? 0, warnings, logFormat: operator.logFormat };
   if (operator.metricsListen) config.metricsListen = operator.metricsListen;

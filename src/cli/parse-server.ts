@@ -16,6 +16,7 @@ import {
   envValue,
   flagInteger,
   parseGoDuration,
+  parseGraceSeconds,
   parsePort,
   parsePositiveInteger,
   pickBool,
@@ -58,6 +59,7 @@ export interface RawServerFlags extends OperatorFlags {
   denyTargets?: string[];
   upstreamProxy?: string;
   fastOpen?: boolean;
+  transportGrace?: string;
   /** `--no-http` sets this to false (commander's negated flag). */
   http?: boolean;
   connectorWaitProvider?: string;
@@ -159,6 +161,9 @@ export function parseServerFlags(flags: RawServerFlags, env: Env): ServerCliConf
   if (denyTargets) serverOptions.denyTargets = denyTargets;
   if (fastOpen) serverOptions.fastOpen = true;
   if (flags.http === false) serverOptions.httpConnect = false;
+  if (flags.transportGrace !== undefined) {
+    serverOptions.transportGraceMs = parseGraceSeconds(flags.transportGrace, { kind: 'flag', flag: '--transport-grace' });
+  }
   if (upstreamProxy !== undefined) serverOptions.upstreamProxy = upstreamProxy;
   const stateFile = nonEmpty(flags.stateFile ?? envValue(env, 'LINKSOCKS_STATE_FILE'));
   if (stateFile !== undefined) serverOptions.stateFile = stateFile;

@@ -125,6 +125,10 @@ function addServerOptions(cmd: Command): void {
     .option('--tls-cert <file>', `${EXTRA} Serve HTTPS/WSS with this PEM certificate (needs --tls-key; SIGHUP reloads)`)
     .option('--tls-key <file>', `${EXTRA} PEM private key for --tls-cert`)
     .option(
+      '--transport-grace <seconds>',
+      `${EXTRA} How long channels survive a lost WebSocket, resumed on a new one (linksocks-ts peers; 0 = off; seconds or a duration like 1m)`,
+    )
+    .option(
       '--drain-timeout <duration>',
       `${EXTRA} ${withDefault('On SIGINT/SIGTERM, how long open channels may finish (a second signal stops at once)', d.drainTimeout)}`,
     );
@@ -154,6 +158,10 @@ function addClientOptions(cmd: Command): void {
     .option('-f, --fast-open', withEnv('Assume connection success and allow data transfer immediately', 'LINKSOCKS_FASTOPEN'))
     .addOption(new Option('--no-http', `${EXTRA} Do not serve HTTP (CONNECT and plain proxy requests) on the SOCKS5 port`))
     .addOption(new Option('-E, --no-env-proxy', 'Ignore HTTP(S)_PROXY when connecting to the WebSocket server'))
+    .option(
+      '--transport-grace <seconds>',
+      `${EXTRA} How long channels survive a lost WebSocket, resumed on a new one (linksocks-ts peers; 0 = off; seconds or a duration like 1m)`,
+    )
     .option('--direct-mode <mode>', withDefault('Accepted for compatibility: relay-only|auto (relay only)', d.directMode))
     .option('--direct-discovery <method>', withDefault('Accepted for compatibility; ignored', d.directDiscovery))
     .option('--direct-host-candidates <mode>', withDefault('Accepted for compatibility; ignored', d.directHostCandidates))

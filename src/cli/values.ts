@@ -88,6 +88,14 @@ export function parseGoDuration(value: string, source: Source): number {
   return sign * total;
 }
 
+/** `--transport-grace`: plain seconds (`30`, `2.5`) or a Go duration (`1m`, `500ms`), >= 0; milliseconds. */
+export function parseGraceSeconds(value: string, source: Source): number {
+  const v = value.trim();
+  const ms = /^\d+(\.\d+)?$/.test(v) ? Number(v) * 1000 : parseGoDuration(v, source);
+  if (!Number.isFinite(ms) || ms < 0) throw invalid(source, value, 'must be 0 or more');
+  return Math.round(ms);
+}
+
 /** Lower-cased, trimmed enum value checked against the allowed set (Go `Parse*` helpers). */
 export function parseEnum<T extends string>(name: string, value: string, allowed: readonly T[]): T {
   const v = value.trim().toLowerCase();

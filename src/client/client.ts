@@ -17,6 +17,7 @@ import { admitChannel } from '../relay/limits.js';
 import { LinkWaiters } from '../relay/link-waiters.js';
 import type { ChannelObserver } from '../relay/observer.js';
 import { DEFAULT_SOCKS_CONNECT_TIMEOUT_MS, openSocksChannel, type SocksSideOptions } from '../relay/socks-side.js';
+import { ResumableChannels, SuspendedOwners } from '../relay/grace.js';
 import { Socks5Server } from '../socks5/server.js';
 import { Reply } from '../socks5/types.js';
 import type { SocksRequest } from '../socks5/types.js';
@@ -64,6 +65,11 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
   private readonly accessPolicy: DestinationPolicy;
   private dialing: DialingSideOptions | undefined;
   private readyOnce = false;
+  /** Transport grace (ms, 0 = off): SOCKS channels wait here for a new link after losing theirs. */
+  private readonly graceMs: number;
+  private readonly owners = new SuspendedOwners(() => this.resumableLink());
+  /** Provider: channels it dials, found again by a server's Resume after a reconnect. */
+  private readonly resumable = new ResumableChannels();
   private stopped = false;
   private stopping: Promise<void> | undefined;
   private fatal: LinkSocksClientError | undefined;
@@ -89,11 +95,13 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
     // Parsed here, as the server does, so a bad URL throws UpstreamProxyError from the constructor
     // rather than from a connection handler later.
     this.upstream = options.upstreamProxy ? parseUpstreamProxy(options.upstreamProxy) : undefined;
+    this.graceMs = options.transportGraceMs;
     this.socksSide = {
       fastOpen: options.fastOpen,
       connectTimeoutMs: DEFAULT_SOCKS_CONNECT_TIMEOUT_MS,
       maxPayload: options.bufferSize,
       observer: this.observer,
+      grace: this.graceMs > 0 ? { ms: this.graceMs, registry: this.owners } : undefined,
     };
     this.accessPolicy = new DestinationPolicy(AccessRules.parse(options.accessRules, 'accessRules'), DenyList.fromPresets(options.denyTargets));
   }
@@ -133,6 +141,7 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
         maxDelayMs: this.options.maxReconnectDelayMs,
         authTimeoutMs: 30_000,
         linkOptions: this.linkOptions(),
+        announceGrace: this.graceMs > 0,
         logger: this.logger,
         index: i,
         total: threads,
@@ -182,6 +191,12 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
         if (msg.type === 'connect' && admitChannel(link, msg, this.options.maxChannelsPerLink)) handleConnect(link, msg, dialing);
       });
     }
+    // Channels waiting out a lost link re-open here once the server has said it can resume them.
+    const resumeHere = (): void => {
+      if (!link.isClosed) this.owners.linkReady(link);
+    };
+    if (link.peerResumes) resumeHere();
+    else link.once('peer-resumes', resumeHere);
     this.emit('connected', link);
     // Every waiting SOCKS request may use the new link (as Go's polling would find it).
     this.linkWaiters.release(() => link);
@@ -242,6 +257,8 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
     const waiter = this.startWaiter;
     this.startWaiter = undefined;
     for (const connection of this.connections) connection.close();
+    this.owners.dropAll();
+    this.resumable.dropSuspended();
     this.linkWaiters.cancelAll();
     if (this.socksServer) await this.socksServer.close();
     if (waiter) waiter.reject(error ?? new LinkSocksClientError('ERR_LINKSOCKS_CLOSED', 'client closed', false));
@@ -259,6 +276,15 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
       this.nextIndex = (this.nextIndex + 1) % n;
       const link = connection.link;
       if (link) return link;
+    }
+    return undefined;
+  }
+
+  /** A live link whose server announced transport grace. */
+  private resumableLink(): Link | undefined {
+    for (const connection of this.connections) {
+      const link = connection.link;
+      if (link?.peerResumes) return link;
     }
     return undefined;
   }
@@ -373,6 +399,8 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
       observer: this.observer,
       ...(!this.accessPolicy.isOpen && { access: () => [dialCheck(this.accessPolicy)] }),
       checkTimeoutMs: this.options.connectTimeoutMs,
+      grace: this.graceMs > 0 ? { ms: this.graceMs, registry: this.resumable } : undefined,
+      resumeChannel: this.graceMs > 0 ? (link, msg) => this.resumable.resume(link, msg.channelId) : undefined,
     };
     return this.dialing;
   }

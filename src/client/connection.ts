@@ -25,6 +25,8 @@ export interface ConnectionOptions {
   maxDelayMs: number;
   authTimeoutMs: number;
   linkOptions: LinkOptions;
+  /** Announce transport grace to the server right after authentication. */
+  announceGrace: boolean;
   logger: Logger;
   /** Position among the client's threads, for log lines (`k/N`). */
   index: number;
@@ -204,6 +206,7 @@ export class ClientConnection extends EventEmitter {
         // 'up' is emitted synchronously so the owner's message handlers see a Partners message
         // that arrived in the same read as the AuthResponse.
         this.current = link;
+        if (this.options.announceGrace) link.announceGrace();
         this.emit('up', link);
         resolve(link);
       };

@@ -2,6 +2,7 @@
  * LinkSocksClient's options: what a caller may pass, their defaults, and the one function that
  * turns the former into a complete, checked, frozen object (the client reads nothing else).
  */
+import { DEFAULT_TRANSPORT_GRACE_MS } from '../relay/grace.js';
 import {
   DEFAULT_BUFFER_SIZE,
   DEFAULT_CONNECT_TIMEOUT_MS,
@@ -49,6 +50,12 @@ export interface LinkSocksClientOptions {
   upstreamProxy?: string;
   /** Reply to SOCKS clients before the dialing side confirms (Go `-f`). */
   fastOpen?: boolean;
+  /**
+   * Transport grace: how long channels survive the loss of their WebSocket, waiting to be resumed on
+   * a new one (only with linksocks-ts peers that announce it); default 30 s as upstream, 0 = tear
+   * down at once.
+   */
+  transportGraceMs?: number;
   /** Ignore HTTP(S)_PROXY for the WebSocket dial. */
   noEnvProxy?: boolean;
   /** Extra CA certificate(s) (PEM) for wss://. */
@@ -100,6 +107,7 @@ export const CLIENT_DEFAULTS = Object.freeze({
   retryAuth: false,
   threads: 1,
   fastOpen: false,
+  transportGraceMs: DEFAULT_TRANSPORT_GRACE_MS,
   noEnvProxy: false,
   insecure: false,
   bufferSize: DEFAULT_BUFFER_SIZE,
@@ -142,6 +150,7 @@ export function resolveClientOptions(input: LinkSocksClientOptions = {}): Resolv
     threads: check.integer('threads', o.threads, d.threads, Number.MIN_SAFE_INTEGER),
     upstreamProxy: check.optionalString('upstreamProxy', o.upstreamProxy),
     fastOpen: check.boolean('fastOpen', o.fastOpen, d.fastOpen),
+    transportGraceMs: check.milliseconds('transportGraceMs', o.transportGraceMs, d.transportGraceMs),
     noEnvProxy: check.boolean('noEnvProxy', o.noEnvProxy, d.noEnvProxy),
     ca: check.optionalPem('ca', o.ca),
     insecure: check.boolean('insecure', o.insecure, d.insecure),

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { ConnectMessage } from '../protocol/index.js';
 import type { ChannelEndpoint, ChannelMessage, Link } from './link.js';
 import { TcpChannel } from './tcp-channel.js';
+import type { ResumableChannels } from './grace.js';
 import type { ChannelObserver } from './observer.js';
 import { joinHostPort } from './dial.js';
 import { answerResume } from './resume.js';
@@ -35,6 +36,8 @@ export interface DialingSideOptions {
   lookup?: HostLookup;
   /** Bound on the checks' name resolution; default 10 s. */
   checkTimeoutMs?: number;
+  /** Transport grace: channels kept across a lost link (resumeChannel finds them in the registry). */
+  grace?: { ms: number; registry: ResumableChannels };
 }
 
 const DEFAULT_PENDING_LIMIT = 1024 * 1024;
@@ -184,6 +187,7 @@ class PendingDial implements ChannelEndpoint {
       halfCloseLingerMs: this.options.halfCloseLingerMs,
       target: joinHostPort(this.msg.address, this.msg.port),
       observer: this.options.observer,
+      grace: this.options.grace,
     });
     channel.start({ toLocal: this.pending });
     if (this.remoteEof) channel.onChannelMessage({ type: 'disconnect', channelId, error: 'EOF' });

@@ -17,6 +17,7 @@ import { canWriteDirect, writeTcpDataFrame } from './data-frame.js';
 import type { DirectFraming } from './data-frame.js';
 import { EarlyData } from './early-data.js';
 import type { EarlyDataLimits, EarlyDropReason } from './early-data.js';
+import { GRACE_HELLO, parseGraceControl } from './grace-wire.js';
 
 /** Messages that belong to a channel and are delivered to its endpoint. */
 export type ChannelMessage = DataMessage | ConnectResponseMessage | DisconnectMessage;
@@ -31,6 +32,10 @@ export interface ChannelEndpoint {
   lastActivity(): number;
   /** Idle timeout reached. */
   onIdle(): void;
+  /** Transport grace between linksocks-ts peers (relay/grace.ts): the peer has this many bytes of the channel. */
+  onPeerAck?(received: number): void;
+  /** Transport grace: the peer's byte count after a resume; replay from there. */
+  onPeerOffset?(received: number): void;
 }
 
 /** A producer (a local socket feeding the link) paused until the link drains. */
@@ -104,6 +109,13 @@ export class Link extends EventEmitter {
   private lastReceived = Date.now();
   private closed = false;
   private closing = false;
+  private peerClosed = false;
+  /**
+   * The peer announced linksocks-ts transport grace (its hello LogMessage): it understands Resume
+   * and the byte-count exchange that makes a resumed channel exact. Set before any channel message
+   * of the peer is handled (the hello is the peer's first message after authentication).
+   */
+  peerResumes = false;
 
   constructor(ws: WebSocket, socket: Socket, options: LinkOptions = {}) {
     super();
@@ -123,7 +135,11 @@ export class Link extends EventEmitter {
     ws.on('message', (data: RawData) => this.onRaw(rawDataToBuffer(data)));
     ws.on('ping', () => this.touch());
     ws.on('pong', () => this.touch());
-    ws.on('close', () => this.onClosed());
+    ws.on('close', (code: number) => {
+      // 1006: no close frame arrived; the path died (or was cut) rather than the peer ending the link.
+      if (code !== 1006) this.peerClosed = true;
+      this.onClosed();
+    });
     ws.on('error', (err: Error) => {
       this.logger.debug({ err: err.message, link: this.id }, 'WebSocket error');
     });
@@ -133,6 +149,15 @@ export class Link extends EventEmitter {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /**
+   * The link died under us: no close frame from the peer and no close() of ours (a cut path, a
+   * silent peer that we terminated). Only such a loss is worth waiting out with transport grace;
+   * a deliberate close means the far side's channels are gone.
+   */
+  get lostAbruptly(): boolean {
+    return this.closed && !this.peerClosed && !this.closing;
   }
 
   /** True while the WebSocket holds more unsent bytes than the high-water mark. */
@@ -264,13 +289,32 @@ export class Link extends EventEmitter {
       case 'connect':
         this.onConnect(msg, raw);
         return;
+      case 'log': {
+        const control = parseGraceControl(msg);
+        if (!control) break;
+        if (control.kind === 'hello') {
+          this.peerResumes = true;
+          this.emit('peer-resumes');
+        } else {
+          const endpoint = this.channels.get(control.channelId);
+          if (control.kind === 'ack') endpoint?.onPeerAck?.(control.received);
+          else endpoint?.onPeerOffset?.(control.received);
+        }
+        return;
+      }
       case 'unsupported':
         this.counters.unsupportedMessages += 1;
         this.logger.debug({ link: this.id, messageType: msg.messageType }, 'unsupported message type ignored');
         return;
       default:
-        this.emit('message', msg, raw);
+        break;
     }
+    this.emit('message', msg, raw);
+  }
+
+  /** Announces transport grace support to the peer; sent right after authentication. */
+  announceGrace(): void {
+    this.send(GRACE_HELLO);
   }
 
   /**

@@ -19,7 +19,12 @@ export type ResumeChannel = (link: Link, msg: ConnectMessage) => boolean;
  */
 export function answerResume(link: Link, msg: ConnectMessage, resume?: ResumeChannel): void {
   const { channelId } = msg;
-  if (link.channels.has(channelId)) return;
+  if (link.channels.has(channelId)) {
+    // Already here: left as it is, unless the holder wants it (a relay re-bound the far side and
+    // the channel exchanges byte counts again, relay/grace.ts).
+    resume?.(link, msg);
+    return;
+  }
   if (resume?.(link, msg)) return;
   link.counters.resumesRefused += 1;
   link.logger.debug({ link: link.id, channel: channelId }, 'Resume for an unknown channel refused');

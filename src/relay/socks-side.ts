@@ -5,6 +5,7 @@ import type { ChannelEndpoint, ChannelMessage, Link } from './link.js';
 import { TcpChannel } from './tcp-channel.js';
 import type { ChannelObserver } from './observer.js';
 import { joinHostPort } from './dial.js';
+import type { SuspendedOwners } from './grace.js';
 
 export interface SocksSideOptions {
   /** Reply success before the dialing side confirms (Go `-f`). */
@@ -14,6 +15,8 @@ export interface SocksSideOptions {
   maxPayload: number;
   halfCloseLingerMs?: number;
   observer?: ChannelObserver;
+  /** Transport grace: channels kept across a lost link and re-opened with Resume on a new one. */
+  grace?: { ms: number; registry: SuspendedOwners };
 }
 
 export const DEFAULT_SOCKS_CONNECT_TIMEOUT_MS = 15_000;
@@ -31,6 +34,7 @@ export function openSocksChannel(link: Link, req: SocksConnectRequest, options: 
     halfCloseLingerMs: options.halfCloseLingerMs,
     target: joinHostPort(req.host, req.port),
     observer: options.observer,
+    grace: options.grace ? { ...options.grace, connect: { address: req.host, port: req.port } } : undefined,
   };
   if (options.fastOpen) {
     const socket = req.accept();

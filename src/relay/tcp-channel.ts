@@ -2,6 +2,27 @@ import type { Socket } from 'node:net';
 import type { ChannelEndpoint, ChannelMessage, DrainWaiter, Link } from './link.js';
 import { IdleTimer } from './idle-timer.js';
 import type { ChannelObserver } from './observer.js';
+import { graceAck, graceOffset } from './grace-wire.js';
+
+/** Where a channel that survives a lost link goes to be resumed (relay/grace.ts). */
+export interface GraceRegistry {
+  /** A resumable channel was created. */
+  opened?(channel: TcpChannel): void;
+  /** Its link was lost: the owner side finds it a new link (TcpChannel.resumeOn). */
+  suspended(channel: TcpChannel): void;
+  /** It ended for good. */
+  ended(channel: TcpChannel): void;
+}
+
+export interface ChannelGrace {
+  /** How long the channel waits for its lost link to be replaced, ms (> 0). */
+  ms: number;
+  registry: GraceRegistry;
+  /** The resume owner (the side of the SOCKS socket): the Connect it re-sends with Resume. */
+  connect?: { address: string; port: number };
+  /** Bytes kept for replay until the peer acknowledges them; reading the socket pauses beyond. Default 8 MiB. */
+  replayWindow?: number;
+}
 
 export interface TcpChannelOptions {
   /** Largest Data payload sent; larger socket reads are split. */
@@ -23,10 +44,17 @@ export interface TcpChannelOptions {
   /** `host:port` asked for, for logs and events. */
   target?: string;
   observer?: ChannelObserver;
+  /** Transport grace; only takes effect when the link's peer announced it (Link.peerResumes). */
+  grace?: ChannelGrace;
 }
 
 const DEFAULT_SOCKET_HIGH_WATER = 1024 * 1024;
 const DEFAULT_LINGER_MS = 10_000;
+const DEFAULT_REPLAY_WINDOW = 8 * 1024 * 1024;
+/** The receiver acknowledges every this many bytes, so the sender can drop them from its replay buffer. */
+export const GRACE_ACK_STEP = 256 * 1024;
+
+type PauseReason = 'drain' | 'window' | 'suspended';
 
 /**
  * Pipes one local TCP socket and one channel of a link, both ways.
@@ -36,7 +64,7 @@ const DEFAULT_LINGER_MS = 10_000;
  */
 export class TcpChannel implements ChannelEndpoint, DrainWaiter {
   readonly channelId: string;
-  private readonly link: Link;
+  private link: Link;
   private readonly socket: Socket;
   private readonly options: TcpChannelOptions;
   private readonly socketHighWater: number;
@@ -56,6 +84,19 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
   /** After a half-close: how long the other direction may stay silent. */
   private readonly linger = new IdleTimer();
   private closeError = '';
+  /** Why reading the local socket is paused; it resumes when none is left. */
+  private readonly pauses = new Set<PauseReason>();
+  private readonly grace: ChannelGrace | undefined;
+  /** Sent bytes are kept until acknowledged: set when grace applies to this channel. */
+  private readonly recording: boolean;
+  private readonly replay: Buffer[] = [];
+  private replayBytes = 0;
+  /** bytesFromLink when the last ack (or offset) went out. */
+  private ackedUpTo = 0;
+  /** The link is lost and no replacement has confirmed yet (suspended or awaiting the peer's offset). */
+  private suspended = false;
+  private awaitingOffset = false;
+  private graceTimer: NodeJS.Timeout | undefined;
 
   constructor(link: Link, channelId: string, socket: Socket, options: TcpChannelOptions) {
     this.link = link;
@@ -63,7 +104,10 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
     this.socket = socket;
     this.options = options;
     this.socketHighWater = options.socketHighWater ?? DEFAULT_SOCKET_HIGH_WATER;
+    this.grace = options.grace;
+    this.recording = this.grace !== undefined && this.grace.ms > 0 && link.peerResumes;
     link.attach(channelId, this);
+    if (this.recording) this.grace!.registry.opened?.(this);
     link.counters.channelsOpened += 1;
     options.observer?.opened?.({ channelId, target: options.target ?? '' });
     if (options.confirmTimeoutMs !== undefined) {
@@ -95,13 +139,181 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
   }
 
   onLinkClosed(): void {
+    if (this.recording && this.link.lostAbruptly && !this.finished) {
+      this.suspend();
+      return;
+    }
     // The link is gone: nothing can be sent on it; release the socket at once.
     this.disconnectSent = true;
     this.abort('link closed', false);
   }
 
   onLinkDrained(): void {
-    if (!this.finished && !this.localEnded) this.socket.resume();
+    this.unpause('drain');
+  }
+
+  // ---- transport grace --------------------------------------------------------------------
+
+  /** Ends the channel now (its owner is shutting down): Disconnect with `reason` if a link can carry it, RST. */
+  close(reason: string): void {
+    this.abort(reason, true);
+  }
+
+  /** True while the channel waits for a replacement link (owner side: resume it with resumeOn). */
+  get isSuspended(): boolean {
+    return this.suspended;
+  }
+
+  /** The link was lost: keep the socket, stop reading it, wait for a new link up to the grace period. */
+  private suspend(): void {
+    this.suspended = true;
+    this.link.cancelDrainWait(this);
+    this.unblockLink();
+    this.pauses.delete('drain');
+    this.pause('suspended');
+    this.linger.stop();
+    this.startGraceTimer();
+    this.grace!.registry.suspended(this);
+  }
+
+  private startGraceTimer(): void {
+    if (this.graceTimer) return;
+    this.graceTimer = setTimeout(() => this.expire(), this.grace!.ms);
+  }
+
+  /** Grace ran out: upstream's text to whoever can still hear it, a reset to the local socket. */
+  private expire(): void {
+    this.graceTimer = undefined;
+    if (this.finished) return;
+    this.suspended = false;
+    this.abort('transport link not restored', true);
+  }
+
+  /** Owner side: re-open the channel on `link` with a Connect carrying Resume, then exchange byte counts. */
+  resumeOn(link: Link): void {
+    if (this.finished || !this.suspended || !this.grace?.connect) return;
+    this.suspended = false;
+    this.link = link;
+    link.attach(this.channelId, this);
+    const { address, port } = this.grace.connect;
+    link.send({ type: 'connect', protocol: 'tcp', channelId: this.channelId, address, port, resume: true });
+    this.sendOffset();
+  }
+
+  /**
+   * Dialing side: a Resume for this channel arrived on `link`. The old link may not look dead yet
+   * (the peer noticed first): leave it. Returns false when the channel cannot be resumed.
+   */
+  rebind(link: Link): boolean {
+    if (this.finished || !this.recording) return false;
+    if (link === this.link && !this.suspended) return true; // a duplicate Resume
+    if (!this.suspended) {
+      this.link.cancelDrainWait(this);
+      this.unblockLink();
+      this.link.detach(this.channelId, this);
+      this.pauses.delete('drain');
+      this.pause('suspended');
+      this.linger.stop();
+      this.startGraceTimer();
+    }
+    this.suspended = false;
+    this.link = link;
+    link.attach(this.channelId, this);
+    this.sendOffset();
+    return true;
+  }
+
+  /** After a resume each side says how much it received; nothing else is sent until the peer's count arrives. */
+  private sendOffset(): void {
+    this.awaitingOffset = true;
+    this.ackedUpTo = this.bytesFromLink;
+    this.link.send(graceOffset(this.channelId, this.bytesFromLink));
+  }
+
+  onPeerOffset(received: number): void {
+    if (this.finished || !this.awaitingOffset) return;
+    const replayStart = this.bytesToLink - this.replayBytes;
+    if (received < replayStart || received > this.bytesToLink) {
+      // Bytes the peer never got are no longer here (or it claims more than was sent): not exact.
+      this.abort('resume offset out of range', true);
+      return;
+    }
+    this.awaitingOffset = false;
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.graceTimer = undefined;
+    // The peer knows the channel, so its dial succeeded: a pending fast-open deadline is moot.
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.dropReplay(received);
+    let ok = true;
+    for (const chunk of this.replay) ok = this.sendChunk(chunk);
+    if (this.localEnded) {
+      // Our end of stream may have gone down with the old link: say it again, after the data.
+      this.disconnectSent = true;
+      this.link.send({ type: 'disconnect', channelId: this.channelId, error: 'EOF' });
+      if (this.remoteEnded) {
+        this.finish('', false);
+        return;
+      }
+    }
+    if (this.localEnded || this.remoteEnded) this.armLinger();
+    this.unpause('suspended');
+    if (!ok) this.waitDrain();
+    if (this.replayBytes <= this.replayWindow()) this.unpause('window');
+  }
+
+  onPeerAck(received: number): void {
+    if (this.finished || !this.recording || received > this.bytesToLink) return;
+    this.dropReplay(received);
+    if (this.replayBytes <= this.replayWindow() / 2) this.unpause('window');
+  }
+
+  private replayWindow(): number {
+    return this.grace?.replayWindow ?? DEFAULT_REPLAY_WINDOW;
+  }
+
+  /** Forgets replay bytes the peer has (everything before `received`). */
+  private dropReplay(received: number): void {
+    let drop = received - (this.bytesToLink - this.replayBytes);
+    while (drop > 0 && this.replay.length > 0) {
+      const first = this.replay[0]!;
+      if (first.length <= drop) {
+        this.replay.shift();
+        this.replayBytes -= first.length;
+        drop -= first.length;
+      } else {
+        this.replay[0] = first.subarray(drop);
+        this.replayBytes -= drop;
+        drop = 0;
+      }
+    }
+  }
+
+  private pause(reason: PauseReason): void {
+    this.pauses.add(reason);
+    this.socket.pause();
+  }
+
+  private unpause(reason: PauseReason): void {
+    if (!this.pauses.delete(reason)) return;
+    if (this.pauses.size === 0 && !this.finished && !this.localEnded) this.socket.resume();
+  }
+
+  private waitDrain(): void {
+    this.link.counters.producerPauses += 1;
+    this.pause('drain');
+    this.link.waitForDrain(this);
+  }
+
+  /** Sends one socket read as Data, split to the payload limit; false when the link is congested. */
+  private sendChunk(chunk: Buffer): boolean {
+    const max = this.options.maxPayload;
+    let ok = true;
+    for (let offset = 0; offset < chunk.length; offset += max) {
+      const payload = offset === 0 && chunk.length <= max ? chunk : chunk.subarray(offset, offset + max);
+      ok = this.link.sendTcpData(this.channelId, payload);
+    }
+    return ok;
   }
 
   onChannelMessage(msg: ChannelMessage): void {
@@ -130,6 +342,11 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
     this.bytesFromLink += data.length;
     this.link.counters.bytesFromLink += data.length;
     this.socket.write(data);
+    if (this.link.peerResumes && this.bytesFromLink - this.ackedUpTo >= GRACE_ACK_STEP) {
+      // The peer keeps what it sent for replay until we say we have it.
+      this.ackedUpTo = this.bytesFromLink;
+      this.link.send(graceAck(this.channelId, this.bytesFromLink));
+    }
     if (!this.blockingLink && this.socket.writableLength > this.socketHighWater) {
       // The local reader is slower than the link: stop reading the link until it catches up.
       this.blockingLink = true;
@@ -147,24 +364,25 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
 
   private onLocalData(chunk: Buffer): void {
     this.lastTraffic = Date.now();
-    const max = this.options.maxPayload;
-    let ok = true;
-    for (let offset = 0; offset < chunk.length; offset += max) {
-      const payload = offset === 0 && chunk.length <= max ? chunk : chunk.subarray(offset, offset + max);
-      ok = this.link.sendTcpData(this.channelId, payload);
-    }
     this.bytesToLink += chunk.length;
     this.link.counters.bytesToLink += chunk.length;
-    if (!ok) {
-      this.link.counters.producerPauses += 1;
-      this.socket.pause();
-      this.link.waitForDrain(this);
+    if (this.recording) {
+      this.replay.push(chunk);
+      this.replayBytes += chunk.length;
+      if (this.replayBytes > this.replayWindow()) this.pause('window');
     }
+    if (this.suspended || this.awaitingOffset) {
+      // Read before the pause took effect: kept for replay, sent once the link is back.
+      this.pause('suspended');
+      return;
+    }
+    if (!this.sendChunk(chunk)) this.waitDrain();
   }
 
   private onLocalEnd(): void {
     if (this.finished || this.localEnded) return;
     this.localEnded = true;
+    if (this.suspended || this.awaitingOffset) return; // said on the new link, after the replay
     this.sendDisconnect('EOF');
     if (this.remoteEnded) {
       this.finish('', false);
@@ -228,6 +446,11 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
     if (this.finished) return;
     this.finished = true;
     this.clearTimer();
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.graceTimer = undefined;
+    this.replay.length = 0;
+    this.replayBytes = 0;
+    if (this.recording) this.grace!.registry.ended(this);
     this.link.cancelDrainWait(this);
     this.unblockLink();
     this.link.detach(this.channelId, this);

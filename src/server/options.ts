@@ -2,6 +2,7 @@
  * LinkSocksServer's options: what a caller may pass, their defaults, and the one function that
  * turns the former into a complete, checked, frozen object (the server reads nothing else).
  */
+import { DEFAULT_TRANSPORT_GRACE_MS } from '../relay/grace.js';
 import type { Server as HttpServer } from 'node:http';
 import {
   DEFAULT_BUFFER_SIZE,
@@ -66,6 +67,12 @@ export interface LinkSocksServerOptions {
   connectorWaitProviderMs?: number;
   /** Channels idle this long are closed; default 12 h. */
   channelIdleTimeoutMs?: number;
+  /**
+   * Transport grace: how long channels survive the loss of their WebSocket, waiting to be resumed on
+   * a new one (only with linksocks-ts peers that announce it); default 30 s as upstream, 0 = tear
+   * down at once.
+   */
+  transportGraceMs?: number;
   /** Serve Prometheus metrics at `/metrics` on the HTTP port (behind the API key when one is set). */
   metrics?: boolean;
   /** Failed authentications allowed per remote address before upgrades get 429; see AuthRateLimiter. */
@@ -101,6 +108,7 @@ export const SERVER_DEFAULTS = Object.freeze({
   portPool: DEFAULT_PORT_RANGE,
   httpConnect: true,
   fastOpen: false,
+  transportGraceMs: DEFAULT_TRANSPORT_GRACE_MS,
   bufferSize: DEFAULT_BUFFER_SIZE,
   connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
   providerWaitMs: 10_000,
@@ -151,6 +159,7 @@ export function resolveServerOptions(input: LinkSocksServerOptions = {}): Resolv
     apiKey: check.optionalString('apiKey', o.apiKey),
     httpConnect: check.boolean('httpConnect', o.httpConnect, d.httpConnect),
     fastOpen: check.boolean('fastOpen', o.fastOpen, d.fastOpen),
+    transportGraceMs: check.milliseconds('transportGraceMs', o.transportGraceMs, d.transportGraceMs),
     upstreamProxy: check.optionalString('upstreamProxy', o.upstreamProxy),
     bufferSize: check.integer('bufferSize', o.bufferSize, d.bufferSize, 1),
     connectTimeoutMs: check.milliseconds('connectTimeoutMs', o.connectTimeoutMs, d.connectTimeoutMs),

@@ -16,6 +16,7 @@ import { eventObserver } from '../relay/observer.js';
 import type { ChannelObserver } from '../relay/observer.js';
 import type { ResumeChannel } from '../relay/resume.js';
 import { DEFAULT_SOCKS_CONNECT_TIMEOUT_MS } from '../relay/socks-side.js';
+import { ResumableChannels } from '../relay/grace.js';
 import { udpChannelOpener } from '../relay/udp-dialing-side.js';
 import { createTcpDialer, parseUpstreamProxy, type UpstreamProxy } from '../relay/upstream.js';
 import { VERSION } from '../version.js';
@@ -73,6 +74,8 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
   private draining = false;
   /** Live figures and recent events for the admin page; with an API key only. */
   private readonly feed: AdminFeed | undefined;
+  /** Transport grace: resumable channels per token, kept across a lost link. */
+  private readonly resumable = new Map<string, ResumableChannels>();
 
   /** Throws InvalidArgumentError (naming the option) for an option of the wrong type or range. */
   constructor(userOptions: LinkSocksServerOptions = {}) {
@@ -90,6 +93,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     if (initialAccess) this.store.setAccess(initialAccess);
     this.store.on('removed', (record: TokenRecord) => this.onTokenRemoved(record));
     this.authLimiter = new AuthRateLimiter(options.authRateLimit);
+    const graceMs = options.transportGraceMs;
     const forwardObserver = eventObserver(this, logger, 'forward');
     const reverseObserver = eventObserver(this, logger, 'reverse');
     // Parsed once so a bad URL fails at construction (UpstreamProxyError), not on the first dial.
@@ -139,6 +143,15 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
         resumeChannel,
       }),
       resumeChannel,
+      transportGraceMs: graceMs,
+      resumableFor: (token) => {
+        let registry = this.resumable.get(token);
+        if (!registry) {
+          registry = new ResumableChannels();
+          this.resumable.set(token, registry);
+        }
+        return registry;
+      },
     };
     this.handshakes = new AuthHandshakes(tokenRoles(this.store), logger);
     this.metricsRegistry = options.metrics ? attachMetrics(this) : undefined;
@@ -269,6 +282,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     this.feed?.stop();
     this.handshakes.terminateAll();
     this.sessions.closeAll(1001);
+    for (const registry of this.resumable.values()) registry.dropSuspended();
     await this.reverseListeners.closeAll();
     this.sessions.cancelAllWaiters();
     await this.front.close();
@@ -341,6 +355,8 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
   private onTokenRemoved(record: TokenRecord): void {
     this.logger.info({ type: record.kind }, 'Token removed');
     this.sessions.closeFor(record.token, 1001);
+    this.resumable.get(record.token)?.dropSuspended();
+    this.resumable.delete(record.token);
     this.reverseListeners.closeFor(record.token);
     this.sessions.dropPool(record.token);
   }

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { CliError } from '../../src/cli/errors.js';
+import { parseClientFlags } from '../../src/cli/parse-client.js';
 import { parseServerFlags } from '../../src/cli/parse-server.js';
 
 describe('parseServerFlags', () => {
@@ -143,5 +144,17 @@ describe('parseServerFlags', () => {
       certFile: 'c.pem',
       keyFile: 'k.pem',
     });
+  });
+});
+
+describe('--transport-grace', () => {
+  it('takes seconds or a Go duration, 0 turns grace off, negative or junk is refused', () => {
+    expect(parseServerFlags({ transportGrace: '45' }, {}).serverOptions.transportGraceMs).to.equal(45_000);
+    expect(parseServerFlags({ transportGrace: '1m30s' }, {}).serverOptions.transportGraceMs).to.equal(90_000);
+    expect(parseServerFlags({ transportGrace: '0' }, {}).serverOptions.transportGraceMs).to.equal(0);
+    expect(parseServerFlags({}, {}).serverOptions.transportGraceMs).to.equal(undefined);
+    expect(parseClientFlags('client', { transportGrace: '2.5' }, {}).clientOptions.transportGraceMs).to.equal(2500);
+    expect(() => parseServerFlags({ transportGrace: '-1s' }, {})).to.throw(CliError, /transport-grace/);
+    expect(() => parseClientFlags('provider', { transportGrace: 'soon' }, {})).to.throw(CliError, /transport-grace/);
   });
 });

@@ -22,14 +22,14 @@ class Scene {
   private readonly handles = snapshotResources();
 
   async server(options: LinkSocksServerOptions = {}): Promise<LinkSocksServer> {
-    const server = new LinkSocksServer({ host: LOCALHOST, port: 0, ...options });
+    const server = new LinkSocksServer({ host: LOCALHOST, port: 0, transportGraceMs: 0, ...options });
     this.servers.push(server);
     await server.start();
     return server;
   }
 
   async client(options: LinkSocksClientOptions): Promise<LinkSocksClient> {
-    const client = new LinkSocksClient({ socksPort: 0, reconnect: true, reconnectDelayMs: 50, ...options });
+    const client = new LinkSocksClient({ socksPort: 0, reconnect: true, reconnectDelayMs: 50, transportGraceMs: 0, ...options });
     this.clients.push(client);
     await client.start();
     return client;

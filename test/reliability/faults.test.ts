@@ -30,14 +30,15 @@ class Scene {
   private readonly handles: ResourceSnapshot = snapshotResources();
 
   async server(options: LinkSocksServerOptions = {}): Promise<LinkSocksServer> {
-    const server = new LinkSocksServer({ host: LOCALHOST, port: 0, ...options });
+    // Transport grace off: these tests are about tearing down at once (grace.test.ts covers it on).
+    const server = new LinkSocksServer({ host: LOCALHOST, port: 0, transportGraceMs: 0, ...options });
     this.servers.push(server);
     await server.start();
     return server;
   }
 
   async client(options: LinkSocksClientOptions): Promise<LinkSocksClient> {
-    const client = new LinkSocksClient({ socksPort: 0, ...options });
+    const client = new LinkSocksClient({ socksPort: 0, transportGraceMs: 0, ...options });
     this.clients.push(client);
     await client.start();
     return client;

@@ -1,6 +1,7 @@
 /** What the role handlers get from the server that authenticated the session. */
 import type { Logger } from '../../log.js';
 import type { DialingSideOptions } from '../../relay/dialing-side.js';
+import type { ResumableChannels } from '../../relay/grace.js';
 import type { Link } from '../../relay/link.js';
 import type { ResumeChannel } from '../../relay/resume.js';
 import type { ResolvedServerOptions } from '../options.js';
@@ -21,6 +22,10 @@ export interface RoleContext {
   dialingOptions(token: string): DialingSideOptions;
   /** Re-binds a channel named by a Resume (NEWEST.md §3.4); false: refused as "channel expired". */
   readonly resumeChannel: ResumeChannel;
+  /** Transport grace (ms, 0 = off); announced to every client after its AuthResponse when on. */
+  readonly transportGraceMs: number;
+  /** The resumable channels of a token (a Resume from another token cannot take one over). */
+  resumableFor(token: string): ResumableChannels;
 }
 
 /** The answer to a Connect while the server drains. */

@@ -10,7 +10,14 @@ export function startForward(session: Session, ctx: RoleContext): void {
   const { link } = session;
   link.send({ type: 'authResponse', success: true, error: '' });
   ctx.logger.info({ link: link.id }, 'Forward client authenticated');
+  const graceMs = ctx.transportGraceMs;
+  if (graceMs > 0) link.announceGrace();
   const dialing = ctx.dialingOptions(session.token);
+  if (graceMs > 0) {
+    const registry = ctx.resumableFor(session.token);
+    dialing.grace = { ms: graceMs, registry };
+    dialing.resumeChannel = (l, m) => registry.resume(l, m.channelId);
+  }
   link.on('message', (msg: Message) => {
     if (msg.type === 'connect') {
       if (msg.resume) handleConnect(link, msg, dialing); // re-binds or refuses, never dials

@@ -1,0 +1,169 @@
+// Transport grace between linksocks-ts peers: a WebSocket cut (TCP destroyed, no close frame)
+// under a hashed 64 MiB echo transfer; the channel waits, is resumed on the reconnected link, and
+// every byte arrives once, in order, over the one target connection.
+import { expect } from 'chai';
+import net from 'node:net';
+import { LinkSocksClient } from '../../src/client/client.js';
+import type { LinkSocksClientOptions } from '../../src/client/options.js';
+import { LinkSocksServer } from '../../src/server/server.js';
+import type { LinkSocksServerOptions } from '../../src/server/options.js';
+import { endingOf, LOCALHOST, startEchoServer, waitForEvent, withTimeout } from '../helpers/net.js';
+import type { EchoServer } from '../helpers/net.js';
+import { makePayload, sha256, writeAll } from '../helpers/payload.js';
+import { socksConnect } from '../helpers/socks.js';
+import { assertNoLeakedHandles, snapshotResources } from '../helpers/leaks.js';
+import { startCutProxy } from './rig.js';
+import type { CutProxy } from './rig.js';
+
+const SIZE = 64 * 1024 * 1024;
+
+class Scene {
+  readonly servers: LinkSocksServer[] = [];
+  readonly clients: LinkSocksClient[] = [];
+  readonly proxies: CutProxy[] = [];
+  readonly sockets: net.Socket[] = [];
+  echo!: EchoServer;
+  private readonly handles = snapshotResources();
+
+  async server(options: LinkSocksServerOptions = {}): Promise<LinkSocksServer> {
+    const server = new LinkSocksServer({ host: LOCALHOST, port: 0, ...options });
+    this.servers.push(server);
+    await server.start();
+    return server;
+  }
+
+  async client(options: LinkSocksClientOptions): Promise<LinkSocksClient> {
+    const client = new LinkSocksClient({ socksPort: 0, reconnect: true, reconnectDelayMs: 50, ...options });
+    this.clients.push(client);
+    await client.start();
+    return client;
+  }
+
+  async proxy(server: LinkSocksServer): Promise<CutProxy> {
+    const proxy = await startCutProxy(server.address().port);
+    this.proxies.push(proxy);
+    return proxy;
+  }
+
+  async socks(port: number): Promise<net.Socket> {
+    const socket = await socksConnect({ proxyPort: port, host: LOCALHOST, port: this.echo.port });
+    socket.on('error', () => undefined);
+    this.sockets.push(socket);
+    return socket;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await Promise.all(this.clients.map((c) => c.close()));
+    await Promise.all(this.servers.map((s) => s.close()));
+    await Promise.all(this.proxies.map((p) => p.close()));
+    await this.echo.close();
+    await assertNoLeakedHandles(this.handles, { graceMs: 3000 });
+  }
+}
+
+/**
+ * Echoes SIZE bytes through `socket`, calling `cut` once `cutAt` bytes came back; resolves with
+ * the SHA-256 of everything that came back (exactly SIZE bytes, or rejects).
+ */
+async function echoAcrossCut(socket: net.Socket, cutAt: number, cut: () => void | Promise<void>): Promise<string> {
+  const payload = makePayload(SIZE, 17);
+  const expected = sha256(payload);
+  let received = 0;
+  let cutDone = false;
+  const chunks: Buffer[] = [];
+  const done = new Promise<void>((resolve, reject) => {
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      received += chunk.length;
+      if (!cutDone && received >= cutAt) {
+        cutDone = true;
+        void cut();
+      }
+      if (received >= SIZE) resolve();
+    });
+    socket.once('close', () => reject(new Error(`SOCKS socket closed after ${received} of ${SIZE} bytes`)));
+  });
+  writeAll(socket, payload).catch(() => undefined);
+  await withTimeout(done, 60_000, `echo of ${SIZE} bytes across the cut`);
+  expect(received, 'no byte duplicated').to.equal(SIZE);
+  const actual = sha256(Buffer.concat(chunks));
+  expect(actual, 'bytes in order, none lost').to.equal(expected);
+  return actual;
+}
+
+describe('reliability: transport grace (linksocks-ts on both sides)', function () {
+  this.timeout(120_000);
+  let scene: Scene;
+
+  beforeEach(async function () {
+    scene = new Scene();
+    scene.echo = await startEchoServer();
+  });
+
+  afterEach(async function () {
+    await scene.close();
+  });
+
+  it('forward: a 64 MiB echo survives a cut WebSocket, hash intact, one target connection', async function () {
+    const server = await scene.server();
+    server.addForwardToken('grace-fwd');
+    const proxy = await scene.proxy(server);
+    const client = await scene.client({ url: proxy.url, token: 'grace-fwd' });
+    const socket = await scene.socks(client.socksAddress()!.port);
+    const reconnected = waitForEvent(client, 'connected', 10_000);
+    await echoAcrossCut(socket, 16 * 1024 * 1024, () => proxy.cut());
+    await reconnected;
+    expect(scene.echo.connections).to.equal(1);
+  });
+
+  it('forward: two cuts in one transfer', async function () {
+    const server = await scene.server();
+    server.addForwardToken('grace-fwd2');
+    const proxy = await scene.proxy(server);
+    const client = await scene.client({ url: proxy.url, token: 'grace-fwd2' });
+    const socket = await scene.socks(client.socksAddress()!.port);
+    let cuts = 0;
+    await echoAcrossCut(socket, 8 * 1024 * 1024, async () => {
+      proxy.cut();
+      cuts += 1;
+      await waitForEvent(client, 'connected', 10_000);
+      // Cut again while the resumed channel is busy.
+      setTimeout(() => {
+        proxy.cut();
+        cuts += 1;
+      }, 50);
+    });
+    expect(cuts).to.equal(2);
+    expect(scene.echo.connections).to.equal(1);
+  });
+
+  it('forward: grace expiry resets the SOCKS socket, and the server drops its side', async function () {
+    const server = await scene.server({ transportGraceMs: 300 });
+    server.addForwardToken('grace-exp');
+    const proxy = await scene.proxy(server);
+    const client = await scene.client({ url: proxy.url, token: 'grace-exp', transportGraceMs: 300, reconnectDelayMs: 5000 });
+    const socket = await scene.socks(client.socksAddress()!.port);
+    socket.write('ping');
+    await new Promise((resolve) => socket.once('data', resolve));
+    const ending = endingOf(socket);
+    const started = Date.now();
+    proxy.cut();
+    expect(await withTimeout(ending, 5000, 'SOCKS socket ended after the grace')).to.equal('ECONNRESET');
+    expect(Date.now() - started).to.be.at.least(250);
+    expect(client.counters.channelsOpen).to.equal(0);
+  });
+
+  it('grace 0: a cut resets at once, as before', async function () {
+    const server = await scene.server({ transportGraceMs: 0 });
+    server.addForwardToken('grace-0');
+    const proxy = await scene.proxy(server);
+    const client = await scene.client({ url: proxy.url, token: 'grace-0' });
+    const socket = await scene.socks(client.socksAddress()!.port);
+    socket.write('ping');
+    await new Promise((resolve) => socket.once('data', resolve));
+    const ending = endingOf(socket);
+    proxy.cut();
+    expect(await withTimeout(ending, 2000, 'SOCKS socket reset')).to.equal('ECONNRESET');
+  });
+});
