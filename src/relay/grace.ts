@@ -9,19 +9,28 @@ export const DEFAULT_TRANSPORT_GRACE_MS = 30_000;
  * until a link whose peer announced transport grace is available, then re-open on it.
  */
 export class SuspendedOwners implements GraceRegistry {
-  private readonly waiting = new Set<TcpChannel>();
+  /** Waiting channels and the key of the peer that holds their other end. */
+  private readonly waiting = new Map<TcpChannel, string>();
 
-  /** `pickLink`: a live link whose peer announced grace, if any (another thread, a reconnect). */
-  constructor(private readonly pickLink: () => Link | undefined) {}
+  /**
+   * `pickLink(key)`: a live link to the peer `key` whose peer announced grace, if any (another
+   * thread, a reconnect). `keyOf(link)`: which peer a link leads to; a channel only resumes
+   * towards the peer that holds its other end (a provider instance; one server for a client).
+   */
+  constructor(
+    private readonly pickLink: (key: string) => Link | undefined,
+    private readonly keyOf: (link: Link) => string = () => '',
+  ) {}
 
   get size(): number {
     return this.waiting.size;
   }
 
   suspended(channel: TcpChannel): void {
-    const link = this.pickLink();
+    const key = this.keyOf(channel.currentLink);
+    const link = this.pickLink(key);
     if (link) channel.resumeOn(link);
-    else this.waiting.add(channel);
+    else this.waiting.set(channel, key);
   }
 
   ended(channel: TcpChannel): void {
@@ -30,12 +39,14 @@ export class SuspendedOwners implements GraceRegistry {
 
   /** Shutting down: every waiting channel ends now. */
   dropAll(): void {
-    for (const channel of [...this.waiting]) channel.close('transport link not restored');
+    for (const channel of [...this.waiting.keys()]) channel.close('transport link not restored');
   }
 
-  /** A link whose peer announced grace is up: every waiting channel re-opens on it. */
+  /** A link whose peer announced grace is up: the channels waiting for that peer re-open on it. */
   linkReady(link: Link): void {
-    for (const channel of [...this.waiting]) {
+    const key = this.keyOf(link);
+    for (const [channel, wanted] of [...this.waiting]) {
+      if (wanted !== key) continue;
       this.waiting.delete(channel);
       channel.resumeOn(link);
     }

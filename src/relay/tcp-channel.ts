@@ -159,6 +159,11 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
     this.abort(reason, true);
   }
 
+  /** The link the channel is (or was last) bound to. */
+  get currentLink(): Link {
+    return this.link;
+  }
+
   /** True while the channel waits for a replacement link (owner side: resume it with resumeOn). */
   get isSuspended(): boolean {
     return this.suspended;

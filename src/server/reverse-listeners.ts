@@ -16,6 +16,8 @@ export interface ReverseListenersOptions {
   server: ResolvedServerOptions;
   /** How channels of these ports are carried (observer, payload size, fast open). */
   channel: SocksSideOptions;
+  /** Transport grace for the channels of a token's port (undefined: off). */
+  graceFor?: (token: string) => SocksSideOptions['grace'];
   poolFor: (token: string) => ProviderPool;
   /** A token's port could not be bound. */
   onListenError: (token: string, error: Error) => void;
@@ -44,7 +46,7 @@ export class ReverseListeners {
         httpConnect: server.httpConnect,
         handshakeTimeoutMs: server.socksHandshakeTimeoutMs,
         providerWaitMs: server.providerWaitMs,
-        channel: this.options.channel,
+        channel: { ...this.options.channel, grace: this.options.graceFor?.(record.token) },
         entryChecks: entryChecks && (() => entryChecks(record.token)),
         checkTimeoutMs: server.connectTimeoutMs,
         udp: (link, req) => openUdpSocksSide(link, req, this.options.channel),

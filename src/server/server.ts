@@ -16,7 +16,7 @@ import { eventObserver } from '../relay/observer.js';
 import type { ChannelObserver } from '../relay/observer.js';
 import type { ResumeChannel } from '../relay/resume.js';
 import { DEFAULT_SOCKS_CONNECT_TIMEOUT_MS } from '../relay/socks-side.js';
-import { ResumableChannels } from '../relay/grace.js';
+import { ResumableChannels, SuspendedOwners } from '../relay/grace.js';
 import { udpChannelOpener } from '../relay/udp-dialing-side.js';
 import { createTcpDialer, parseUpstreamProxy, type UpstreamProxy } from '../relay/upstream.js';
 import { VERSION } from '../version.js';
@@ -76,6 +76,9 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
   private readonly feed: AdminFeed | undefined;
   /** Transport grace: resumable channels per token, kept across a lost link. */
   private readonly resumable = new Map<string, ResumableChannels>();
+  /** Transport grace: reverse-port channels per pool waiting for their provider to come back. */
+  private readonly owners = new Map<string, SuspendedOwners>();
+  private readonly providerInstances = new WeakMap<Link, string>();
 
   /** Throws InvalidArgumentError (naming the option) for an option of the wrong type or range. */
   constructor(userOptions: LinkSocksServerOptions = {}) {
@@ -114,6 +117,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
         const own = this.store.get(token)?.rules;
         return [entryCheck(new DestinationPolicy(own ?? this.store.access.entry))];
       },
+      graceFor: (token) => (graceMs > 0 ? { ms: graceMs, registry: this.ownersFor(token) } : undefined),
       onListenError: (token, error) => {
         // Emitted only when listened to: not 'error', so an unhandled one must not throw either.
         if (this.listenerCount('listener-error') > 0) this.emit('listener-error', token, error);
@@ -144,6 +148,8 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       }),
       resumeChannel,
       transportGraceMs: graceMs,
+      ownersFor: (poolToken) => this.ownersFor(poolToken),
+      providerInstances: this.providerInstances,
       resumableFor: (token) => {
         let registry = this.resumable.get(token);
         if (!registry) {
@@ -283,12 +289,28 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     this.handshakes.terminateAll();
     this.sessions.closeAll(1001);
     for (const registry of this.resumable.values()) registry.dropSuspended();
+    for (const owners of this.owners.values()) owners.dropAll();
     await this.reverseListeners.closeAll();
     this.sessions.cancelAllWaiters();
     await this.front.close();
   }
 
   // ---- wiring -------------------------------------------------------------------------------
+
+  /** The reverse-port channels of a pool that wait for their provider instance to come back. */
+  private ownersFor(poolToken: string): SuspendedOwners {
+    let owners = this.owners.get(poolToken);
+    if (!owners) {
+      const instances = this.providerInstances;
+      owners = new SuspendedOwners(
+        (instance) =>
+          this.sessions.poolFor(poolToken).list().find((l) => l.peerResumes && !l.isClosed && instances.get(l) === instance),
+        (link) => instances.get(link) ?? '',
+      );
+      this.owners.set(poolToken, owners);
+    }
+    return owners;
+  }
 
   private onWebSocket(ws: WebSocket, req: IncomingMessage, socket: Socket): void {
     this.handshakes.begin(ws, req, (decision) => this.onDecision(ws, socket, decision));
@@ -357,6 +379,8 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     this.sessions.closeFor(record.token, 1001);
     this.resumable.get(record.token)?.dropSuspended();
     this.resumable.delete(record.token);
+    this.owners.get(record.token)?.dropAll();
+    this.owners.delete(record.token);
     this.reverseListeners.closeFor(record.token);
     this.sessions.dropPool(record.token);
   }

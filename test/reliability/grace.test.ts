@@ -7,7 +7,7 @@ import { LinkSocksClient } from '../../src/client/client.js';
 import type { LinkSocksClientOptions } from '../../src/client/options.js';
 import { LinkSocksServer } from '../../src/server/server.js';
 import type { LinkSocksServerOptions } from '../../src/server/options.js';
-import { endingOf, LOCALHOST, startEchoServer, waitForEvent, withTimeout } from '../helpers/net.js';
+import { endingOf, freePort, LOCALHOST, startEchoServer, waitForEvent, withTimeout } from '../helpers/net.js';
 import type { EchoServer } from '../helpers/net.js';
 import { makePayload, sha256, writeAll } from '../helpers/payload.js';
 import { socksConnect } from '../helpers/socks.js';
@@ -113,6 +113,34 @@ describe('reliability: transport grace (linksocks-ts on both sides)', function (
     const socket = await scene.socks(client.socksAddress()!.port);
     const reconnected = waitForEvent(client, 'connected', 10_000);
     await echoAcrossCut(socket, 16 * 1024 * 1024, () => proxy.cut());
+    await reconnected;
+    expect(scene.echo.connections).to.equal(1);
+  });
+
+  it('reverse: a 64 MiB echo through the server\'s SOCKS port survives a cut provider link', async function () {
+    const server = await scene.server();
+    const port = await freePort();
+    server.addReverseToken({ token: 'grace-rev', port });
+    const proxy = await scene.proxy(server);
+    const provider = await scene.client({ url: proxy.url, token: 'grace-rev', reverse: true });
+    const socket = await scene.socks(port);
+    const reconnected = waitForEvent(provider, 'connected', 10_000);
+    await echoAcrossCut(socket, 16 * 1024 * 1024, () => proxy.cut());
+    await reconnected;
+    expect(scene.echo.connections).to.equal(1);
+  });
+
+  it('reverse: another provider of the token does not take the channel; it waits for its own', async function () {
+    const server = await scene.server();
+    const port = await freePort();
+    server.addReverseToken({ token: 'grace-rev2', port });
+    const proxy = await scene.proxy(server);
+    const provider = await scene.client({ url: proxy.url, token: 'grace-rev2', reverse: true, reconnectDelayMs: 300 });
+    const socket = await scene.socks(port);
+    // A second provider arrives after the channel opened; the channel still resumes through the first.
+    await scene.client({ url: `ws://${LOCALHOST}:${server.address().port}`, token: 'grace-rev2', reverse: true });
+    const reconnected = waitForEvent(provider, 'connected', 10_000);
+    await echoAcrossCut(socket, 8 * 1024 * 1024, () => proxy.cut());
     await reconnected;
     expect(scene.echo.connections).to.equal(1);
   });

@@ -1,7 +1,7 @@
 /** What the role handlers get from the server that authenticated the session. */
 import type { Logger } from '../../log.js';
 import type { DialingSideOptions } from '../../relay/dialing-side.js';
-import type { ResumableChannels } from '../../relay/grace.js';
+import type { ResumableChannels, SuspendedOwners } from '../../relay/grace.js';
 import type { Link } from '../../relay/link.js';
 import type { ResumeChannel } from '../../relay/resume.js';
 import type { ResolvedServerOptions } from '../options.js';
@@ -26,6 +26,10 @@ export interface RoleContext {
   readonly transportGraceMs: number;
   /** The resumable channels of a token (a Resume from another token cannot take one over). */
   resumableFor(token: string): ResumableChannels;
+  /** The reverse-port channels of a pool waiting for a provider to come back. */
+  ownersFor(poolToken: string): SuspendedOwners;
+  /** Which provider instance a provider link belongs to (channels resume only towards it). */
+  readonly providerInstances: WeakMap<Link, string>;
 }
 
 /** The answer to a Connect while the server drains. */

@@ -24,6 +24,16 @@ export async function startProvider(session: Session, instance: string, ctx: Rol
   ctx.sessions.broadcastPartners();
   link.send({ type: 'authResponse', success: true, error: '' });
   ctx.logger.info({ link: link.id }, 'Reverse client authenticated');
+  ctx.providerInstances.set(link, instance);
+  if (ctx.transportGraceMs > 0) {
+    link.announceGrace();
+    // Channels of the reverse port that lost this provider instance's link re-open on the new one.
+    const resumeHere = (): void => {
+      if (!link.isClosed) ctx.ownersFor(poolToken).linkReady(link);
+    };
+    if (link.peerResumes) resumeHere();
+    else link.once('peer-resumes', resumeHere);
+  }
   link.on('message', (msg: Message) => {
     if (msg.type === 'connect') {
       // Go dials for providers too (a quirk); a provider has no business asking the server to dial.
