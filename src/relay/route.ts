@@ -2,6 +2,8 @@ import type { ConnectMessage } from '../protocol/index.js';
 import { IdleTimer } from './idle-timer.js';
 import type { ChannelEndpoint, ChannelMessage, DrainWaiter, Link } from './link.js';
 import { relayChannelMessage, relayConnect } from './reencode.js';
+import { graceAck, graceOffset } from './grace-wire.js';
+import { GRACE_ACK_STEP } from './tcp-channel.js';
 
 export interface RouteOptions {
   /** Data a connector may send while its provider is being chosen (fast open); then its link pauses. */
@@ -18,6 +20,60 @@ export interface RouteOptions {
    * Messages the connector sends meanwhile wait, bounded, as they do for the provider choice.
    */
   admit?: () => Promise<{ allowed: true; connect?: ConnectMessage } | { allowed: false; error: string }>;
+  /** Transport grace: the route survives the loss of either link when both ends announced grace. */
+  grace?: { ms: number; routes: GraceRoutes };
+}
+
+/**
+ * Agent-mode routes that may be resumed, by channel id (one registry per provider pool): a
+ * connector's Connect with Resume re-binds its side; a provider instance that comes back gets
+ * its channels re-opened with a Connect carrying Resume. The byte counts that make this exact are
+ * exchanged end to end (connector and provider); the route only drops what one side sent while
+ * the other was away or not yet re-synchronised, which the sender then replays.
+ */
+export class GraceRoutes {
+  private readonly byId = new Map<string, ChannelRoute>();
+  /** Routes whose provider link was lost, and the provider instance they wait for. */
+  private readonly waiting = new Map<ChannelRoute, string>();
+
+  /** `keyOf(link)`: the provider instance a provider link belongs to. */
+  constructor(readonly keyOf: (link: Link) => string) {}
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  add(route: ChannelRoute): void {
+    this.byId.set(route.channelId, route);
+  }
+
+  remove(route: ChannelRoute): void {
+    if (this.byId.get(route.channelId) === route) this.byId.delete(route.channelId);
+    this.waiting.delete(route);
+  }
+
+  waitForProvider(route: ChannelRoute, key: string): void {
+    this.waiting.set(route, key);
+  }
+
+  /** A connector's Resume: re-bind its side to `link`; false when the route is unknown or gone. */
+  resume(link: Link, msg: ConnectMessage): boolean {
+    return this.byId.get(msg.channelId)?.rebindConnector(link) ?? false;
+  }
+
+  /** A provider link that announced grace is up: routes waiting for that instance re-open on it. */
+  providerReady(link: Link): void {
+    const key = this.keyOf(link);
+    for (const [route, wanted] of [...this.waiting]) {
+      if (wanted !== key) continue;
+      this.waiting.delete(route);
+      route.rebindProvider(link);
+    }
+  }
+
+  dropAll(): void {
+    for (const route of [...this.byId.values()]) route.abort('peer link expired');
+  }
 }
 
 const DEFAULT_PENDING_LIMIT = 1024 * 1024;
@@ -36,7 +92,7 @@ export function routeConnect(connector: Link, msg: ConnectMessage, options: Rout
     connector.send({ type: 'connectResponse', success: false, channelId: msg.channelId, error: 'unsupported protocol' });
     return;
   }
-  const route = new ChannelRoute(connector, msg.channelId, options);
+  const route = new ChannelRoute(connector, msg, options);
   route.begin(msg);
 }
 
@@ -67,11 +123,20 @@ class RouteLeg implements ChannelEndpoint, DrainWaiter {
   onLinkDrained(): void {
     this.route.resumeAfterDrain(this);
   }
+
+  onPeerAck(received: number): void {
+    this.route.control(this, 'ack', received);
+  }
+
+  onPeerOffset(received: number): void {
+    this.route.control(this, 'offset', received);
+  }
 }
 
 class ChannelRoute {
   lastTraffic = Date.now();
-  private readonly connectorLeg: RouteLeg;
+  readonly channelId: string;
+  private connectorLeg: RouteLeg;
   private providerLeg: RouteLeg | undefined;
   private pending: ChannelMessage[] = [];
   private pendingBytes = 0;
@@ -81,14 +146,24 @@ class ChannelRoute {
   /** After one side's half-close: how long the other may stay silent. */
   private readonly linger = new IdleTimer();
   private finished = false;
+  /** Grace: the leg whose link was lost, while the route waits for it. */
+  private down: RouteLeg | undefined;
+  private graceTimer: NodeJS.Timeout | undefined;
+  /** Grace: legs whose Data is dropped until their byte count passes (they replay from the peer's count). */
+  private readonly resyncing = new Set<RouteLeg>();
+  /** Both ends announced grace: acks and counts travel end to end. */
+  private endToEnd = false;
+  /** Otherwise: bytes forwarded from each side, acknowledged by the route itself to an end that keeps a replay buffer. */
+  private readonly forwarded = new Map<RouteLeg, { total: number; acked: number }>();
 
   constructor(
     connector: Link,
-    readonly channelId: string,
+    private readonly connect: ConnectMessage,
     private readonly options: RouteOptions,
   ) {
+    this.channelId = connect.channelId;
     this.connectorLeg = new RouteLeg(this, connector);
-    connector.attach(channelId, this.connectorLeg);
+    connector.attach(this.channelId, this.connectorLeg);
     connector.counters.channelsOpened += 1;
   }
 
@@ -141,6 +216,8 @@ class ChannelRoute {
     this.providerLeg = leg;
     provider.attach(this.channelId, leg);
     relayConnect(provider, connect);
+    this.endToEnd = connector.peerResumes && provider.peerResumes;
+    if (this.options.grace && this.endToEnd) this.options.grace.routes.add(this);
     const pending = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
@@ -156,6 +233,12 @@ class ChannelRoute {
     if (this.finished) return;
     this.lastTraffic = Date.now();
     const to = from === this.connectorLeg ? this.providerLeg : this.connectorLeg;
+    if (this.down !== undefined || this.resyncing.has(from)) {
+      // The other side is away or this side is not re-synchronised: Data and an end of stream are
+      // replayed by the sender after the byte-count exchange; an abort ends the route.
+      if (msg.type === 'disconnect' && msg.error !== 'EOF') this.abort(msg.error);
+      return;
+    }
     if (!to) {
       // Provider not chosen yet: keep the connector's messages in order, bounded.
       this.pending.push(msg);
@@ -169,6 +252,7 @@ class ChannelRoute {
       return;
     }
     this.forward(from, to, msg);
+    if (msg.type === 'data' && !this.endToEnd && from.link.peerResumes) this.ackOnBehalf(from, msg.data.length);
     if (msg.type === 'connectResponse' && !msg.success) {
       this.finish();
     } else if (msg.type === 'disconnect') {
@@ -199,9 +283,93 @@ class ChannelRoute {
     }
   }
 
+  /**
+   * The far end cannot acknowledge (it does not speak grace), but this end keeps what it sends until
+   * acknowledged: the route acknowledges what it forwarded, so that end's replay window never fills.
+   * Such a route is not resumable; it tears down on a lost link as before.
+   */
+  private ackOnBehalf(from: RouteLeg, bytes: number): void {
+    let count = this.forwarded.get(from);
+    if (!count) {
+      count = { total: 0, acked: 0 };
+      this.forwarded.set(from, count);
+    }
+    count.total += bytes;
+    if (count.total - count.acked >= GRACE_ACK_STEP) {
+      count.acked = count.total;
+      from.link.send(graceAck(this.channelId, count.total));
+    }
+  }
+
+  /** Grace controls travel end to end; while one side is away they are dropped (the counts are exchanged again). */
+  control(from: RouteLeg, kind: 'ack' | 'offset', received: number): void {
+    if (this.finished || this.down !== undefined) return;
+    const to = from === this.connectorLeg ? this.providerLeg : this.connectorLeg;
+    if (kind === 'offset') this.resyncing.delete(from);
+    if (!to || to.link.isClosed || !to.link.peerResumes) return;
+    to.link.send(kind === 'ack' ? graceAck(this.channelId, received) : graceOffset(this.channelId, received));
+  }
+
+  /** The route may wait out the loss of `leg`'s link: both ends announced grace and the link was cut. */
+  private canSuspend(leg: RouteLeg): boolean {
+    return this.options.grace !== undefined && this.down === undefined && leg.link.lostAbruptly && this.providerLeg !== undefined &&
+      this.connectorLeg.link.peerResumes && this.providerLeg.link.peerResumes;
+  }
+
+  private suspendLeg(leg: RouteLeg): void {
+    const grace = this.options.grace!;
+    this.down = leg;
+    this.linger.stop();
+    // The surviving side must not stay paused waiting for the lost link to drain.
+    for (const l of [this.connectorLeg, this.providerLeg]) {
+      if (l && this.pausedForDrain.delete(l)) l.link.resumeInbound(l);
+    }
+    this.graceTimer = setTimeout(() => this.abort('peer link expired'), grace.ms);
+    if (leg === this.providerLeg) grace.routes.waitForProvider(this, grace.routes.keyOf(leg.link));
+  }
+
+  private resumed(): void {
+    this.down = undefined;
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.graceTimer = undefined;
+  }
+
+  /** A connector's Connect with Resume on `link`: its side moves there, the provider is asked to re-sync. */
+  rebindConnector(link: Link): boolean {
+    const provider = this.providerLeg;
+    if (this.finished || !provider || this.down === provider) return false;
+    const old = this.connectorLeg;
+    if (link === old.link && this.down !== old) return true; // a repeated Resume on the same link
+    if (this.down !== old) old.link.detach(this.channelId, old);
+    const leg = new RouteLeg(this, link);
+    this.connectorLeg = leg;
+    link.attach(this.channelId, leg);
+    this.resumed();
+    this.resyncing.clear();
+    this.resyncing.add(provider);
+    provider.link.send({ ...this.connect, resume: true });
+    return true;
+  }
+
+  /** The provider instance is back on `link`: re-open the channel there; the connector re-syncs. */
+  rebindProvider(link: Link): void {
+    if (this.finished || this.down !== this.providerLeg) return;
+    const leg = new RouteLeg(this, link);
+    this.providerLeg = leg;
+    link.attach(this.channelId, leg);
+    this.resumed();
+    this.resyncing.clear();
+    this.resyncing.add(this.connectorLeg);
+    link.send({ ...this.connect, resume: true });
+  }
+
   /** A link of the route closed: tell the other side, drop the route. */
   legClosed(leg: RouteLeg): void {
     if (this.finished) return;
+    if (this.canSuspend(leg)) {
+      this.suspendLeg(leg);
+      return;
+    }
     const other = leg === this.connectorLeg ? this.providerLeg : this.connectorLeg;
     if (other && !other.link.isClosed) {
       other.link.send({ type: 'disconnect', channelId: this.channelId, error: '' });
@@ -229,6 +397,8 @@ class ChannelRoute {
     if (this.finished) return;
     this.finished = true;
     this.linger.stop();
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.options.grace?.routes.remove(this);
     this.pending = [];
     const connector = this.connectorLeg.link;
     if (this.pendingBlocked) connector.resumeInbound(this);

@@ -125,6 +125,9 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
     if (initial.toLink && initial.toLink.length > 0) this.onLocalData(initial.toLink);
     socket.on('data', (chunk: Buffer) => this.onLocalData(chunk));
     socket.on('end', () => this.onLocalEnd());
+    socket.on('drain', () => {
+      if (this.link.peerResumes) this.ackFlushed(true);
+    });
     socket.on('error', (err: Error) => this.abort(err.message, true));
     socket.on('close', () => this.abort('', true));
     socket.resume();
@@ -211,7 +214,14 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
    */
   rebind(link: Link): boolean {
     if (this.finished || !this.recording) return false;
-    if (link === this.link && !this.suspended) return true; // a duplicate Resume
+    if (link === this.link && !this.suspended) {
+      // Same link: the owner lost its own link behind a relay (agent mode). Exchange counts again.
+      this.pause('suspended');
+      this.linger.stop();
+      this.startGraceTimer();
+      this.sendOffset();
+      return true;
+    }
     if (!this.suspended) {
       this.link.cancelDrainWait(this);
       this.unblockLink();
@@ -236,7 +246,14 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
   }
 
   onPeerOffset(received: number): void {
-    if (this.finished || !this.awaitingOffset) return;
+    if (this.finished || !this.recording) return;
+    if (!this.awaitingOffset) {
+      // The peer resumed without us losing our link (a relay re-bound its lost side): answer with
+      // our count, then replay as after our own resume.
+      this.ackedUpTo = this.bytesFromLink;
+      this.link.send(graceOffset(this.channelId, this.bytesFromLink));
+      this.awaitingOffset = true;
+    }
     const replayStart = this.bytesToLink - this.replayBytes;
     if (received < replayStart || received > this.bytesToLink) {
       // Bytes the peer never got are no longer here (or it claims more than was sent): not exact.
@@ -271,6 +288,30 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
     if (this.finished || !this.recording || received > this.bytesToLink) return;
     this.dropReplay(received);
     if (this.replayBytes <= this.replayWindow() / 2) this.unpause('window');
+  }
+
+  /**
+   * Acknowledges what the local socket has flushed (not merely buffered), every GRACE_ACK_STEP
+   * bytes, or whatever is left once it drains. Acking flushed bytes lets the peer's replay window
+   * bound this socket's write buffer, so the link never has to stop reading for this channel
+   * (which would also hold back the acks the peer's window waits for: a deadlock).
+   */
+  private ackFlushed(drained: boolean): void {
+    if (this.finished || this.suspended || this.link.isClosed) return;
+    const flushed = this.bytesFromLink - this.socket.writableLength;
+    if (flushed - this.ackedUpTo >= GRACE_ACK_STEP || (drained && flushed > this.ackedUpTo)) {
+      this.ackedUpTo = flushed;
+      this.link.send(graceAck(this.channelId, flushed));
+    }
+  }
+
+  /**
+   * Bytes the local socket may hold before the link stops reading. A peer that keeps a replay
+   * window cannot exceed it, so with grace the bound sits above the window and is never reached
+   * between linksocks-ts peers; it still bounds a far end without a window (a relayed Go peer).
+   */
+  private inboundHighWater(): number {
+    return this.recording ? Math.max(this.socketHighWater, 2 * this.replayWindow()) : this.socketHighWater;
   }
 
   private replayWindow(): number {
@@ -347,12 +388,8 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
     this.bytesFromLink += data.length;
     this.link.counters.bytesFromLink += data.length;
     this.socket.write(data);
-    if (this.link.peerResumes && this.bytesFromLink - this.ackedUpTo >= GRACE_ACK_STEP) {
-      // The peer keeps what it sent for replay until we say we have it.
-      this.ackedUpTo = this.bytesFromLink;
-      this.link.send(graceAck(this.channelId, this.bytesFromLink));
-    }
-    if (!this.blockingLink && this.socket.writableLength > this.socketHighWater) {
+    if (this.link.peerResumes) this.ackFlushed(false);
+    if (!this.blockingLink && this.socket.writableLength > this.inboundHighWater()) {
       // The local reader is slower than the link: stop reading the link until it catches up.
       this.blockingLink = true;
       this.link.counters.inboundPauses += 1;

@@ -17,6 +17,7 @@ import type { ChannelObserver } from '../relay/observer.js';
 import type { ResumeChannel } from '../relay/resume.js';
 import { DEFAULT_SOCKS_CONNECT_TIMEOUT_MS } from '../relay/socks-side.js';
 import { ResumableChannels, SuspendedOwners } from '../relay/grace.js';
+import { GraceRoutes } from '../relay/route.js';
 import { udpChannelOpener } from '../relay/udp-dialing-side.js';
 import { createTcpDialer, parseUpstreamProxy, type UpstreamProxy } from '../relay/upstream.js';
 import { VERSION } from '../version.js';
@@ -79,6 +80,8 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
   /** Transport grace: reverse-port channels per pool waiting for their provider to come back. */
   private readonly owners = new Map<string, SuspendedOwners>();
   private readonly providerInstances = new WeakMap<Link, string>();
+  /** Transport grace: agent-mode routes per provider pool. */
+  private readonly routes = new Map<string, GraceRoutes>();
 
   /** Throws InvalidArgumentError (naming the option) for an option of the wrong type or range. */
   constructor(userOptions: LinkSocksServerOptions = {}) {
@@ -149,6 +152,14 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       resumeChannel,
       transportGraceMs: graceMs,
       ownersFor: (poolToken) => this.ownersFor(poolToken),
+      routesFor: (poolToken) => {
+        let routes = this.routes.get(poolToken);
+        if (!routes) {
+          routes = new GraceRoutes((link) => this.providerInstances.get(link) ?? '');
+          this.routes.set(poolToken, routes);
+        }
+        return routes;
+      },
       providerInstances: this.providerInstances,
       resumableFor: (token) => {
         let registry = this.resumable.get(token);
@@ -290,6 +301,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     this.sessions.closeAll(1001);
     for (const registry of this.resumable.values()) registry.dropSuspended();
     for (const owners of this.owners.values()) owners.dropAll();
+    for (const routes of this.routes.values()) routes.dropAll();
     await this.reverseListeners.closeAll();
     this.sessions.cancelAllWaiters();
     await this.front.close();
@@ -381,6 +393,8 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     this.resumable.delete(record.token);
     this.owners.get(record.token)?.dropAll();
     this.owners.delete(record.token);
+    this.routes.get(record.token)?.dropAll();
+    this.routes.delete(record.token);
     this.reverseListeners.closeFor(record.token);
     this.sessions.dropPool(record.token);
   }

@@ -145,6 +145,32 @@ describe('reliability: transport grace (linksocks-ts on both sides)', function (
     expect(scene.echo.connections).to.equal(1);
   });
 
+  for (const cutWhich of ['connector', 'provider'] as const) {
+    it(`agent: a 64 MiB echo survives a cut ${cutWhich} link (the server keeps the route)`, async function () {
+      const server = await scene.server();
+      server.addReverseToken({ token: 'grace-prov', port: await freePort() });
+      server.addConnectorToken('grace-conn', 'grace-prov');
+      const providerPipe = await scene.proxy(server);
+      const connectorPipe = await scene.proxy(server);
+      const provider = await scene.client({ url: providerPipe.url, token: 'grace-prov', reverse: true });
+      const connector = await scene.client({ url: connectorPipe.url, token: 'grace-conn' });
+      const socket = await scene.socks(connector.socksAddress()!.port);
+      const back: Array<Promise<unknown>> = [];
+      await echoAcrossCut(socket, 16 * 1024 * 1024, () => {
+        if (cutWhich !== 'provider') {
+          back.push(waitForEvent(connector, 'connected', 10_000));
+          connectorPipe.cut();
+        }
+        if (cutWhich !== 'connector') {
+          back.push(waitForEvent(provider, 'connected', 10_000));
+          providerPipe.cut();
+        }
+      });
+      await Promise.all(back);
+      expect(scene.echo.connections).to.equal(1);
+    });
+  }
+
   it('forward: two cuts in one transfer', async function () {
     const server = await scene.server();
     server.addForwardToken('grace-fwd2');

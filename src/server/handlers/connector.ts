@@ -27,11 +27,13 @@ export function startConnector(session: Session, ctx: RoleContext): void {
   link.send({ type: 'authResponse', success: true, error: '' });
   link.send({ type: 'partners', count: sessions.providerCount() });
   ctx.logger.info({ link: link.id }, 'Connector client authenticated');
+  const graceMs = ctx.transportGraceMs;
+  if (graceMs > 0) link.announceGrace();
   const waitMs = ctx.options.connectorWaitProviderMs;
   link.on('message', (msg: Message) => {
     if (msg.type !== 'connect') return; // Go ignores everything else from connectors, Connector included
     if (msg.resume) {
-      answerResume(link, msg, ctx.resumeChannel); // re-binds or refuses, never routes to a provider
+      answerResume(link, msg, (l, m) => ctx.routesFor(reverseTokenOf()).resume(l, m)); // re-binds or refuses, never routes to a provider
       return;
     }
     if (ctx.isDraining()) {
@@ -40,9 +42,11 @@ export function startConnector(session: Session, ctx: RoleContext): void {
     }
     if (!admitChannel(link, msg, ctx.maxChannelsPerLink)) return;
     const rules = ctx.store.get(token)?.rules;
+    const poolToken = reverseTokenOf();
     routeConnect(link, msg, {
-      pickProvider: () => sessions.poolFor(reverseTokenOf()).waitForProvider(waitMs),
+      pickProvider: () => sessions.poolFor(poolToken).waitForProvider(waitMs),
       ...(rules && { admit: () => admitByRules(msg, new DestinationPolicy(rules), ctx.options.connectTimeoutMs) }),
+      grace: graceMs > 0 ? { ms: graceMs, routes: ctx.routesFor(poolToken) } : undefined,
     });
   });
 }

@@ -2,6 +2,7 @@
 import type { Logger } from '../../log.js';
 import type { DialingSideOptions } from '../../relay/dialing-side.js';
 import type { ResumableChannels, SuspendedOwners } from '../../relay/grace.js';
+import type { GraceRoutes } from '../../relay/route.js';
 import type { Link } from '../../relay/link.js';
 import type { ResumeChannel } from '../../relay/resume.js';
 import type { ResolvedServerOptions } from '../options.js';
@@ -28,6 +29,8 @@ export interface RoleContext {
   resumableFor(token: string): ResumableChannels;
   /** The reverse-port channels of a pool waiting for a provider to come back. */
   ownersFor(poolToken: string): SuspendedOwners;
+  /** Agent-mode routes of a provider pool that may be resumed. */
+  routesFor(poolToken: string): GraceRoutes;
   /** Which provider instance a provider link belongs to (channels resume only towards it). */
   readonly providerInstances: WeakMap<Link, string>;
 }

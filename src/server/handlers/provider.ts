@@ -29,7 +29,9 @@ export async function startProvider(session: Session, instance: string, ctx: Rol
     link.announceGrace();
     // Channels of the reverse port that lost this provider instance's link re-open on the new one.
     const resumeHere = (): void => {
-      if (!link.isClosed) ctx.ownersFor(poolToken).linkReady(link);
+      if (link.isClosed) return;
+      ctx.ownersFor(poolToken).linkReady(link);
+      ctx.routesFor(poolToken).providerReady(link);
     };
     if (link.peerResumes) resumeHere();
     else link.once('peer-resumes', resumeHere);
