@@ -22,7 +22,7 @@ export class RelayCounters {
   resumesRefused = 0;
   /** Times a local socket made its link stop reading (slow reader). */
   inboundPauses = 0;
-  /** Times a link made local sockets stop reading (slow WebSocket). */
+  /** Times a link made local sockets stop reading (slow WebSocket, or a grace replay window not yet acknowledged). */
   producerPauses = 0;
   /** SOCKS-side UDP associations currently bound to a link. */
   udpAssociationsOpen = 0;

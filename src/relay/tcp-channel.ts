@@ -411,7 +411,11 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
     if (this.recording) {
       this.replay.push(chunk);
       this.replayBytes += chunk.length;
-      if (this.replayBytes > this.replayWindow()) this.pause('window');
+      if (this.replayBytes > this.replayWindow() && !this.pauses.has('window')) {
+        // The peer has not acknowledged a window's worth: backpressure like a congested link.
+        this.link.counters.producerPauses += 1;
+        this.pause('window');
+      }
     }
     if (this.suspended || this.awaitingOffset) {
       // Read before the pause took effect: kept for replay, sent once the link is back.
