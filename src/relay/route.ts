@@ -146,8 +146,10 @@ class ChannelRoute {
   /** After one side's half-close: how long the other may stay silent. */
   private readonly linger = new IdleTimer();
   private finished = false;
-  /** Grace: the leg whose link was lost, while the route waits for it. */
-  private down: RouteLeg | undefined;
+  /** Grace: the legs whose link was lost, while the route waits for them. */
+  private readonly downLegs = new Set<RouteLeg>();
+  /** Grace: a side's byte count sent while the other side was away, delivered on its return. */
+  private readonly heldOffsets = new Map<RouteLeg, number>();
   private graceTimer: NodeJS.Timeout | undefined;
   /** Grace: legs whose Data is dropped until their byte count passes (they replay from the peer's count). */
   private readonly resyncing = new Set<RouteLeg>();
@@ -233,7 +235,7 @@ class ChannelRoute {
     if (this.finished) return;
     this.lastTraffic = Date.now();
     const to = from === this.connectorLeg ? this.providerLeg : this.connectorLeg;
-    if (this.down !== undefined || this.resyncing.has(from)) {
+    if (this.downLegs.size > 0 || this.resyncing.has(from)) {
       // The other side is away or this side is not re-synchronised: Data and an end of stream are
       // replayed by the sender after the byte-count exchange; an abort ends the route.
       if (msg.type === 'disconnect' && msg.error !== 'EOF') this.abort(msg.error);
@@ -301,9 +303,16 @@ class ChannelRoute {
     }
   }
 
-  /** Grace controls travel end to end; while one side is away they are dropped (the counts are exchanged again). */
+  /**
+   * Grace controls travel end to end. While a side is away, acks are dropped and a side's byte
+   * count is kept for the other side's return (it resumed first and waits for an answer).
+   */
   control(from: RouteLeg, kind: 'ack' | 'offset', received: number): void {
-    if (this.finished || this.down !== undefined) return;
+    if (this.finished) return;
+    if (this.downLegs.size > 0) {
+      if (kind === 'offset') this.heldOffsets.set(from, received);
+      return;
+    }
     const to = from === this.connectorLeg ? this.providerLeg : this.connectorLeg;
     if (kind === 'offset') this.resyncing.delete(from);
     if (!to || to.link.isClosed || !to.link.peerResumes) return;
@@ -312,38 +321,60 @@ class ChannelRoute {
 
   /** The route may wait out the loss of `leg`'s link: both ends announced grace and the link was cut. */
   private canSuspend(leg: RouteLeg): boolean {
-    return this.options.grace !== undefined && this.down === undefined && leg.link.lostAbruptly && this.providerLeg !== undefined &&
-      this.connectorLeg.link.peerResumes && this.providerLeg.link.peerResumes;
+    return this.options.grace !== undefined && this.endToEnd && this.providerLeg !== undefined &&
+      !this.downLegs.has(leg) && leg.link.lostAbruptly;
   }
 
   private suspendLeg(leg: RouteLeg): void {
     const grace = this.options.grace!;
-    this.down = leg;
+    this.downLegs.add(leg);
+    this.heldOffsets.clear();
     this.linger.stop();
     // The surviving side must not stay paused waiting for the lost link to drain.
     for (const l of [this.connectorLeg, this.providerLeg]) {
       if (l && this.pausedForDrain.delete(l)) l.link.resumeInbound(l);
     }
-    this.graceTimer = setTimeout(() => this.abort('peer link expired'), grace.ms);
+    this.graceTimer ??= setTimeout(() => this.abort('peer link expired'), grace.ms);
     if (leg === this.providerLeg) grace.routes.waitForProvider(this, grace.routes.keyOf(leg.link));
   }
 
   private resumed(): void {
-    this.down = undefined;
+    if (this.downLegs.size > 0) return;
     if (this.graceTimer) clearTimeout(this.graceTimer);
     this.graceTimer = undefined;
+  }
+
+  /**
+   * Both sides are back: the provider gets the Resume and re-syncs. A connector that resumed while
+   * the provider was away already sent its count (held): it goes on now; otherwise the connector's
+   * Data is dropped until its count passes.
+   */
+  private resync(): void {
+    const provider = this.providerLeg!;
+    this.resumed();
+    this.resyncing.clear();
+    provider.link.send({ ...this.connect, resume: true });
+    const held = this.heldOffsets.get(this.connectorLeg);
+    this.heldOffsets.clear();
+    if (held !== undefined) provider.link.send(graceOffset(this.channelId, held));
+    else this.resyncing.add(this.connectorLeg);
+    this.resyncing.add(provider);
   }
 
   /** A connector's Connect with Resume on `link`: its side moves there, the provider is asked to re-sync. */
   rebindConnector(link: Link): boolean {
     const provider = this.providerLeg;
-    if (this.finished || !provider || this.down === provider) return false;
+    if (this.finished || !provider) return false;
     const old = this.connectorLeg;
-    if (link === old.link && this.down !== old) return true; // a repeated Resume on the same link
-    if (this.down !== old) old.link.detach(this.channelId, old);
+    const wasDown = this.downLegs.delete(old);
+    if (link === old.link && !wasDown) return true; // a repeated Resume on the same link
+    if (!wasDown) old.link.detach(this.channelId, old);
     const leg = new RouteLeg(this, link);
     this.connectorLeg = leg;
     link.attach(this.channelId, leg);
+    if (this.downLegs.has(provider)) return true; // its count is held until the provider is back
+    this.heldOffsets.clear();
+    // The connector sends its count right behind the Resume: it is not re-synced by the provider.
     this.resumed();
     this.resyncing.clear();
     this.resyncing.add(provider);
@@ -353,14 +384,13 @@ class ChannelRoute {
 
   /** The provider instance is back on `link`: re-open the channel there; the connector re-syncs. */
   rebindProvider(link: Link): void {
-    if (this.finished || this.down !== this.providerLeg) return;
+    const old = this.providerLeg;
+    if (this.finished || !old || !this.downLegs.delete(old)) return;
     const leg = new RouteLeg(this, link);
     this.providerLeg = leg;
     link.attach(this.channelId, leg);
-    this.resumed();
-    this.resyncing.clear();
-    this.resyncing.add(this.connectorLeg);
-    link.send({ ...this.connect, resume: true });
+    if (this.downLegs.has(this.connectorLeg)) return; // the connector's Resume will bring the provider's
+    this.resync();
   }
 
   /** A link of the route closed: tell the other side, drop the route. */

@@ -145,8 +145,8 @@ describe('reliability: transport grace (linksocks-ts on both sides)', function (
     expect(scene.echo.connections).to.equal(1);
   });
 
-  for (const cutWhich of ['connector', 'provider'] as const) {
-    it(`agent: a 64 MiB echo survives a cut ${cutWhich} link (the server keeps the route)`, async function () {
+  for (const cutWhich of ['connector', 'provider', 'both'] as const) {
+    it(`agent: a 64 MiB echo survives a cut ${cutWhich === 'both' ? 'connector and provider' : cutWhich} link (the server keeps the route)`, async function () {
       const server = await scene.server();
       server.addReverseToken({ token: 'grace-prov', port: await freePort() });
       server.addConnectorToken('grace-conn', 'grace-prov');
