@@ -78,6 +78,8 @@ export class GraceRoutes {
 
 const DEFAULT_PENDING_LIMIT = 1024 * 1024;
 const DEFAULT_LINGER_MS = 10_000;
+/** Disconnect text when the other side's link of a route is gone. */
+export const PEER_LINK_LOST = 'peer link lost';
 
 /**
  * Agent mode: one channel id joined across a connector link and a provider link, messages
@@ -402,7 +404,8 @@ class ChannelRoute {
     }
     const other = leg === this.connectorLeg ? this.providerLeg : this.connectorLeg;
     if (other && !other.link.isClosed) {
-      other.link.send({ type: 'disconnect', channelId: this.channelId, error: '' });
+      // A text, so the other side resets its socket: the stream was cut, it did not end.
+      other.link.send({ type: 'disconnect', channelId: this.channelId, error: PEER_LINK_LOST });
     }
     this.finish();
   }

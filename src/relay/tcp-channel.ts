@@ -409,7 +409,8 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
     this.bytesToLink += chunk.length;
     this.link.counters.bytesToLink += chunk.length;
     if (this.recording) {
-      this.replay.push(chunk);
+      // A copy: a client link masks a sent payload in place (relay/data-frame.ts).
+      this.replay.push(Buffer.from(chunk));
       this.replayBytes += chunk.length;
       if (this.replayBytes > this.replayWindow() && !this.pauses.has('window')) {
         // The peer has not acknowledged a window's worth: backpressure like a congested link.
@@ -441,12 +442,13 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
     this.remoteEnded = true;
     this.unblockLink();
     if (error !== 'EOF') {
-      // An abort; no answer (the peer is done with the channel). If the far side's end of stream
-      // already reached the local socket, what it read is complete: flush and close. Otherwise the
-      // stream was cut short, and the local socket is reset so its reader cannot take it as whole.
+      // No answer (the peer is done with the channel). An error text means the stream was cut
+      // short: the local socket is reset so its reader cannot take it as whole (unless the far
+      // side's end of stream already reached it). No text is a plain close (Go's teardown after
+      // its 5 s delay, a SOCKS side that closed its socket on purpose): flush and close.
       this.disconnectSent = true;
       this.closeError = error;
-      this.finish(error, !this.eofPassedOn);
+      this.finish(error, error !== '' && !this.eofPassedOn);
       return;
     }
     if (this.localEnded) {
