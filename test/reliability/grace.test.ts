@@ -182,11 +182,16 @@ describe('reliability: transport grace (linksocks-ts on both sides)', function (
       proxy.cut();
       cuts += 1;
       await waitForEvent(client, 'connected', 10_000);
-      // Cut again while the resumed channel is busy.
-      setTimeout(() => {
+      // Cut again once the resumed channel has moved another 4 MiB.
+      let more = 0;
+      const onData = (chunk: Buffer): void => {
+        more += chunk.length;
+        if (more < 4 * 1024 * 1024) return;
+        socket.off('data', onData);
         proxy.cut();
         cuts += 1;
-      }, 50);
+      };
+      socket.on('data', onData);
     });
     expect(cuts).to.equal(2);
     expect(scene.echo.connections).to.equal(1);
