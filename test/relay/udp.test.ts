@@ -73,7 +73,7 @@ describe('relay/udp', function () {
     cleanups.push(() => socks.close());
     if (!options.silentDialingSide) {
       const openUdp = udpChannelOpener(options.dialing);
-      pair.server.on('message', (msg: Message) => {
+      pair.server.on('message', (msg) => {
         if (msg.type === 'connect') handleConnect(pair.server, msg, { dialTcp: createTcpDialer(undefined, 5000), openUdp, maxPayload: 1 << 20 });
       });
     }

@@ -1,5 +1,4 @@
 /** Forward clients (MODES.md §2): the server dials the targets of their Connect messages. */
-import type { Message } from '../../protocol/index.js';
 import { handleConnect } from '../../relay/dialing-side.js';
 import { admitChannel } from '../../relay/limits.js';
 import { refuseConnectorManagement } from '../connector-management.js';
@@ -11,7 +10,7 @@ export function startForward(session: Session, ctx: RoleContext): void {
   link.send({ type: 'authResponse', success: true, error: '' });
   ctx.logger.info({ link: link.id }, 'Forward client authenticated');
   const dialing = ctx.dialingOptions(session.token);
-  link.on('message', (msg: Message) => {
+  link.on('message', (msg) => {
     if (msg.type === 'connect') {
       if (msg.resume) handleConnect(link, msg, dialing); // re-binds or refuses, never dials
       else if (ctx.isDraining()) refuseWhileDraining(link, msg.channelId);
