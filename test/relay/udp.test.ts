@@ -1,5 +1,5 @@
 // UDP over a real Link pair: SOCKS client → Socks5Server → openUdpSocksSide (client link end) →
-// WebSocket → handleConnect + openUdpDialingSide (server link end) → UDP echo server.
+// WebSocket → handleConnect + udpChannelOpener (server link end) → UDP echo server.
 import dgram from 'node:dgram';
 import dns from 'node:dns';
 import net from 'node:net';
