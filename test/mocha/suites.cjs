@@ -7,6 +7,7 @@ const UNIT = [
   'test/unit/**/*.test.ts',
   'test/protocol/**/*.test.ts',
   'test/socks5/parsers.test.ts',
+  'test/socks5/http-message.test.ts',
   'test/server/port-pool.test.ts',
   'test/server/token-store.test.ts',
   'test/cli/logger.test.ts',
