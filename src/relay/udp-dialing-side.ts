@@ -37,6 +37,8 @@ export interface UdpDialingSideOptions {
   upstream?: UpstreamProxy;
   /** Bound on opening the upstream association (TCP connect + handshake); default 10 s. */
   upstreamTimeoutMs?: number;
+  /** Where the datagrams go; default: a socks5 `upstream`'s UDP ASSOCIATE, else a local socket. */
+  transport?: UdpTransportOpener;
 }
 
 export const DEFAULT_UDP_IDLE_TIMEOUT_MS = 5 * 60_000;
@@ -55,9 +57,10 @@ export function udpChannelOpener(options: UdpDialingSideOptions = {}): UdpChanne
   const idleMs = options.idleTimeoutMs ?? DEFAULT_UDP_IDLE_TIMEOUT_MS;
   const upstream = options.upstream;
   const openTransport =
-    upstream?.kind === 'socks5'
+    options.transport ??
+    (upstream?.kind === 'socks5'
       ? socks5UdpTransport(upstream, options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_UDP_TIMEOUT_MS)
-      : directUdpTransport(options.lookup);
+      : directUdpTransport(options.lookup));
   const openPerLink = new Map<Link, number>();
   const release = (link: Link): void => {
     const count = openPerLink.get(link) ?? 1;
