@@ -106,9 +106,10 @@ describe('unit: direct Data frames', function () {
       for (const length of LENGTHS) {
         it(`Data of ${length} bytes (WebSocket payload ${length + DATA_HEADER_LENGTH}): one message ws reads back, byte for byte as ws frames it`, async function () {
           const payload = payloadOf(length);
-          const message = encodeTcpData(CH, payload); // before the write: a masked write masks `payload` in place
+          const message = encodeTcpData(CH, payload);
           const wire = new Wire();
-          writeTcpDataFrame(wire as unknown as Socket, framing, CH, payloadOf(length));
+          writeTcpDataFrame(wire as unknown as Socket, framing, CH, payload);
+          expect(payload.equals(payloadOf(length))).to.equal(true, "the caller's payload is left as it was");
           const bytes = wire.written();
           expect(bytes.equals(framedByWs(message, framing, maskKeyOf(bytes)))).to.equal(true, 'same bytes as ws.Sender');
 
