@@ -4,14 +4,14 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import type { ClientOptions } from 'ws';
 import type { Logger } from '../log.js';
-import type { ConnectorResponseMessage, Message } from '../protocol/index.js';
+import type { ConnectorResponseMessage } from '../protocol/index.js';
 import { RelayCounters } from '../relay/counters.js';
 import { createTcpDialer, parseUpstreamProxy, type UpstreamProxy } from '../relay/upstream.js';
 import { udpChannelOpener } from '../relay/udp-dialing-side.js';
 import { openUdpSocksSide } from '../relay/udp-socks-side.js';
 import { handleConnect } from '../relay/dialing-side.js';
 import type { DialingSideOptions } from '../relay/dialing-side.js';
-import type { Link, LinkOptions } from '../relay/link.js';
+import type { Link, LinkMessage, LinkOptions } from '../relay/link.js';
 import { eventObserver } from '../relay/observer.js';
 import { admitChannel } from '../relay/limits.js';
 import { LinkWaiters } from '../relay/link-waiters.js';
@@ -146,9 +146,9 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
         index: i,
         total: threads,
       });
-      connection.on('up', (link: Link) => void this.onUp(i, link));
-      connection.on('down', (link: Link) => this.emit('disconnected', link));
-      connection.on('fatal', (err: LinkSocksClientError) => this.onFatal(err));
+      connection.on('up', (link) => void this.onUp(i, link));
+      connection.on('down', (link) => this.emit('disconnected', link));
+      connection.on('fatal', (err) => this.onFatal(err));
       this.connections.push(connection);
       connection.start();
     }
@@ -184,10 +184,10 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
   // ---- connections -----------------------------------------------------------------------
 
   private async onUp(index: number, link: Link): Promise<void> {
-    link.on('message', (msg: Message) => this.onMessage(link, msg));
+    link.on('message', (msg) => this.onMessage(link, msg));
     if (this.isReverse) {
       const dialing = this.dialingOptions();
-      link.on('message', (msg: Message) => {
+      link.on('message', (msg) => {
         if (msg.type === 'connect' && admitChannel(link, msg, this.options.maxChannelsPerLink)) handleConnect(link, msg, dialing);
       });
     }
@@ -215,7 +215,7 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
     }
   }
 
-  private onMessage(link: Link, msg: Message): void {
+  private onMessage(link: Link, msg: LinkMessage): void {
     switch (msg.type) {
       case 'partners':
         this.partners = msg.count;

@@ -33,6 +33,16 @@ export interface ConnectionOptions {
   total: number;
 }
 
+/** Events of a ClientConnection, for `connection.on(...)` with typed arguments. */
+export interface ClientConnectionEvents {
+  /** Authenticated; emitted synchronously, before any message behind the AuthResponse is handled. */
+  up: [link: Link];
+  /** The link of an earlier 'up' closed. */
+  down: [link: Link];
+  /** The loop has stopped for good (no reconnect, or a non-retriable error). */
+  fatal: [error: LinkSocksClientError];
+}
+
 const MAX_MESSAGE_SIZE = 32 * 1024 * 1024;
 const HANDSHAKE_TIMEOUT_MS = 45_000;
 
@@ -40,9 +50,9 @@ const HANDSHAKE_TIMEOUT_MS = 45_000;
  * One of the client's WebSocket connections ("thread", SESSION.md §9): dials, authenticates,
  * hands the authenticated Link to the client, and reconnects with backoff when it drops.
  *
- * Events: 'up' (Link), 'down' (Link), 'fatal' (LinkSocksClientError) — the loop has stopped.
+ * Events: see ClientConnectionEvents.
  */
-export class ClientConnection extends EventEmitter {
+export class ClientConnection extends EventEmitter<ClientConnectionEvents> {
   private readonly options: ConnectionOptions;
   private current: Link | undefined;
   private ws: WebSocket | undefined;

@@ -9,6 +9,7 @@ import type {
   DisconnectMessage,
   Message,
   OutgoingMessage,
+  UnsupportedMessage,
 } from '../protocol/index.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
@@ -36,6 +37,21 @@ export interface ChannelEndpoint {
   onPeerAck?(received: number): void;
   /** Transport grace: the peer's byte count after a resume; replay from there. */
   onPeerOffset?(received: number): void;
+}
+
+/** Messages a link hands to its owner: everything but channel traffic and unsupported types. */
+export type LinkMessage = Exclude<Message, ChannelMessage | UnsupportedMessage>;
+
+/** Events of a Link, for `link.on(...)` with typed arguments. */
+export interface LinkEvents {
+  /** A message for the owner (Connects included); `raw` is the undecoded WebSocket message. */
+  message: [msg: LinkMessage, raw: Buffer];
+  /** The last channel was detached. */
+  idle: [];
+  /** The WebSocket is gone; every channel has been released. Emitted once. */
+  close: [];
+  /** The peer announced that it can resume channels (transport grace). */
+  'peer-resumes': [];
 }
 
 /** A producer (a local socket feeding the link) paused until the link drains. */
@@ -89,10 +105,9 @@ let nextLinkId = 1;
  * above its high-water mark; a channel whose local socket cannot keep up pauses the link's
  * inbound side (head-of-line blocking for the other channels, but bounded memory and no loss).
  *
- * Events: 'message' (Message, raw) for non-channel messages and Connects; 'idle' when the last
- * channel is detached; 'close'.
+ * Events: see LinkEvents.
  */
-export class Link extends EventEmitter {
+export class Link extends EventEmitter<LinkEvents> {
   readonly id = nextLinkId++;
   readonly channels = new Map<string, ChannelEndpoint>();
   readonly logger: Logger;

@@ -230,6 +230,8 @@ class ChannelRoute {
       connector.resumeInbound(this);
     }
     for (const msg of pending) this.forward(this.connectorLeg, leg, msg);
+    // The provider's silence is counted from now: it could not answer before it had the Connect.
+    this.lastTraffic = Date.now();
     if (this.ended.has(this.connectorLeg)) this.armLinger();
   }
 
@@ -282,7 +284,8 @@ class ChannelRoute {
     this.ended.add(from);
     if (error !== 'EOF' || this.ended.size === 2) {
       this.finish();
-    } else {
+    } else if (this.providerLeg) {
+      // Without a provider yet, attach() starts the linger once the EOF has been passed on.
       this.armLinger();
     }
   }

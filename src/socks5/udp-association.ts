@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { AddressInfo, Socket } from 'node:net';
 import { canonicalHost } from './address.js';
 import { Socks5Error } from './errors.js';
-import type { UdpAssociation } from './types.js';
+import type { UdpAssociation, UdpDatagram } from './types.js';
 import { buildUdpDatagram, parseUdpDatagram } from './udp-datagram.js';
 
 export interface UdpRelayOptions {
@@ -19,7 +19,17 @@ export interface UdpRelayOptions {
   idleTimeoutMs: number;
 }
 
-export class UdpRelay extends EventEmitter implements UdpAssociation {
+/** Events of a UdpRelay, for `relay.on(...)` with typed arguments. */
+export interface UdpRelayEvents {
+  /** A datagram from the SOCKS client, header stripped. */
+  datagram: [datagram: UdpDatagram];
+  /** A client datagram was dropped, and why (for debug logs; nobody has to listen). */
+  drop: [reason: Socks5Error];
+  /** The control connection closed or the association idled out; sockets are closed already. Emitted once. */
+  close: [];
+}
+
+export class UdpRelay extends EventEmitter<UdpRelayEvents> implements UdpAssociation {
   /** Client datagrams dropped so far (foreign sender, fragmented, truncated, bad ATYP). */
   dropped = 0;
 

@@ -73,3 +73,34 @@ describe('helpers: leaks', () => {
     await assertNoLeakedHandles(before);
   });
 });
+
+describe('helpers: leaked timers', () => {
+  it('reports a timer or interval left running, then nothing once it is cleared', async () => {
+    const before = snapshotResources();
+    const timer = setTimeout(() => undefined, 60_000);
+    const interval = setInterval(() => undefined, 60_000);
+    let error: unknown;
+    try {
+      await assertNoLeakedHandles(before, { graceMs: 50 });
+    } catch (err) {
+      error = err;
+    }
+    expect(String(error)).to.match(/leaked handles: Timeout x2/);
+    clearTimeout(timer);
+    clearInterval(interval);
+    await assertNoLeakedHandles(before, { graceMs: 50 });
+  });
+
+  it('waits for a timer that ends within the grace period', async () => {
+    const before = snapshotResources();
+    setTimeout(() => undefined, 30);
+    await assertNoLeakedHandles(before, { graceMs: 2000 });
+  });
+
+  it('does not count unref’d timers (they cannot keep the process alive)', async () => {
+    const before = snapshotResources();
+    const timer = setTimeout(() => undefined, 60_000).unref();
+    await assertNoLeakedHandles(before, { graceMs: 50 });
+    clearTimeout(timer);
+  });
+});

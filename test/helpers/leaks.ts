@@ -1,15 +1,41 @@
-// Best-effort detection of handles a test left open (sockets, servers, child processes).
-// Based on process.getActiveResourcesInfo(), which lists resource *types* only, so the check is a
-// count diff per type against a snapshot taken before the code under test ran.
+// Best-effort detection of handles a test left open (sockets, servers, child processes) and of
+// timers and intervals it left running. Based on process.getActiveResourcesInfo(), which lists
+// resource *types* only (one 'Timeout' per ref'd timer or interval; unref'd ones, which cannot
+// keep the process alive, are not listed), so the check is a count diff per type against a
+// snapshot taken before the code under test ran.
+
+import Mocha from 'mocha';
 
 /** Types that come and go with mocha itself or with the event loop's bookkeeping. */
-const TOLERATED = new Set(['Timeout', 'Immediate', 'TTYWrap', 'FSReqCallback', 'PipeWrap', 'SignalWrap']);
+const TOLERATED = new Set(['Immediate', 'TTYWrap', 'FSReqCallback', 'PipeWrap', 'SignalWrap']);
+
+/**
+ * The timeout timers mocha runs for the test or hook in progress. Mocha arms one only once a
+ * promise-returning test or hook has returned its promise, so a snapshot taken synchronously at
+ * the start of a test would not see it and the check at its end would: they are left out of the
+ * 'Timeout' count on both sides.
+ */
+const mochaTimers = new Set<unknown>();
+const runnable = Mocha.Runnable.prototype as Mocha.Runnable & { timer?: unknown };
+const mochaResetTimeout = runnable.resetTimeout;
+const mochaClearTimeout = runnable.clearTimeout;
+runnable.resetTimeout = function (this: Mocha.Runnable & { timer?: unknown }) {
+  mochaResetTimeout.call(this);
+  mochaTimers.add(this.timer);
+};
+runnable.clearTimeout = function (this: Mocha.Runnable & { timer?: unknown }) {
+  mochaTimers.delete(this.timer);
+  mochaClearTimeout.call(this);
+};
 
 export type ResourceSnapshot = Map<string, number>;
 
 export function snapshotResources(): ResourceSnapshot {
   const counts: ResourceSnapshot = new Map();
   for (const type of process.getActiveResourcesInfo()) counts.set(type, (counts.get(type) ?? 0) + 1);
+  const timeouts = (counts.get('Timeout') ?? 0) - mochaTimers.size;
+  if (timeouts > 0) counts.set('Timeout', timeouts);
+  else counts.delete('Timeout');
   return counts;
 }
 
@@ -26,9 +52,10 @@ export function leakedResources(before: ResourceSnapshot, extraTolerated: readon
 }
 
 /**
- * Throws if handles of non-tolerated types are still open compared with `before`. Closing a socket
- * releases its handle only on a later tick, so the check polls briefly (a failure guard, not a sleep
- * used for ordering) before giving up.
+ * Throws if handles of non-tolerated types (timers included) are still open compared with
+ * `before`. Closing a socket releases its handle only on a later tick, and some timers legitimately
+ * end shortly after a test (a socket's linger guard, a close handshake's deadline), so the check
+ * polls for up to `graceMs` (a failure guard, not a sleep used for ordering) before giving up.
  */
 export async function assertNoLeakedHandles(
   before: ResourceSnapshot,
@@ -48,7 +75,7 @@ export async function assertNoLeakedHandles(
 
 /**
  * Registers, in the current describe, a snapshot before its first test and a check after its last
- * one that every socket, server, process and UDP handle it opened is gone.
+ * one that every socket, server, process, UDP handle and ref'd timer it opened is gone.
  */
 export function checkNoLeaksAfterSuite(options: { graceMs?: number; tolerate?: readonly string[] } = {}): void {
   let before: ResourceSnapshot = new Map();

@@ -1,5 +1,5 @@
 // UDP over a real Link pair: SOCKS client → Socks5Server → openUdpSocksSide (client link end) →
-// WebSocket → handleConnect + openUdpDialingSide (server link end) → UDP echo server.
+// WebSocket → handleConnect + udpChannelOpener (server link end) → UDP echo server.
 import dgram from 'node:dgram';
 import dns from 'node:dns';
 import net from 'node:net';
@@ -73,7 +73,7 @@ describe('relay/udp', function () {
     cleanups.push(() => socks.close());
     if (!options.silentDialingSide) {
       const openUdp = udpChannelOpener(options.dialing);
-      pair.server.on('message', (msg: Message) => {
+      pair.server.on('message', (msg) => {
         if (msg.type === 'connect') handleConnect(pair.server, msg, { dialTcp: createTcpDialer(undefined, 5000), openUdp, maxPayload: 1 << 20 });
       });
     }

@@ -2,7 +2,6 @@
  * Connectors (agent mode, MODES.md §4): their Connect messages are routed to a provider of the
  * reverse token their connector token maps to.
  */
-import type { Message } from '../../protocol/index.js';
 import { admitChannel } from '../../relay/limits.js';
 import { answerResume } from '../../relay/resume.js';
 import { routeConnect } from '../../relay/route.js';
@@ -30,7 +29,7 @@ export function startConnector(session: Session, ctx: RoleContext): void {
   const graceMs = ctx.transportGraceMs;
   if (graceMs > 0) link.announceGrace();
   const waitMs = ctx.options.connectorWaitProviderMs;
-  link.on('message', (msg: Message) => {
+  link.on('message', (msg) => {
     if (msg.type !== 'connect') return; // Go ignores everything else from connectors, Connector included
     if (msg.resume) {
       answerResume(link, msg, (l, m) => ctx.routesFor(reverseTokenOf()).resume(l, m)); // re-binds or refuses, never routes to a provider

@@ -1,5 +1,4 @@
 /** Forward clients (MODES.md §2): the server dials the targets of their Connect messages. */
-import type { Message } from '../../protocol/index.js';
 import { handleConnect } from '../../relay/dialing-side.js';
 import { admitChannel } from '../../relay/limits.js';
 import { refuseConnectorManagement } from '../connector-management.js';
@@ -18,7 +17,7 @@ export function startForward(session: Session, ctx: RoleContext): void {
     dialing.grace = { ms: graceMs, registry };
     dialing.resumeChannel = (l, m) => registry.resume(l, m.channelId);
   }
-  link.on('message', (msg: Message) => {
+  link.on('message', (msg) => {
     if (msg.type === 'connect') {
       if (msg.resume) handleConnect(link, msg, dialing); // re-binds or refuses, never dials
       else if (ctx.isDraining()) refuseWhileDraining(link, msg.channelId);

@@ -3,7 +3,6 @@
  * token's SOCKS5 port or its connectors' channels. An autonomy token's providers each get a
  * private pool and manage its connector tokens themselves (connector-management.ts).
  */
-import type { Message } from '../../protocol/index.js';
 import { internalTokenFor, manageConnector } from '../connector-management.js';
 import type { Session } from '../sessions.js';
 import type { RoleContext } from './context.js';
@@ -36,7 +35,7 @@ export async function startProvider(session: Session, instance: string, ctx: Rol
     if (link.peerResumes) resumeHere();
     else link.once('peer-resumes', resumeHere);
   }
-  link.on('message', (msg: Message) => {
+  link.on('message', (msg) => {
     if (msg.type === 'connect') {
       // Go dials for providers too (a quirk); a provider has no business asking the server to dial.
       link.send({ type: 'connectResponse', success: false, channelId: msg.channelId, error: 'connect is not allowed for providers' });
