@@ -126,6 +126,8 @@ export class FakeSocket extends Duplex {
   readonly written: Buffer[] = [];
   /** We sent FIN (end() finished). */
   finSent = false;
+  /** We reset the connection (RST: resetAndDestroy), as a broken channel must. */
+  resetSent = false;
   holdWrites = false;
   private held: Array<() => void> = [];
 
@@ -162,6 +164,11 @@ export class FakeSocket extends Duplex {
   override _final(callback: (err?: Error | null) => void): void {
     this.finSent = true;
     callback();
+  }
+
+  resetAndDestroy(): this {
+    this.resetSent = true;
+    return this.destroy();
   }
 
   asSocket(): Socket {

@@ -183,20 +183,20 @@ describe('unit: agent route', function () {
     expect(provider.link.channels.has(CH)).to.equal(false);
   });
 
-  it('a closing provider link gives the connector a Disconnect', async function () {
+  it('a closing provider link gives the connector a Disconnect with an error text (its socket is reset)', async function () {
     route();
     await flush();
     provider.close();
-    expect(errorsOf(connector, 'disconnect')).to.deep.equal(['']);
+    expect(errorsOf(connector, 'disconnect')).to.deep.equal(['peer link lost']);
     expect(connector.link.channels.has(CH)).to.equal(false);
     expect(connector.counters.channelsOpen).to.equal(0);
   });
 
-  it('a closing connector link gives the provider a Disconnect', async function () {
+  it('a closing connector link gives the provider a Disconnect with an error text (its socket is reset)', async function () {
     route();
     await flush();
     connector.close();
-    expect(errorsOf(provider, 'disconnect')).to.deep.equal(['']);
+    expect(errorsOf(provider, 'disconnect')).to.deep.equal(['peer link lost']);
     expect(provider.link.channels.has(CH)).to.equal(false);
   });
 

@@ -147,13 +147,13 @@ describe('unit: TcpChannel', function () {
     expect(clock.countTimers()).to.equal(timers);
   });
 
-  it('a Disconnect with an error text aborts: the local socket is flushed and ended, no Disconnect goes back', async function () {
+  it('a Disconnect with an error text aborts: the local socket is reset (never a FIN that reads as a clean end), no Disconnect goes back', async function () {
     open();
     peer.deliver(tcpData(CH, 'last words'));
     peer.deliver({ type: 'disconnect', channelId: CH, error: 'connection reset by peer' });
     await flush();
-    expect(local.writtenText).to.equal('last words');
-    expect(local.finSent).to.equal(true);
+    expect(local.resetSent).to.equal(true);
+    expect(local.finSent).to.equal(false);
     expect(disconnects()).to.deep.equal([]);
     expect(closed[0]!.error).to.equal('connection reset by peer');
     expect(peer.link.channels.has(CH)).to.equal(false);
@@ -276,7 +276,8 @@ describe('unit: TcpChannel', function () {
     local.holdWrites = true;
     open({ halfCloseLingerMs: 2_000 });
     peer.deliver(tcpData(CH, 'unread'));
-    peer.deliver({ type: 'disconnect', channelId: CH, error: 'aborted' });
+    // A Disconnect without a text is a plain close: flushed and ended, not reset.
+    peer.deliver({ type: 'disconnect', channelId: CH, error: '' });
     await flush();
     expect(local.destroyed).to.equal(false);
     await clock.tickAsync(2_000);
