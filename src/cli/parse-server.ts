@@ -68,6 +68,7 @@ export interface RawServerFlags extends OperatorFlags {
   directRendezvousPort?: string;
   // linksocks-ts extras
   stateFile?: string;
+  auditLog?: string;
   metrics?: boolean;
   tlsCert?: string;
   tlsKey?: string;
@@ -162,6 +163,8 @@ export function parseServerFlags(flags: RawServerFlags, env: Env): ServerCliConf
   if (upstreamProxy !== undefined) serverOptions.upstreamProxy = upstreamProxy;
   const stateFile = nonEmpty(flags.stateFile ?? envValue(env, 'LINKSOCKS_STATE_FILE'));
   if (stateFile !== undefined) serverOptions.stateFile = stateFile;
+  const auditLog = nonEmpty(flags.auditLog ?? envValue(env, 'LINKSOCKS_AUDIT_LOG'));
+  if (auditLog !== undefined) serverOptions.auditLog = auditLog;
   if (flags.metrics === true) serverOptions.metrics = true;
 
   const operator = parseOperatorFlags(flags, env);

@@ -163,6 +163,7 @@ class PendingDial implements ChannelEndpoint {
     this.options.observer?.connected?.({
       channelId: this.msg.channelId,
       target: joinHostPort(this.msg.address, this.msg.port),
+      linkId: this.link.id,
       durationMs: Date.now() - this.startedAt,
       ok,
       error,

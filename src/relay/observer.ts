@@ -6,6 +6,20 @@ export interface ChannelInfo {
   channelId: string;
   /** `host:port` of the target as the SOCKS client asked for it. */
   target: string;
+  /** Id of the link the channel runs over (Link.id). */
+  linkId?: number;
+  /** SOCKS side: who asked for the channel on the local port. */
+  source?: ChannelSource;
+}
+
+/** The local client of a SOCKS-side channel (for audit logs). */
+export interface ChannelSource {
+  /** `address:port` of the SOCKS/HTTP client. */
+  address: string;
+  /** How it asked: socks5, http-connect or http-proxy. */
+  protocol?: string;
+  /** Authenticated user name, without a session tag. */
+  user?: string;
 }
 
 export interface ChannelStats extends ChannelInfo {
@@ -23,6 +37,8 @@ export interface ConnectResult extends ChannelInfo {
   error: string;
   /** SOCKS side only: the reply code sent to the SOCKS client. */
   reply?: number;
+  /** The server refused the Connect by its own policy (limits, draining) without dialing. */
+  refused?: boolean;
 }
 
 export interface ChannelObserver {

@@ -3,7 +3,7 @@ import { Reply } from '../socks5/types.js';
 import type { SocksConnectRequest } from '../socks5/types.js';
 import type { ChannelEndpoint, ChannelMessage, Link } from './link.js';
 import { TcpChannel } from './tcp-channel.js';
-import type { ChannelObserver } from './observer.js';
+import type { ChannelObserver, ChannelSource } from './observer.js';
 import { joinHostPort } from './dial.js';
 
 export interface SocksSideOptions {
@@ -30,6 +30,7 @@ export function openSocksChannel(link: Link, req: SocksConnectRequest, options: 
     maxPayload: options.maxPayload,
     halfCloseLingerMs: options.halfCloseLingerMs,
     target: joinHostPort(req.host, req.port),
+    source: options.observer ? socksSource(req) : undefined,
     observer: options.observer,
   };
   if (options.fastOpen) {
@@ -119,10 +120,22 @@ class PendingConnect implements ChannelEndpoint {
     this.options.observer?.connected?.({
       channelId: this.channelId,
       target: joinHostPort(this.req.host, this.req.port),
+      linkId: this.link.id,
+      source: this.channelOptions.source,
       durationMs: Date.now() - this.startedAt,
       ok,
       error,
       reply,
     });
   }
+}
+
+/** Who asked for a SOCKS-side channel, for events and audit logs. */
+function socksSource(req: SocksConnectRequest): ChannelSource {
+  const { remoteAddress, remotePort } = req.socket;
+  return {
+    address: remoteAddress === undefined ? '' : joinHostPort(remoteAddress, remotePort ?? 0),
+    ...(req.protocol !== undefined && { protocol: req.protocol }),
+    ...(req.user !== undefined && { user: req.user }),
+  };
 }

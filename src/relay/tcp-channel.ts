@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { ChannelEndpoint, ChannelMessage, DrainWaiter, Link } from './link.js';
 import { IdleTimer } from './idle-timer.js';
-import type { ChannelObserver } from './observer.js';
+import type { ChannelObserver, ChannelSource } from './observer.js';
 
 export interface TcpChannelOptions {
   /** Largest Data payload sent; larger socket reads are split. */
@@ -22,6 +22,8 @@ export interface TcpChannelOptions {
   confirmTimeoutMs?: number;
   /** `host:port` asked for, for logs and events. */
   target?: string;
+  /** SOCKS side: the local client, for events. */
+  source?: ChannelSource;
   observer?: ChannelObserver;
 }
 
@@ -63,7 +65,7 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
     this.socketHighWater = options.socketHighWater ?? DEFAULT_SOCKET_HIGH_WATER;
     link.attach(channelId, this);
     link.counters.channelsOpened += 1;
-    options.observer?.opened?.({ channelId, target: options.target ?? '' });
+    options.observer?.opened?.({ channelId, target: options.target ?? '', linkId: link.id, source: options.source });
     if (options.confirmTimeoutMs !== undefined) {
       this.timer = setTimeout(() => this.abort('connect response timeout', true), options.confirmTimeoutMs);
     }
@@ -240,6 +242,8 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
     this.options.observer?.closed?.({
       channelId: this.channelId,
       target: this.options.target ?? '',
+      linkId: this.link.id,
+      source: this.options.source,
       bytesToLink: this.bytesToLink,
       bytesFromLink: this.bytesFromLink,
       durationMs: Date.now() - this.startedAt,

@@ -76,13 +76,15 @@ export interface LinkSocksServerOptions {
   maxChannelsPerLink?: number;
   /** SOCKS5 handshake deadline on reverse-token ports; default 10 s. */
   socksHandshakeTimeoutMs?: number;
+  /** Audit log: one JSON line per channel when it ends, appended to this file (`-`: stdout). */
+  auditLog?: string;
   /** Persistent token store (beyond Go); memory only when absent. */
   stateFile?: string;
   logger?: Logger;
 }
 
 /** Options without a default: absent means "not used". */
-type Unset = 'tls' | 'httpServer' | 'apiKey' | 'upstreamProxy' | 'stateFile' | 'access';
+type Unset = 'tls' | 'httpServer' | 'apiKey' | 'upstreamProxy' | 'stateFile' | 'access' | 'auditLog';
 
 /** The options as the server uses them: every default filled in, checked, frozen. */
 export type ResolvedServerOptions = Readonly<
@@ -170,6 +172,7 @@ export function resolveServerOptions(input: LinkSocksServerOptions = {}): Resolv
     apiKeys: apiKeys(o.apiKeys),
     access: accessOption(o.access),
     denyTargets: checkTargetPresets('denyTargets', o.denyTargets),
+    auditLog: check.optionalString('auditLog', o.auditLog),
     logger: check.logger('logger', o.logger),
   };
   return Object.freeze(resolved);

@@ -21,6 +21,7 @@ import { createTcpDialer, parseUpstreamProxy, type UpstreamProxy } from '../rela
 import { VERSION } from '../version.js';
 import { dialCheck, entryCheck, tokenCheck } from '../access/guard.js';
 import { AccessRules, DenyList, DestinationPolicy, type AccessRuleJson } from '../access/index.js';
+import { AuditLog } from './audit-log.js';
 import { AuthHandshakes, refuseAuth } from './auth-handshake.js';
 import { AuthRateLimiter } from './auth-rate-limit.js';
 import type { AuthDecision, TokenRoles } from './authenticate.js';
@@ -69,6 +70,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
   private readonly authLimiter: AuthRateLimiter;
   /** Destinations the server never dials for forward clients, whatever the rules (`denyTargets`). */
   private readonly denyTargets: DenyList;
+  private readonly auditLog: AuditLog | undefined;
   private closing = false;
   private draining = false;
   /** Live figures and recent events for the admin page; with an API key only. */
@@ -90,6 +92,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     if (initialAccess) this.store.setAccess(initialAccess);
     this.store.on('removed', (record: TokenRecord) => this.onTokenRemoved(record));
     this.authLimiter = new AuthRateLimiter(options.authRateLimit);
+    this.auditLog = options.auditLog ? new AuditLog(this, { target: options.auditLog, logger }) : undefined;
     const forwardObserver = eventObserver(this, logger, 'forward');
     const reverseObserver = eventObserver(this, logger, 'reverse');
     // Parsed once so a bad URL fails at construction (UpstreamProxyError), not on the first dial.
@@ -224,6 +227,16 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     return this.front.address();
   }
 
+  /** Reopens the audit log file at its path (SIGHUP in the CLI, after logrotate moved it). */
+  reopenAuditLog(): void {
+    this.auditLog?.reopen();
+  }
+
+  /** Audit lines dropped because the writer could not keep up (0 without an audit log). */
+  get auditLinesDropped(): number {
+    return this.auditLog?.dropped ?? 0;
+  }
+
   /** The bound address of a reverse token's SOCKS5 listener, once a provider has opened it. */
   socksAddress(token: string): AddressInfo | undefined {
     return this.reverseListeners.address(token);
@@ -272,6 +285,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     await this.reverseListeners.closeAll();
     this.sessions.cancelAllWaiters();
     await this.front.close();
+    await this.auditLog?.close();
   }
 
   // ---- wiring -------------------------------------------------------------------------------
