@@ -5,6 +5,7 @@
  */
 import { DEFAULT_SOCKS_PORT } from '../defaults.js';
 import { SERVER_DEFAULTS as LIBRARY_DEFAULTS, type LinkSocksServerOptions } from '../server/options.js';
+import { isProviderStrategy, strategyError, type ProviderStrategy } from '../server/provider-strategy.js';
 import { CliError } from './errors.js';
 import { type HostPort, type OperatorFlags, parseOperatorFlags } from './operator-flags.js';
 import type { LogFormat } from './logger.js';
@@ -69,6 +70,7 @@ export interface RawServerFlags extends OperatorFlags {
   // linksocks-ts extras
   stateFile?: string;
   auditLog?: string;
+  strategy?: string;
   metrics?: boolean;
   tlsCert?: string;
   tlsKey?: string;
@@ -107,6 +109,8 @@ export interface ServerCliConfig {
   logFormat: LogFormat;
   /** linksocks-ts extra: separate listener serving only /metrics. */
   metricsListen?: HostPort;
+  /** linksocks-ts extra: provider selection of the start-up reverse token. */
+  strategy?: ProviderStrategy;
 }
 
 export function parseServerFlags(flags: RawServerFlags, env: Env): ServerCliConfig {
@@ -167,6 +171,11 @@ export function parseServerFlags(flags: RawServerFlags, env: Env): ServerCliConf
   if (auditLog !== undefined) serverOptions.auditLog = auditLog;
   if (flags.metrics === true) serverOptions.metrics = true;
 
+  const strategy = nonEmpty(flags.strategy ?? envValue(env, 'LINKSOCKS_STRATEGY'));
+  if (strategy !== undefined && !isProviderStrategy(strategy)) {
+    throw new CliError('ERR_CLI_INVALID_FLAG', `--${strategyError(strategy)}`);
+  }
+
   const operator = parseOperatorFlags(flags, env);
   const config: ServerCliConfig = {
     serverOptions,
@@ -179,6 +188,7 @@ export function parseServerFlags(flags: RawServerFlags, env: Env): ServerCliConf
   const tls = tlsFiles(flags);
   if (tls) config.tls = tls;
   if (operator.metricsListen) config.metricsListen = operator.metricsListen;
+  if (strategy !== undefined) config.strategy = strategy;
   return config;
 }
 

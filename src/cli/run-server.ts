@@ -168,6 +168,7 @@ function addStartupTokens(server: CliServer, config: ServerCliConfig, deps: CliI
           ...(plan.username !== undefined && { username: plan.username }),
           ...(plan.password !== undefined && { password: plan.password }),
           allowManageConnector: autonomy,
+          ...(config.strategy !== undefined && { strategy: config.strategy }),
         });
       } catch (err) {
         return `failed to add reverse token: ${errorMessage(err)}`;

@@ -39,6 +39,10 @@ export interface ConnectResult extends ChannelInfo {
   reply?: number;
   /** The server refused the Connect by its own policy (limits, draining) without dialing. */
   refused?: boolean;
+  /** SOCKS side: the dialing side sent no ConnectResponse within the deadline. */
+  unanswered?: boolean;
+  /** SOCKS side: the dialing side sent a ConnectResponse (success or the target's refusal). */
+  answered?: boolean;
 }
 
 export interface ChannelObserver {

@@ -50,6 +50,9 @@ class PendingConnect implements ChannelEndpoint {
   private readonly timer: NodeJS.Timeout;
   private readonly startedAt = Date.now();
   private done = false;
+  /** No ConnectResponse within the deadline (the dialing side's fault, for provider health). */
+  private timedOut = false;
+  private answered = false;
   private readonly onClientGone = (): void => this.fail(Reply.HostUnreachable, true);
 
   constructor(
@@ -60,7 +63,10 @@ class PendingConnect implements ChannelEndpoint {
     private readonly channelOptions: ConstructorParameters<typeof TcpChannel>[3],
   ) {
     link.attach(channelId, this);
-    this.timer = setTimeout(() => this.fail(Reply.HostUnreachable, true), options.connectTimeoutMs);
+    this.timer = setTimeout(() => {
+      this.timedOut = true;
+      this.fail(Reply.HostUnreachable, true);
+    }, options.connectTimeoutMs);
     req.socket.once('close', this.onClientGone);
   }
 
@@ -76,6 +82,7 @@ class PendingConnect implements ChannelEndpoint {
 
   onChannelMessage(msg: ChannelMessage): void {
     if (msg.type === 'connectResponse') {
+      this.answered = true;
       if (msg.success) this.succeed();
       else this.fail(Reply.HostUnreachable, false, msg.error);
     } else if (msg.type === 'disconnect') {
@@ -126,6 +133,8 @@ class PendingConnect implements ChannelEndpoint {
       ok,
       error,
       reply,
+      ...(this.timedOut && { unanswered: true }),
+      ...(this.answered && { answered: true }),
     });
   }
 }

@@ -94,16 +94,37 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     this.authLimiter = new AuthRateLimiter(options.authRateLimit);
     this.auditLog = options.auditLog ? new AuditLog(this, { target: options.auditLog, logger }) : undefined;
     const forwardObserver = eventObserver(this, logger, 'forward');
-    const reverseObserver = eventObserver(this, logger, 'reverse');
+    const reverseEvents = eventObserver(this, logger, 'reverse');
+    // Provider health: a Connect left unanswered is the provider's fault; any answer (a target's
+    // refusal included) shows the provider is alive.
+    const reverseObserver: ChannelObserver = {
+      ...reverseEvents,
+      connected: (result) => {
+        reverseEvents.connected?.(result);
+        if (result.linkId === undefined) return;
+        if (result.answered) this.sessions.providerOutcome(result.linkId, true);
+        else if (result.unanswered) this.sessions.providerOutcome(result.linkId, false);
+      },
+      closed: (stats) => {
+        reverseEvents.closed?.(stats);
+        // Fast open: the SOCKS client was answered at once, the provider never confirmed.
+        if (stats.linkId !== undefined && stats.error === 'connect response timeout') this.sessions.providerOutcome(stats.linkId, false);
+      },
+    };
     // Parsed once so a bad URL fails at construction (UpstreamProxyError), not on the first dial.
     const upstream = options.upstreamProxy ? parseUpstreamProxy(options.upstreamProxy) : undefined;
     const dialTcp = createTcpDialer(upstream, options.connectTimeoutMs);
-    this.sessions = new Sessions(this.store);
+    this.sessions = new Sessions(this.store, {
+      ...options.providerHealth,
+      logger,
+      onChange: (session, ejected, backoffMs) =>
+        this.emit('provider-health', { token: session.token, linkId: session.link.id, ejected, backoffMs }),
+    });
     this.reverseListeners = new ReverseListeners({
       server: options,
       channel: {
         fastOpen: options.fastOpen,
-        connectTimeoutMs: DEFAULT_SOCKS_CONNECT_TIMEOUT_MS,
+        connectTimeoutMs: options.providerConnectTimeoutMs,
         maxPayload: options.bufferSize,
         observer: reverseObserver,
       },
