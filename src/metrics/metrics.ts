@@ -6,6 +6,7 @@ import { sha256Hex } from '../util/secrets.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RelayCounters } from '../relay/counters.js';
 import type { ChannelStats, ConnectResult } from '../relay/observer.js';
+import { attachProviderMetrics } from './provider-metrics.js';
 
 /** What metrics need from a LinkSocksServer or LinkSocksClient. */
 export interface MetricsSource {
@@ -100,5 +101,6 @@ export function attachMetrics(source: MetricsSource, options: MetricsOptions = {
   source.on('client-disconnected', (e: ClientEvent) => clients.dec({ role: e.role, token: tokenLabel(e.token) }));
   source.on('auth-failed', () => authFailures.inc());
   source.on('connected', () => links.inc());
+  if ('auditLinesDropped' in source) attachProviderMetrics(source, registry); // servers only
   return registry;
 }
