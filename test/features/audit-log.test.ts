@@ -139,6 +139,36 @@ describe('audit log', function () {
     }
   });
 
+  it('a Connect the server refuses by its own limit gets a "refused" line', async function () {
+    const file = path.join(dir, 'refused.jsonl');
+    const server = new LinkSocksServer({ host: LOCALHOST, port: 0, auditLog: file, maxChannelsPerLink: 1 });
+    await server.start();
+    server.addForwardToken('fwd-secret');
+    const forward = new LinkSocksClient({ url: `ws://${LOCALHOST}:${server.address().port}`, token: 'fwd-secret', socksPort: 0 });
+    let refusedEvents = 0;
+    server.on('connect', (e) => {
+      if (e.refused) refusedEvents += 1;
+    });
+    try {
+      await forward.start();
+      const port = forward.socksAddress()!.port;
+      const first = await socksConnect({ proxyPort: port, host: LOCALHOST, port: echo.port });
+      expect(await socksConnectReply(port, LOCALHOST, echo.port)).to.not.equal(SocksReply.succeeded);
+      await waitForValue(() => refusedEvents, 1, 'refused connect');
+      first.destroy();
+      await forward.close();
+      await server.close();
+      const refused = readLines(file).filter((l) => l.result === 'refused');
+      expect(refused).to.have.length(1);
+      expect(refused[0]!.error).to.equal('too many channels');
+      expect(refused[0]!.token).to.equal(sha256Hex('fwd-secret'));
+      expect(refused[0]!.target_port).to.equal(echo.port);
+    } finally {
+      await forward.close();
+      await server.close();
+    }
+  });
+
   it('reopens the file at its path on reopenAuditLog() after a rename (logrotate)', async function () {
     const file = path.join(dir, 'audit.jsonl');
     const logger = recordingLogger();
