@@ -10,6 +10,10 @@ export interface ChannelInfo {
   linkId?: number;
   /** SOCKS side: who asked for the channel on the local port. */
   source?: ChannelSource;
+  /** Agent routes: the provider link the channel was routed to (`linkId` is the connector's). */
+  providerLinkId?: number;
+  /** A UDP channel (agent routes carry both kinds). */
+  udp?: boolean;
 }
 
 /** The local client of a SOCKS-side channel (for audit logs). */

@@ -1,6 +1,8 @@
 import type { ConnectMessage } from '../protocol/index.js';
 import { IdleTimer } from './idle-timer.js';
 import type { ChannelEndpoint, ChannelMessage, DrainWaiter, Link } from './link.js';
+import { joinHostPort } from './dial.js';
+import type { ChannelInfo, ChannelObserver } from './observer.js';
 import { relayChannelMessage, relayConnect } from './reencode.js';
 
 export interface RouteOptions {
@@ -18,6 +20,8 @@ export interface RouteOptions {
    * Messages the connector sends meanwhile wait, bounded, as they do for the provider choice.
    */
   admit?: () => Promise<{ allowed: true; connect?: ConnectMessage } | { allowed: false; error: string }>;
+  /** Told about the route's connect result and end (linkId: connector, providerLinkId: provider). */
+  observer?: ChannelObserver;
 }
 
 const DEFAULT_PENDING_LIMIT = 1024 * 1024;
@@ -81,6 +85,13 @@ class ChannelRoute {
   /** After one side's half-close: how long the other may stay silent. */
   private readonly linger = new IdleTimer();
   private finished = false;
+  private readonly startedAt = Date.now();
+  /** Data bytes connector → provider and back, for the observer. */
+  private bytesUp = 0;
+  private bytesDown = 0;
+  private opened = false;
+  private closeError = '';
+  private info: ChannelInfo | undefined;
 
   constructor(
     connector: Link,
@@ -93,6 +104,14 @@ class ChannelRoute {
   }
 
   begin(connect: ConnectMessage): void {
+    if (this.options.observer) {
+      this.info = {
+        channelId: this.channelId,
+        target: joinHostPort(connect.address, connect.port),
+        linkId: this.connectorLeg.link.id,
+        ...(connect.protocol === 'udp' && { udp: true }),
+      };
+    }
     const { admit } = this.options;
     if (!admit) {
       this.choose(connect);
@@ -113,6 +132,9 @@ class ChannelRoute {
     const connector = this.connectorLeg.link;
     connector.counters.channelsFailed += 1;
     if (!connector.isClosed) connector.send({ type: 'connectResponse', success: false, channelId: this.channelId, error });
+    if (this.info) {
+      this.options.observer?.connected?.({ ...this.info, durationMs: Date.now() - this.startedAt, ok: false, error, refused: true });
+    }
     this.finish();
   }
 
@@ -134,9 +156,13 @@ class ChannelRoute {
         channelId: this.channelId,
         error: this.options.noProviderError ?? 'no available reverse clients',
       });
+      if (this.info) {
+        this.options.observer?.connected?.({ ...this.info, durationMs: Date.now() - this.startedAt, ok: false, error: this.options.noProviderError ?? 'no available reverse clients' });
+      }
       this.finish();
       return;
     }
+    if (this.info) this.info.providerLinkId = provider.id;
     const leg = new RouteLeg(this, provider);
     this.providerLeg = leg;
     provider.attach(this.channelId, leg);
@@ -169,10 +195,29 @@ class ChannelRoute {
       return;
     }
     this.forward(from, to, msg);
+    if (this.info) this.observe(from, msg);
     if (msg.type === 'connectResponse' && !msg.success) {
       this.finish();
     } else if (msg.type === 'disconnect') {
       this.noteDisconnect(from, msg.error);
+    }
+  }
+
+  /** Bytes each way, the provider's answer, the end: for the observer (only when there is one). */
+  private observe(from: RouteLeg, msg: ChannelMessage): void {
+    const info = this.info!;
+    if (msg.type === 'data') {
+      if (from === this.connectorLeg) this.bytesUp += msg.data.length;
+      else this.bytesDown += msg.data.length;
+    } else if (msg.type === 'connectResponse' && from !== this.connectorLeg) {
+      const durationMs = Date.now() - this.startedAt;
+      this.options.observer?.connected?.({ ...info, durationMs, ok: msg.success, error: msg.error, answered: true });
+      if (msg.success) {
+        this.opened = true;
+        this.options.observer?.opened?.(info);
+      }
+    } else if (msg.type === 'disconnect' && msg.error !== 'EOF' && msg.error !== '') {
+      this.closeError ||= msg.error;
     }
   }
 
@@ -206,11 +251,13 @@ class ChannelRoute {
     if (other && !other.link.isClosed) {
       other.link.send({ type: 'disconnect', channelId: this.channelId, error: '' });
     }
+    this.closeError ||= 'link closed';
     this.finish();
   }
 
   abort(error: string): void {
     if (this.finished) return;
+    this.closeError ||= error;
     for (const leg of [this.connectorLeg, this.providerLeg]) {
       if (leg && !leg.link.isClosed) leg.link.send({ type: 'disconnect', channelId: this.channelId, error });
     }
@@ -229,6 +276,15 @@ class ChannelRoute {
     if (this.finished) return;
     this.finished = true;
     this.linger.stop();
+    if (this.opened && this.info) {
+      this.options.observer?.closed?.({
+        ...this.info,
+        bytesToLink: this.bytesUp,
+        bytesFromLink: this.bytesDown,
+        durationMs: Date.now() - this.startedAt,
+        error: this.closeError,
+      });
+    }
     this.pending = [];
     const connector = this.connectorLeg.link;
     if (this.pendingBlocked) connector.resumeInbound(this);

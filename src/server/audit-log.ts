@@ -103,18 +103,21 @@ export class AuditLog {
     const link = e.linkId === undefined ? undefined : this.links.get(e.linkId);
     const { host, port } = splitTarget(e.target);
     const forward = e.mode === 'forward';
+    const agent = e.mode === 'agent';
+    const clientSide = forward || agent; // the channel's linkId is the client's WebSocket
     const record: AuditRecord = {
       opened: new Date(openedAt).toISOString(),
       closed: new Date(closedAt).toISOString(),
       mode: e.mode,
       token: link?.tokenHash ?? '',
-      ...(forward && e.linkId !== undefined && { client_id: e.linkId }),
-      client_address: forward ? (link?.remoteAddress ?? '') : (e.source?.address ?? ''),
-      ...(!forward && e.linkId !== undefined && { provider_id: e.linkId }),
+      ...(clientSide && e.linkId !== undefined && { client_id: e.linkId }),
+      client_address: clientSide ? (link?.remoteAddress ?? '') : (e.source?.address ?? ''),
+      ...(!clientSide && e.linkId !== undefined && { provider_id: e.linkId }),
+      ...(agent && e.providerLinkId !== undefined && { provider_id: e.providerLinkId }),
       ...(e.source?.user !== undefined && { user: e.source.user }),
       target_host: host,
       target_port: port,
-      protocol: e.source?.protocol === 'http-proxy' || e.source?.protocol === 'http-connect' ? 'http-proxy' : 'tcp',
+      protocol: e.udp ? 'udp' : e.source?.protocol === 'http-proxy' || e.source?.protocol === 'http-connect' ? 'http-proxy' : 'tcp',
       bytes_up: up,
       bytes_down: down,
       result,

@@ -151,6 +151,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       sessions: this.sessions,
       listeners: this.reverseListeners,
       maxChannelsPerLink: options.maxChannelsPerLink,
+      agentObserver: agentObserver(eventObserver(this, logger, 'agent'), this.sessions),
       isDraining: () => this.draining,
       dialingOptions: (token) => ({
         ...dialingOptions(dialTcp, upstream, options, forwardObserver),
@@ -431,5 +432,16 @@ function dialingOptions(
     openUdp: udpChannelOpener({ upstream }),
     maxPayload: options.bufferSize,
     observer,
+  };
+}
+
+/** Agent routes: events, and provider health from the provider's answers (any answer is healthy). */
+function agentObserver(events: ChannelObserver, sessions: Sessions): ChannelObserver {
+  return {
+    ...events,
+    connected: (result) => {
+      events.connected?.(result);
+      if (result.answered && result.providerLinkId !== undefined) sessions.providerOutcome(result.providerLinkId, true);
+    },
   };
 }

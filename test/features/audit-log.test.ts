@@ -49,7 +49,7 @@ describe('audit log', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('writes one line per channel, field by field, after a forward + reverse run with ok and refused dials', async function () {
+  it('writes one line per channel, field by field, after a forward + reverse + agent run with ok and refused dials', async function () {
     const file = path.join(dir, 'audit.jsonl');
     const server = new LinkSocksServer({ host: LOCALHOST, port: 0, auditLog: file });
     await server.start();
@@ -58,6 +58,7 @@ describe('audit log', function () {
     const closedPort = await freePort();
     server.addForwardToken('fwd-secret');
     server.addReverseToken({ token: 'rev-secret', port: socksPort, username: 'alice', password: 'pw' });
+    server.addConnectorToken('conn-secret', 'rev-secret');
     let events = 0;
     server.on('channel-close', () => (events += 1));
     server.on('connect', (e) => {
@@ -65,6 +66,7 @@ describe('audit log', function () {
     });
     const forward = new LinkSocksClient({ url, token: 'fwd-secret', socksPort: 0 });
     const provider = new LinkSocksClient({ url, token: 'rev-secret', reverse: true });
+    const connector = new LinkSocksClient({ url, token: 'conn-secret', socksPort: 0 });
     try {
       await forward.start();
       await provider.start();
@@ -81,10 +83,13 @@ describe('audit log', function () {
         () => true,
       );
       expect(refused).to.equal(true);
-      await waitForValue(() => events, 4, 'audited channels', 10_000);
+      await connector.start();
+      const agentEcho = await socksEcho(connector.socksAddress()!.port, echo.port, Buffer.alloc(200, 3));
+      expect(agentEcho.length).to.equal(200);
+      await waitForValue(() => events, 5, 'audited channels', 10_000);
       await server.close();
       const lines = readLines(file);
-      expect(lines).to.have.length(4);
+      expect(lines).to.have.length(5);
       const byKey = (mode: string, result: string): AuditRecord => {
         const found = lines.find((l) => l.mode === mode && l.result === result);
         expect(found, `${mode} ${result}`).to.not.equal(undefined);
@@ -132,8 +137,21 @@ describe('audit log', function () {
       expect(revFail.target_port).to.equal(closedPort);
       expect(revFail.user).to.equal('alice');
       expect(revFail.error).to.include('connection refused');
+
+      const agent = byKey('agent', 'ok');
+      expect(agent.token).to.equal(sha256Hex('conn-secret'));
+      expect(agent.client_id).to.be.a('number');
+      expect(agent.client_id).to.not.equal(fwdOk.client_id);
+      expect(agent.client_address).to.match(/^127\.0\.0\.1:\d+$/);
+      expect(agent.provider_id).to.equal(revOk.provider_id);
+      expect(agent.target_port).to.equal(echo.port);
+      expect(agent.protocol).to.equal('tcp');
+      expect(agent.bytes_up).to.equal(200);
+      expect(agent.bytes_down).to.equal(200);
+      expect(raw).to.not.include('conn-secret');
     } finally {
       await forward.close();
+      await connector.close();
       await provider.close();
       await server.close();
     }

@@ -43,6 +43,7 @@ export function startConnector(session: Session, ctx: RoleContext): void {
     routeConnect(link, msg, {
       pickProvider: () => sessions.poolFor(reverseTokenOf()).waitForProvider(waitMs),
       ...(rules && { admit: () => admitByRules(msg, new DestinationPolicy(rules), ctx.options.connectTimeoutMs) }),
+      observer: ctx.agentObserver,
     });
   });
 }
