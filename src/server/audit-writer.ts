@@ -5,7 +5,8 @@
  * warning says so at most once per interval. reopen() starts a new file at the same path (after
  * logrotate renamed the old one); the old stream finishes its buffer into the renamed file.
  */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, openSync } from 'node:fs';
+import { LinkSocksError } from '../errors.js';
 import type { Writable } from 'node:stream';
 import type { Logger } from '../log.js';
 
@@ -60,7 +61,13 @@ export class AuditWriter {
   reopen(): void {
     if (this.closed || this.options.target === '-') return;
     const old = this.stream;
-    this.stream = this.openStream();
+    try {
+      this.stream = this.openStream();
+    } catch (err) {
+      // Keep the old file; lines still go there until a later reopen succeeds.
+      this.options.logger.error({ err: (err as Error).message }, 'Audit log cannot be reopened');
+      return;
+    }
     this.pendingLines = 0;
     this.failed = false;
     old.end();
@@ -87,7 +94,7 @@ export class AuditWriter {
       ? this.options.open(target)
       : target === '-'
         ? process.stdout
-        : createWriteStream(target, { flags: 'a', mode: 0o600 });
+        : createWriteStream('', { fd: openAppend(target) });
     stream.on('error', (err: Error) => {
       if (stream !== this.stream || this.failed) return;
       // Lines are dropped (and counted) until the next reopen; a SIGHUP tries again.
@@ -110,5 +117,14 @@ export class AuditWriter {
     this.lastReport = now;
     this.options.logger.warn({ dropped: this.droppedSinceReport, total: this.dropped }, 'Audit log lines dropped (writer too slow)');
     this.droppedSinceReport = 0;
+  }
+}
+
+/** Opened synchronously so that an unusable path fails at start-up, not at the first line. */
+function openAppend(target: string): number {
+  try {
+    return openSync(target, 'a', 0o600);
+  } catch (cause) {
+    throw new LinkSocksError('ERR_LINKSOCKS_AUDIT_LOG', `cannot open audit log ${target}: ${(cause as Error).message}`, { cause });
   }
 }

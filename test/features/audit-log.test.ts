@@ -210,6 +210,12 @@ describe('audit log', function () {
     expect(writer.dropped).to.equal(0);
   });
 
+  it('an audit log that cannot be opened fails the server construction with a clear error', function () {
+    expect(() => new LinkSocksServer({ auditLog: path.join(dir, 'missing-dir', 'a.jsonl') }))
+      .to.throw(/cannot open audit log .*missing-dir/)
+      .with.property('code', 'ERR_LINKSOCKS_AUDIT_LOG');
+  });
+
   it('drops and counts lines beyond its bound while the writer is stalled, and logs that once per interval', async function () {
     const logger = recordingLogger();
     let stalled: Writable | undefined;
