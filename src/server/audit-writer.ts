@@ -44,7 +44,10 @@ export class AuditWriter {
 
   /** Queues one line (without its newline); false when it was dropped. */
   write(line: string): boolean {
-    if (this.closed) return false;
+    if (this.closed) {
+      this.dropped += 1; // a channel that ended after close(): counted, not silently lost
+      return false;
+    }
     const stream = this.stream;
     if (this.failed || this.pendingLines >= this.maxLines || stream.writableLength + line.length + 1 > this.maxBytes) {
       this.drop();

@@ -303,10 +303,13 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     this.closing = true;
     this.feed?.stop();
     this.handshakes.terminateAll();
+    // Channels end when their link's 'close' arrives (a tick later): the audit log waits for it.
+    const ending = this.auditLog ? linksClosed(this.sessions.busyLinks(), 2000) : undefined;
     this.sessions.closeAll(1001);
     await this.reverseListeners.closeAll();
     this.sessions.cancelAllWaiters();
     await this.front.close();
+    await ending;
     await this.auditLog?.close();
   }
 
@@ -444,4 +447,15 @@ function agentObserver(events: ChannelObserver, sessions: Sessions): ChannelObse
       if (result.answered && result.providerLinkId !== undefined) sessions.providerOutcome(result.providerLinkId, true);
     },
   };
+}
+
+/** Resolves once every link has emitted 'close', or after `timeoutMs`. */
+async function linksClosed(links: readonly Link[], timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs);
+  });
+  const all = Promise.all(links.map((link) => (link.isClosed ? undefined : new Promise((resolve) => link.once('close', resolve)))));
+  await Promise.race([all, expired]);
+  clearTimeout(timer);
 }

@@ -187,6 +187,38 @@ describe('audit log', function () {
     }
   });
 
+  it('a forward Connect refused by access rules gets a "refused" line, an allowed one "ok"', async function () {
+    const file = path.join(dir, 'rules.jsonl');
+    const server = new LinkSocksServer({ host: LOCALHOST, port: 0, auditLog: file, access: { dial: [{ addrs: ['127.0.0.1'], ports: [echo.port] }] } });
+    await server.start();
+    server.addForwardToken('fwd-secret');
+    const forward = new LinkSocksClient({ url: `ws://${LOCALHOST}:${server.address().port}`, token: 'fwd-secret', socksPort: 0 });
+    let events = 0;
+    server.on('connect', (e) => {
+      if (!e.ok) events += 1;
+    });
+    server.on('channel-close', () => (events += 1));
+    try {
+      await forward.start();
+      const port = forward.socksAddress()!.port;
+      const blocked = await freePort();
+      expect(await socksConnectReply(port, LOCALHOST, blocked)).to.not.equal(SocksReply.succeeded);
+      expect((await socksEcho(port, echo.port, Buffer.from('ok'))).toString()).to.equal('ok');
+      await waitForValue(() => events, 2, 'connects');
+      await forward.close();
+      await server.close();
+      const lines = readLines(file);
+      const refused = lines.filter((l) => l.result === 'refused');
+      expect(refused).to.have.length(1);
+      expect(refused[0]!.target_port).to.equal(blocked);
+      expect(refused[0]!.error).to.be.a('string').and.not.equal('');
+      expect(lines.filter((l) => l.result === 'ok')).to.have.length(1);
+    } finally {
+      await forward.close();
+      await server.close();
+    }
+  });
+
   it('reopens the file at its path on reopenAuditLog() after a rename (logrotate)', async function () {
     const file = path.join(dir, 'audit.jsonl');
     const logger = recordingLogger();
