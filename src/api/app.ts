@@ -11,6 +11,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { encodeLikeGo } from './go-json.js';
 import { BodyTooLargeError, InvalidBodyError, MAX_BODY_BYTES, parseTokenRequest, readBody } from './token-request.js';
 import { TOKEN_ERROR_TEXT, TokenError } from '../server/token-error.js';
+import { isProviderStrategy, strategyError } from '../server/provider-strategy.js';
 import type { TokenStatus } from '../server/tokens.js';
 import type { ServerMonitor, TokenAdmin } from './types.js';
 import { registerAdminRoutes } from './admin-routes.js';
@@ -183,6 +184,12 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
         }
         throw err;
       }
+      // [linksocks-ts] `strategy`: reverse tokens only (connector tokens use their reverse token's).
+      if (request.strategy !== undefined && (request.type !== 'reverse' || !isProviderStrategy(request.strategy))) {
+        const error = request.type === 'reverse' ? strategyError(request.strategy) : 'strategy: only reverse tokens take a strategy';
+        send(ctx, 400, JSON_TYPE, tokenResponse({ success: false, error }));
+        return;
+      }
       try {
         switch (request.type) {
           case 'forward': {
@@ -199,6 +206,7 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
               ...(request.password !== '' && { password: request.password }),
               allowManageConnector: request.allowManageConnector,
               ...(request.rules !== undefined && { rules: rulesOf(request.rules) }),
+              ...(isProviderStrategy(request.strategy) && { strategy: request.strategy }),
             });
             logger.info({ type: 'reverse', port: result.port }, 'Token added via API');
             send(ctx, 200, JSON_TYPE, tokenResponse({ success: true, token: result.token, port: result.port }));

@@ -18,6 +18,8 @@ export interface TokenRequestBody {
   allowManageConnector: boolean;
   /** Access rules as sent (any JSON); the server parses them and refuses malformed ones. */
   rules?: unknown;
+  /** [linksocks-ts] Raw `strategy` value when the body has one (checked by the route). */
+  strategy?: unknown;
 }
 
 /** Body does not fit the request struct; the API answers `invalid request body`. */
@@ -132,6 +134,8 @@ export function parseTokenRequest(text: string): TokenRequestBody {
       body.port = value;
     } else if (field === 'rules') {
       body.rules = value;
+    } else if (field === 'strategy') {
+      body.strategy = value;
     } else if (field === 'allow_manage_connector') {
       if (typeof value !== 'boolean') throw new InvalidBodyError('allow_manage_connector is not a boolean');
       body.allowManageConnector = value;

@@ -33,6 +33,8 @@ export interface AddTokenRequest {
   allow_manage_connector?: boolean;
   /** Destination rules of the token (access control). */
   rules?: AccessRule[];
+  /** [linksocks-ts] */
+  strategy?: string;
 }
 
 /** The API's TokenResponse on success. */

@@ -5,6 +5,7 @@
  */
 import { DEFAULT_SOCKS_PORT } from '../defaults.js';
 import { SERVER_DEFAULTS as LIBRARY_DEFAULTS, type LinkSocksServerOptions } from '../server/options.js';
+import { isProviderStrategy, strategyError, type ProviderStrategy } from '../server/provider-strategy.js';
 import { CliError } from './errors.js';
 import { type HostPort, type OperatorFlags, parseOperatorFlags } from './operator-flags.js';
 import type { LogFormat } from './logger.js';
@@ -70,6 +71,8 @@ export interface RawServerFlags extends OperatorFlags {
   directRendezvousPort?: string;
   // linksocks-ts extras
   stateFile?: string;
+  auditLog?: string;
+  strategy?: string;
   metrics?: boolean;
   tlsCert?: string;
   tlsKey?: string;
@@ -108,6 +111,8 @@ export interface ServerCliConfig {
   logFormat: LogFormat;
   /** linksocks-ts extra: separate listener serving only /metrics. */
   metricsListen?: HostPort;
+  /** linksocks-ts extra: provider selection of the start-up reverse token. */
+  strategy?: ProviderStrategy;
 }
 
 export function parseServerFlags(flags: RawServerFlags, env: Env): ServerCliConfig {
@@ -167,7 +172,14 @@ export function parseServerFlags(flags: RawServerFlags, env: Env): ServerCliConf
   if (upstreamProxy !== undefined) serverOptions.upstreamProxy = upstreamProxy;
   const stateFile = nonEmpty(flags.stateFile ?? envValue(env, 'LINKSOCKS_STATE_FILE'));
   if (stateFile !== undefined) serverOptions.stateFile = stateFile;
+  const auditLog = nonEmpty(flags.auditLog ?? envValue(env, 'LINKSOCKS_AUDIT_LOG'));
+  if (auditLog !== undefined) serverOptions.auditLog = auditLog;
   if (flags.metrics === true) serverOptions.metrics = true;
+
+  const strategy = nonEmpty(flags.strategy ?? envValue(env, 'LINKSOCKS_STRATEGY'));
+  if (strategy !== undefined && !isProviderStrategy(strategy)) {
+    throw new CliError('ERR_CLI_INVALID_FLAG', `--${strategyError(strategy)}`);
+  }
 
   const operator = parseOperatorFlags(flags, env);
   const config: ServerCliConfig = {
@@ -181,6 +193,7 @@ export function parseServerFlags(flags: RawServerFlags, env: Env): ServerCliConf
   const tls = tlsFiles(flags);
   if (tls) config.tls = tls;
   if (operator.metricsListen) config.metricsListen = operator.metricsListen;
+  if (strategy !== undefined) config.strategy = strategy;
   return config;
 }
 

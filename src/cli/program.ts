@@ -122,6 +122,11 @@ function addServerOptions(cmd: Command): void {
     .option('--direct-rendezvous-port <port>', 'Accepted for compatibility; ignored')
     .option('--state-file <path>', withEnv(`${EXTRA} Persist tokens in this file`, 'LINKSOCKS_STATE_FILE'))
     .option('--metrics', `${EXTRA} Serve Prometheus metrics at /metrics (behind the API key when set)`)
+    .option(
+      '--strategy <name>',
+      withEnv(`${EXTRA} Provider selection of the reverse token: round-robin (default), least-channels, random, sticky`, 'LINKSOCKS_STRATEGY'),
+    )
+    .option('--audit-log <file>', withEnv(`${EXTRA} One JSON line per channel when it ends, appended to this file ('-': stdout; SIGHUP reopens)`, 'LINKSOCKS_AUDIT_LOG'))
     .option('--tls-cert <file>', `${EXTRA} Serve HTTPS/WSS with this PEM certificate (needs --tls-key; SIGHUP reloads)`)
     .option('--tls-key <file>', `${EXTRA} PEM private key for --tls-cert`)
     .option(

@@ -19,6 +19,7 @@ import { serverSummary, SUMMARY_MESSAGE } from './summary.js';
 export interface CliServer
   extends Pick<LinkSocksServer, 'addForwardToken' | 'addReverseToken' | 'addConnectorToken' | 'start' | 'close' | 'address'> {
   reloadTls?(tls: { cert: string | Buffer; key: string | Buffer }): void;
+  reopenAuditLog?(): void;
   drain?(timeoutMs: number): Promise<void>;
   /** For `--metrics-listen`. */
   readonly counters: RelayCounters;
@@ -80,16 +81,20 @@ export async function runServer(config: ServerCliConfig, deps: RunServerDeps): P
     }
   }
 
-  // SIGHUP re-reads the certificate files (certificate rotation without a restart).
-  const stopReload = loadTls
-    ? deps.onReloadSignal?.(() => {
-        try {
-          server.reloadTls?.(loadTls());
-        } catch (err) {
-          logger.error({ err }, 'TLS certificate reload failed');
-        }
-      })
-    : undefined;
+  // SIGHUP re-reads the certificate files (certificate rotation without a restart) and reopens
+  // the audit log (after logrotate moved it).
+  const stopReload =
+    loadTls || options.auditLog !== undefined
+      ? deps.onReloadSignal?.(() => {
+          if (options.auditLog !== undefined) server.reopenAuditLog?.();
+          if (!loadTls) return;
+          try {
+            server.reloadTls?.(loadTls());
+          } catch (err) {
+            logger.error({ err }, 'TLS certificate reload failed');
+          }
+        })
+      : undefined;
 
   const code = await new Promise<number>((resolve) => {
     const unsubscribe = deps.onShutdownSignal(() => {
@@ -163,6 +168,7 @@ function addStartupTokens(server: CliServer, config: ServerCliConfig, deps: CliI
           ...(plan.username !== undefined && { username: plan.username }),
           ...(plan.password !== undefined && { password: plan.password }),
           allowManageConnector: autonomy,
+          ...(config.strategy !== undefined && { strategy: config.strategy }),
         });
       } catch (err) {
         return `failed to add reverse token: ${errorMessage(err)}`;

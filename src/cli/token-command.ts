@@ -36,6 +36,7 @@ interface AddFlags extends ConnectionFlags {
   password?: string;
   allowManageConnector?: boolean;
   rule?: string[];
+  strategy?: string;
 }
 
 /** Failure of a token command: its message is what was printed on stderr. */
@@ -96,6 +97,7 @@ export function registerTokenCommand(program: Command, io: TokenCommandIo = {}):
     .option('-w, --password <password>', 'Reverse: SOCKS5 password')
     .option('-a, --allow-manage-connector', 'Reverse: autonomy mode (providers manage connector tokens; no port)')
     .option('--rule <ADDR:PORT>', 'Allow only these destinations (repeatable), as --access-rule', (value: string, previous: string[] | undefined) => [...(previous ?? []), value])
+    .option('--strategy <name>', 'Reverse: provider selection, round-robin (default), least-channels, random or sticky')
     .action((flags: AddFlags) =>
       run(async () => {
         const rules = parseAccessRuleFlags(flags.rule);
@@ -108,6 +110,7 @@ export function registerTokenCommand(program: Command, io: TokenCommandIo = {}):
           ...(flags.password !== undefined && { password: flags.password }),
           ...(flags.allowManageConnector === true && { allow_manage_connector: true }),
           ...(rules !== undefined && { rules }),
+          ...(flags.strategy !== undefined && { strategy: flags.strategy }),
         };
         const result = await clientFor(flags).addToken(request);
         if (flags.json) writeOut(`${JSON.stringify(result)}\n`);

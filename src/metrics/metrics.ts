@@ -6,10 +6,13 @@ import { sha256Hex } from '../util/secrets.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RelayCounters } from '../relay/counters.js';
 import type { ChannelStats, ConnectResult } from '../relay/observer.js';
+import { attachProviderMetrics } from './provider-metrics.js';
 
 /** What metrics need from a LinkSocksServer or LinkSocksClient. */
 export interface MetricsSource {
   readonly counters: RelayCounters;
+  /** Servers with an audit log: lines dropped because the writer was too slow. */
+  readonly auditLinesDropped?: number;
   // Node's EventEmitter signature; payloads are typed where the listeners are written.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   on(event: string, listener: (...args: any[]) => void): unknown;
@@ -62,6 +65,9 @@ export function attachMetrics(source: MetricsSource, options: MetricsOptions = {
   });
   fromCounters('linksocks_bytes_to_link_total', 'Bytes read from local sockets and sent over WebSockets', () => counters.bytesToLink);
   fromCounters('linksocks_bytes_from_link_total', 'Bytes received over WebSockets and written to local sockets', () => counters.bytesFromLink);
+  if ('auditLinesDropped' in source) {
+    fromCounters('linksocks_audit_lines_dropped_total', 'Audit log lines dropped because the writer could not keep up', () => source.auditLinesDropped ?? 0);
+  }
   fromCounters('linksocks_malformed_messages_total', 'Malformed LinkSocks messages dropped', () => counters.malformedMessages);
   fromCounters('linksocks_unknown_channel_messages_total', 'Messages for unknown channels ignored', () => counters.unknownChannelMessages);
   fromCounters('linksocks_unsupported_messages_total', 'Messages of types this implementation does not use (newer peers), ignored', () => counters.unsupportedMessages);
@@ -95,5 +101,6 @@ export function attachMetrics(source: MetricsSource, options: MetricsOptions = {
   source.on('client-disconnected', (e: ClientEvent) => clients.dec({ role: e.role, token: tokenLabel(e.token) }));
   source.on('auth-failed', () => authFailures.inc());
   source.on('connected', () => links.inc());
+  if ('auditLinesDropped' in source) attachProviderMetrics(source, registry); // servers only
   return registry;
 }

@@ -109,7 +109,7 @@ class PendingDial implements ChannelEndpoint {
       (result) => {
         if (this.cancelled) return;
         if (result.allowed) this.dial(result.host, port);
-        else this.failed(result.error);
+        else this.failed(result.error, true);
       },
       (err: unknown) => this.failed(err instanceof Error ? err.message : String(err)),
     );
@@ -162,13 +162,15 @@ class PendingDial implements ChannelEndpoint {
     this.unregister();
   }
 
-  private report(ok: boolean, error: string): void {
+  private report(ok: boolean, error: string, refused = false): void {
     this.options.observer?.connected?.({
       channelId: this.msg.channelId,
       target: joinHostPort(this.msg.address, this.msg.port),
+      linkId: this.link.id,
       durationMs: Date.now() - this.startedAt,
       ok,
       error,
+      ...(refused && { refused: true }),
     });
   }
 
@@ -193,11 +195,12 @@ class PendingDial implements ChannelEndpoint {
     if (this.remoteEof) channel.onChannelMessage({ type: 'disconnect', channelId, error: 'EOF' });
   }
 
-  private failed(error: string): void {
+  /** `refused`: turned down by the access checks, never dialled. */
+  private failed(error: string, refused = false): void {
     if (this.cancelled) return;
     this.cancel();
     this.link.counters.channelsFailed += 1;
-    this.report(false, error);
+    this.report(false, error, refused);
     if (!this.link.isClosed) {
       this.link.send({ type: 'connectResponse', success: false, channelId: this.msg.channelId, error });
     }

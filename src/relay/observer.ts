@@ -6,6 +6,24 @@ export interface ChannelInfo {
   channelId: string;
   /** `host:port` of the target as the SOCKS client asked for it. */
   target: string;
+  /** Id of the link the channel runs over (Link.id). */
+  linkId?: number;
+  /** SOCKS side: who asked for the channel on the local port. */
+  source?: ChannelSource;
+  /** Agent routes: the provider link the channel was routed to (`linkId` is the connector's). */
+  providerLinkId?: number;
+  /** A UDP channel (agent routes carry both kinds). */
+  udp?: boolean;
+}
+
+/** The local client of a SOCKS-side channel (for audit logs). */
+export interface ChannelSource {
+  /** `address:port` of the SOCKS/HTTP client. */
+  address: string;
+  /** How it asked: socks5, http-connect or http-proxy. */
+  protocol?: string;
+  /** Authenticated user name, without a session tag. */
+  user?: string;
 }
 
 export interface ChannelStats extends ChannelInfo {
@@ -23,6 +41,12 @@ export interface ConnectResult extends ChannelInfo {
   error: string;
   /** SOCKS side only: the reply code sent to the SOCKS client. */
   reply?: number;
+  /** The server refused the Connect by its own policy (limits, draining) without dialing. */
+  refused?: boolean;
+  /** SOCKS side: the dialing side sent no ConnectResponse within the deadline. */
+  unanswered?: boolean;
+  /** SOCKS side: the dialing side sent a ConnectResponse (success or the target's refusal). */
+  answered?: boolean;
 }
 
 export interface ChannelObserver {

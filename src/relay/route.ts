@@ -1,6 +1,8 @@
 import type { ConnectMessage } from '../protocol/index.js';
 import { IdleTimer } from './idle-timer.js';
 import type { ChannelEndpoint, ChannelMessage, DrainWaiter, Link } from './link.js';
+import { joinHostPort } from './dial.js';
+import type { ChannelInfo, ChannelObserver } from './observer.js';
 import { relayChannelMessage, relayConnect } from './reencode.js';
 import { graceAck, graceOffset } from './grace-wire.js';
 import { GRACE_ACK_STEP } from './tcp-channel.js';
@@ -22,6 +24,8 @@ export interface RouteOptions {
   admit?: () => Promise<{ allowed: true; connect?: ConnectMessage } | { allowed: false; error: string }>;
   /** Transport grace: the route survives the loss of either link when both ends announced grace. */
   grace?: { ms: number; routes: GraceRoutes };
+  /** Told about the route's connect result and end (linkId: connector, providerLinkId: provider). */
+  observer?: ChannelObserver;
 }
 
 /**
@@ -159,6 +163,13 @@ class ChannelRoute {
   private endToEnd = false;
   /** Otherwise: bytes forwarded from each side, acknowledged by the route itself to an end that keeps a replay buffer. */
   private readonly forwarded = new Map<RouteLeg, { total: number; acked: number }>();
+  private readonly startedAt = Date.now();
+  /** Data bytes connector → provider and back, for the observer. */
+  private bytesUp = 0;
+  private bytesDown = 0;
+  private opened = false;
+  private closeError = '';
+  private info: ChannelInfo | undefined;
 
   constructor(
     connector: Link,
@@ -172,6 +183,14 @@ class ChannelRoute {
   }
 
   begin(connect: ConnectMessage): void {
+    if (this.options.observer) {
+      this.info = {
+        channelId: this.channelId,
+        target: joinHostPort(connect.address, connect.port),
+        linkId: this.connectorLeg.link.id,
+        ...(connect.protocol === 'udp' && { udp: true }),
+      };
+    }
     const { admit } = this.options;
     if (!admit) {
       this.choose(connect);
@@ -192,6 +211,9 @@ class ChannelRoute {
     const connector = this.connectorLeg.link;
     connector.counters.channelsFailed += 1;
     if (!connector.isClosed) connector.send({ type: 'connectResponse', success: false, channelId: this.channelId, error });
+    if (this.info) {
+      this.options.observer?.connected?.({ ...this.info, durationMs: Date.now() - this.startedAt, ok: false, error, refused: true });
+    }
     this.finish();
   }
 
@@ -213,9 +235,13 @@ class ChannelRoute {
         channelId: this.channelId,
         error: this.options.noProviderError ?? 'no available reverse clients',
       });
+      if (this.info) {
+        this.options.observer?.connected?.({ ...this.info, durationMs: Date.now() - this.startedAt, ok: false, error: this.options.noProviderError ?? 'no available reverse clients' });
+      }
       this.finish();
       return;
     }
+    if (this.info) this.info.providerLinkId = provider.id;
     const leg = new RouteLeg(this, provider);
     this.providerLeg = leg;
     provider.attach(this.channelId, leg);
@@ -259,10 +285,29 @@ class ChannelRoute {
     }
     this.forward(from, to, msg);
     if (msg.type === 'data' && !this.endToEnd && from.link.peerResumes) this.ackOnBehalf(from, msg.data.length);
+    if (this.info) this.observe(from, msg);
     if (msg.type === 'connectResponse' && !msg.success) {
       this.finish();
     } else if (msg.type === 'disconnect') {
       this.noteDisconnect(from, msg.error);
+    }
+  }
+
+  /** Bytes each way, the provider's answer, the end: for the observer (only when there is one). */
+  private observe(from: RouteLeg, msg: ChannelMessage): void {
+    const info = this.info!;
+    if (msg.type === 'data') {
+      if (from === this.connectorLeg) this.bytesUp += msg.data.length;
+      else this.bytesDown += msg.data.length;
+    } else if (msg.type === 'connectResponse' && from !== this.connectorLeg) {
+      const durationMs = Date.now() - this.startedAt;
+      this.options.observer?.connected?.({ ...info, durationMs, ok: msg.success, error: msg.error, answered: true });
+      if (msg.success) {
+        this.opened = true;
+        this.options.observer?.opened?.(info);
+      }
+    } else if (msg.type === 'disconnect' && msg.error !== 'EOF' && msg.error !== '') {
+      this.closeError ||= msg.error;
     }
   }
 
@@ -410,11 +455,13 @@ class ChannelRoute {
       // A text, so the other side resets its socket: the stream was cut, it did not end.
       other.link.send({ type: 'disconnect', channelId: this.channelId, error: PEER_LINK_LOST });
     }
+    this.closeError ||= 'link closed';
     this.finish();
   }
 
   abort(error: string): void {
     if (this.finished) return;
+    this.closeError ||= error;
     for (const leg of [this.connectorLeg, this.providerLeg]) {
       if (leg && !leg.link.isClosed) leg.link.send({ type: 'disconnect', channelId: this.channelId, error });
     }
@@ -435,6 +482,15 @@ class ChannelRoute {
     this.linger.stop();
     if (this.graceTimer) clearTimeout(this.graceTimer);
     this.options.grace?.routes.remove(this);
+    if (this.opened && this.info) {
+      this.options.observer?.closed?.({
+        ...this.info,
+        bytesToLink: this.bytesUp,
+        bytesFromLink: this.bytesDown,
+        durationMs: Date.now() - this.startedAt,
+        error: this.closeError,
+      });
+    }
     this.pending = [];
     const connector = this.connectorLeg.link;
     if (this.pendingBlocked) connector.resumeInbound(this);

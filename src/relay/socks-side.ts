@@ -3,7 +3,7 @@ import { Reply } from '../socks5/types.js';
 import type { SocksConnectRequest } from '../socks5/types.js';
 import type { ChannelEndpoint, ChannelMessage, Link } from './link.js';
 import { TcpChannel } from './tcp-channel.js';
-import type { ChannelObserver } from './observer.js';
+import type { ChannelObserver, ChannelSource } from './observer.js';
 import { joinHostPort } from './dial.js';
 import type { SuspendedOwners } from './grace.js';
 
@@ -33,6 +33,7 @@ export function openSocksChannel(link: Link, req: SocksConnectRequest, options: 
     maxPayload: options.maxPayload,
     halfCloseLingerMs: options.halfCloseLingerMs,
     target: joinHostPort(req.host, req.port),
+    source: options.observer ? socksSource(req) : undefined,
     observer: options.observer,
     grace: options.grace ? { ...options.grace, connect: { address: req.host, port: req.port } } : undefined,
   };
@@ -53,6 +54,9 @@ class PendingConnect implements ChannelEndpoint {
   private readonly timer: NodeJS.Timeout;
   private readonly startedAt = Date.now();
   private done = false;
+  /** No ConnectResponse within the deadline (the dialing side's fault, for provider health). */
+  private timedOut = false;
+  private answered = false;
   private readonly onClientGone = (): void => this.fail(Reply.HostUnreachable, true);
 
   constructor(
@@ -63,7 +67,10 @@ class PendingConnect implements ChannelEndpoint {
     private readonly channelOptions: ConstructorParameters<typeof TcpChannel>[3],
   ) {
     link.attach(channelId, this);
-    this.timer = setTimeout(() => this.fail(Reply.HostUnreachable, true), options.connectTimeoutMs);
+    this.timer = setTimeout(() => {
+      this.timedOut = true;
+      this.fail(Reply.HostUnreachable, true);
+    }, options.connectTimeoutMs);
     req.socket.once('close', this.onClientGone);
   }
 
@@ -79,6 +86,7 @@ class PendingConnect implements ChannelEndpoint {
 
   onChannelMessage(msg: ChannelMessage): void {
     if (msg.type === 'connectResponse') {
+      this.answered = true;
       if (msg.success) this.succeed();
       else this.fail(Reply.HostUnreachable, false, msg.error);
     } else if (msg.type === 'disconnect') {
@@ -123,10 +131,24 @@ class PendingConnect implements ChannelEndpoint {
     this.options.observer?.connected?.({
       channelId: this.channelId,
       target: joinHostPort(this.req.host, this.req.port),
+      linkId: this.link.id,
+      source: this.channelOptions.source,
       durationMs: Date.now() - this.startedAt,
       ok,
       error,
       reply,
+      ...(this.timedOut && { unanswered: true }),
+      ...(this.answered && { answered: true }),
     });
   }
+}
+
+/** Who asked for a SOCKS-side channel, for events and audit logs. */
+function socksSource(req: SocksConnectRequest): ChannelSource {
+  const { remoteAddress, remotePort } = req.socket;
+  return {
+    address: remoteAddress === undefined ? '' : joinHostPort(remoteAddress, remotePort ?? 0),
+    ...(req.protocol !== undefined && { protocol: req.protocol }),
+    ...(req.user !== undefined && { user: req.user }),
+  };
 }

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { ChannelEndpoint, ChannelMessage, DrainWaiter, Link } from './link.js';
 import { IdleTimer } from './idle-timer.js';
-import type { ChannelObserver } from './observer.js';
+import type { ChannelObserver, ChannelSource } from './observer.js';
 import { graceAck, graceOffset } from './grace-wire.js';
 
 /** Where a channel that survives a lost link goes to be resumed (relay/grace.ts). */
@@ -43,6 +43,8 @@ export interface TcpChannelOptions {
   confirmTimeoutMs?: number;
   /** `host:port` asked for, for logs and events. */
   target?: string;
+  /** SOCKS side: the local client, for events. */
+  source?: ChannelSource;
   observer?: ChannelObserver;
   /** Transport grace; only takes effect when the link's peer announced it (Link.peerResumes). */
   grace?: ChannelGrace;
@@ -109,7 +111,7 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
     link.attach(channelId, this);
     if (this.recording) this.grace!.registry.opened?.(this);
     link.counters.channelsOpened += 1;
-    options.observer?.opened?.({ channelId, target: options.target ?? '' });
+    options.observer?.opened?.({ channelId, target: options.target ?? '', linkId: link.id, source: options.source });
     if (options.confirmTimeoutMs !== undefined) {
       this.timer = setTimeout(() => this.abort('connect response timeout', true), options.confirmTimeoutMs);
     }
@@ -521,6 +523,8 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
     this.options.observer?.closed?.({
       channelId: this.channelId,
       target: this.options.target ?? '',
+      linkId: this.link.id,
+      source: this.options.source,
       bytesToLink: this.bytesToLink,
       bytesFromLink: this.bytesFromLink,
       durationMs: Date.now() - this.startedAt,

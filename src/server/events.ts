@@ -22,11 +22,22 @@ export interface AuthFailedEvent {
   remoteAddress: string;
 }
 
+/** A provider left (ejected) or re-entered the rotation of its token (passive health). */
+export interface ProviderHealthEvent {
+  /** The plain token (see ClientConnectionEvent). */
+  token: string;
+  linkId: number;
+  ejected: boolean;
+  /** How long it stays out; 0 when it comes back. */
+  backoffMs: number;
+}
+
 /** Events of LinkSocksServer, for `server.on(...)` with typed payloads. */
 export interface LinkSocksServerEvents extends ChannelEventMap {
   'client-connected': [ClientConnectionEvent];
   'client-disconnected': [ClientDisconnectedEvent];
   'auth-failed': [AuthFailedEvent];
+  'provider-health': [ProviderHealthEvent];
   /** A reverse token's SOCKS5 port could not be bound. */
   'listener-error': [token: string, error: Error];
   /**

@@ -15,6 +15,7 @@ import { InvalidArgumentError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_MAX_CHANNELS_PER_LINK } from '../relay/limits.js';
 import { DEFAULT_CHANNEL_IDLE_MS } from '../relay/link.js';
+import { DEFAULT_SOCKS_CONNECT_TIMEOUT_MS } from '../relay/socks-side.js';
 import * as check from '../util/option-checks.js';
 import { DEFAULT_AUTH_RATE_LIMIT } from './auth-rate-limit.js';
 import { DEFAULT_PORT_RANGE } from './port-pool.js';
@@ -83,13 +84,19 @@ export interface LinkSocksServerOptions {
   maxChannelsPerLink?: number;
   /** SOCKS5 handshake deadline on reverse-token ports; default 10 s. */
   socksHandshakeTimeoutMs?: number;
+  /** How long a reverse SOCKS connection waits for its provider's ConnectResponse; default 15 s. */
+  providerConnectTimeoutMs?: number;
+  /** Passive provider health: ejection after this many unanswered Connects in a row, back-off bounds. */
+  providerHealth?: { failuresToEject?: number; baseBackoffMs?: number; maxBackoffMs?: number };
+  /** Audit log: one JSON line per channel when it ends, appended to this file (`-`: stdout). */
+  auditLog?: string;
   /** Persistent token store (beyond Go); memory only when absent. */
   stateFile?: string;
   logger?: Logger;
 }
 
 /** Options without a default: absent means "not used". */
-type Unset = 'tls' | 'httpServer' | 'apiKey' | 'upstreamProxy' | 'stateFile' | 'access';
+type Unset = 'tls' | 'httpServer' | 'apiKey' | 'upstreamProxy' | 'stateFile' | 'access' | 'auditLog' | 'providerHealth';
 
 /** The options as the server uses them: every default filled in, checked, frozen. */
 export type ResolvedServerOptions = Readonly<
@@ -112,6 +119,7 @@ export const SERVER_DEFAULTS = Object.freeze({
   bufferSize: DEFAULT_BUFFER_SIZE,
   connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
   providerWaitMs: 10_000,
+  providerConnectTimeoutMs: DEFAULT_SOCKS_CONNECT_TIMEOUT_MS,
   connectorWaitProviderMs: 5_000,
   channelIdleTimeoutMs: DEFAULT_CHANNEL_IDLE_MS,
   metrics: false,
@@ -164,6 +172,8 @@ export function resolveServerOptions(input: LinkSocksServerOptions = {}): Resolv
     bufferSize: check.integer('bufferSize', o.bufferSize, d.bufferSize, 1),
     connectTimeoutMs: check.milliseconds('connectTimeoutMs', o.connectTimeoutMs, d.connectTimeoutMs),
     providerWaitMs: check.milliseconds('providerWaitMs', o.providerWaitMs, d.providerWaitMs),
+    providerConnectTimeoutMs: check.milliseconds('providerConnectTimeoutMs', o.providerConnectTimeoutMs, d.providerConnectTimeoutMs),
+    providerHealth: providerHealthOption(o.providerHealth),
     connectorWaitProviderMs: check.milliseconds('connectorWaitProviderMs', o.connectorWaitProviderMs, d.connectorWaitProviderMs),
     channelIdleTimeoutMs: check.milliseconds('channelIdleTimeoutMs', o.channelIdleTimeoutMs, d.channelIdleTimeoutMs),
     metrics: check.boolean('metrics', o.metrics, d.metrics),
@@ -179,6 +189,7 @@ export function resolveServerOptions(input: LinkSocksServerOptions = {}): Resolv
     apiKeys: apiKeys(o.apiKeys),
     access: accessOption(o.access),
     denyTargets: checkTargetPresets('denyTargets', o.denyTargets),
+    auditLog: check.optionalString('auditLog', o.auditLog),
     logger: check.logger('logger', o.logger),
   };
   return Object.freeze(resolved);
@@ -200,4 +211,20 @@ function accessOption(value: unknown): LinkSocksServerOptions['access'] {
   const entry = checkAccessRuleList('access.entry', access.entry);
   const dial = checkAccessRuleList('access.dial', access.dial);
   return Object.freeze({ ...(entry && { entry }), ...(dial && { dial }) });
+}
+
+/** `providerHealth`: each field optional, checked like the other numbers (defaults in provider-health.ts). */
+function providerHealthOption(value: unknown): ResolvedServerOptions['providerHealth'] {
+  const input = check.optionalObject('providerHealth', value);
+  if (input === undefined) return undefined;
+  const number = (key: 'failuresToEject' | 'baseBackoffMs' | 'maxBackoffMs', min: number): number | undefined =>
+    input[key] === undefined ? undefined : check.integer(`providerHealth.${key}`, input[key], 0, min);
+  const failuresToEject = number('failuresToEject', 1);
+  const baseBackoffMs = number('baseBackoffMs', 0);
+  const maxBackoffMs = number('maxBackoffMs', 0);
+  return Object.freeze({
+    ...(failuresToEject !== undefined && { failuresToEject }),
+    ...(baseBackoffMs !== undefined && { baseBackoffMs }),
+    ...(maxBackoffMs !== undefined && { maxBackoffMs }),
+  });
 }

@@ -47,7 +47,15 @@ export class ReverseListener {
     private readonly options: ReverseListenerOptions,
   ) {
     this.server = new Socks5Server(
-      { host: options.host, port: options.port, credentials: options.credentials, httpConnect: options.httpConnect, handshakeTimeoutMs: options.handshakeTimeoutMs },
+      {
+        host: options.host,
+        port: options.port,
+        credentials: options.credentials,
+        httpConnect: options.httpConnect,
+        handshakeTimeoutMs: options.handshakeTimeoutMs,
+        // `NAME-session-TAG` logs in as NAME; TAG picks the provider under the sticky strategy.
+        sessionTags: true,
+      },
       (req) => this.onRequest(req),
     );
     this.server.on('error', (err: Error) => options.logger.warn({ err: err.message }, 'SOCKS5 listener error'));
@@ -99,7 +107,8 @@ export class ReverseListener {
   }
 
   private toProvider(req: SocksRequest): void {
-    this.pool.waitForProvider(this.options.providerWaitMs).then((provider) => {
+    const hint = req.command === 'connect' && req.session !== undefined ? { session: req.session } : {};
+    this.pool.waitForProvider(this.options.providerWaitMs, hint).then((provider) => {
       if (!provider || this.closed) {
         req.reject(Reply.NetworkUnreachable);
         return;

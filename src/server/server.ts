@@ -23,6 +23,7 @@ import { createTcpDialer, parseUpstreamProxy, type UpstreamProxy } from '../rela
 import { VERSION } from '../version.js';
 import { dialCheck, entryCheck, tokenCheck } from '../access/guard.js';
 import { AccessRules, DenyList, DestinationPolicy, type AccessRuleJson } from '../access/index.js';
+import { AuditLog } from './audit-log.js';
 import { AuthHandshakes, refuseAuth } from './auth-handshake.js';
 import { AuthRateLimiter } from './auth-rate-limit.js';
 import type { AuthDecision, TokenRoles } from './authenticate.js';
@@ -71,6 +72,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
   private readonly authLimiter: AuthRateLimiter;
   /** Destinations the server never dials for forward clients, whatever the rules (`denyTargets`). */
   private readonly denyTargets: DenyList;
+  private readonly auditLog: AuditLog | undefined;
   private closing = false;
   private draining = false;
   /** Live figures and recent events for the admin page; with an API key only. */
@@ -100,17 +102,39 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     this.store.on('removed', (record: TokenRecord) => this.onTokenRemoved(record));
     this.authLimiter = new AuthRateLimiter(options.authRateLimit);
     const graceMs = options.transportGraceMs;
+    this.auditLog = options.auditLog ? new AuditLog(this, { target: options.auditLog, logger }) : undefined;
     const forwardObserver = eventObserver(this, logger, 'forward');
-    const reverseObserver = eventObserver(this, logger, 'reverse');
+    const reverseEvents = eventObserver(this, logger, 'reverse');
+    // Provider health: a Connect left unanswered is the provider's fault; any answer (a target's
+    // refusal included) shows the provider is alive.
+    const reverseObserver: ChannelObserver = {
+      ...reverseEvents,
+      connected: (result) => {
+        reverseEvents.connected?.(result);
+        if (result.linkId === undefined) return;
+        if (result.answered) this.sessions.providerOutcome(result.linkId, true);
+        else if (result.unanswered) this.sessions.providerOutcome(result.linkId, false);
+      },
+      closed: (stats) => {
+        reverseEvents.closed?.(stats);
+        // Fast open: the SOCKS client was answered at once, the provider never confirmed.
+        if (stats.linkId !== undefined && stats.error === 'connect response timeout') this.sessions.providerOutcome(stats.linkId, false);
+      },
+    };
     // Parsed once so a bad URL fails at construction (UpstreamProxyError), not on the first dial.
     const upstream = options.upstreamProxy ? parseUpstreamProxy(options.upstreamProxy) : undefined;
     const dialTcp = createTcpDialer(upstream, options.connectTimeoutMs);
-    this.sessions = new Sessions(this.store);
+    this.sessions = new Sessions(this.store, {
+      ...options.providerHealth,
+      logger,
+      onChange: (session, ejected, backoffMs) =>
+        this.emit('provider-health', { token: session.token, linkId: session.link.id, ejected, backoffMs }),
+    });
     this.reverseListeners = new ReverseListeners({
       server: options,
       channel: {
         fastOpen: options.fastOpen,
-        connectTimeoutMs: DEFAULT_SOCKS_CONNECT_TIMEOUT_MS,
+        connectTimeoutMs: options.providerConnectTimeoutMs,
         maxPayload: options.bufferSize,
         observer: reverseObserver,
       },
@@ -138,6 +162,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       sessions: this.sessions,
       listeners: this.reverseListeners,
       maxChannelsPerLink: options.maxChannelsPerLink,
+      agentObserver: agentObserver(eventObserver(this, logger, 'agent'), this.sessions),
       isDraining: () => this.draining,
       dialingOptions: (token) => ({
         ...dialingOptions(dialTcp, upstream, options, forwardObserver),
@@ -254,6 +279,16 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     return this.front.address();
   }
 
+  /** Reopens the audit log file at its path (SIGHUP in the CLI, after logrotate moved it). */
+  reopenAuditLog(): void {
+    this.auditLog?.reopen();
+  }
+
+  /** Audit lines dropped because the writer could not keep up (0 without an audit log). */
+  get auditLinesDropped(): number {
+    return this.auditLog?.dropped ?? 0;
+  }
+
   /** The bound address of a reverse token's SOCKS5 listener, once a provider has opened it. */
   socksAddress(token: string): AddressInfo | undefined {
     return this.reverseListeners.address(token);
@@ -298,6 +333,8 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     this.closing = true;
     this.feed?.stop();
     this.handshakes.terminateAll();
+    // Channels end when their link's 'close' arrives (a tick later): the audit log waits for it.
+    const ending = this.auditLog ? linksClosed(this.sessions.busyLinks(), 2000) : undefined;
     this.sessions.closeAll(1001);
     for (const registry of this.resumable.values()) registry.dropSuspended();
     for (const owners of this.owners.values()) owners.dropAll();
@@ -305,6 +342,8 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     await this.reverseListeners.closeAll();
     this.sessions.cancelAllWaiters();
     await this.front.close();
+    await ending;
+    await this.auditLog?.close();
   }
 
   // ---- wiring -------------------------------------------------------------------------------
@@ -451,4 +490,26 @@ function dialingOptions(
     maxPayload: options.bufferSize,
     observer,
   };
+}
+
+/** Agent routes: events, and provider health from the provider's answers (any answer is healthy). */
+function agentObserver(events: ChannelObserver, sessions: Sessions): ChannelObserver {
+  return {
+    ...events,
+    connected: (result) => {
+      events.connected?.(result);
+      if (result.answered && result.providerLinkId !== undefined) sessions.providerOutcome(result.providerLinkId, true);
+    },
+  };
+}
+
+/** Resolves once every link has emitted 'close', or after `timeoutMs`. */
+async function linksClosed(links: readonly Link[], timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs);
+  });
+  const all = Promise.all(links.map((link) => (link.isClosed ? undefined : new Promise<void>((resolve) => link.once('close', () => resolve())))));
+  await Promise.race([all, expired]);
+  clearTimeout(timer);
 }

@@ -4,7 +4,10 @@
  */
 import type { Socket } from 'node:net';
 import type { Link } from '../relay/link.js';
+import type { Logger } from '../log.js';
+import { ProviderHealth, type ProviderHealthOptions } from './provider-health.js';
 import { ProviderPool } from './provider-pool.js';
+import { DEFAULT_PROVIDER_STRATEGY } from './provider-strategy.js';
 import type { TokenStore } from './token-store.js';
 import type { Role } from './tokens.js';
 
@@ -26,15 +29,36 @@ export interface Session {
 export class Sessions {
   private readonly sessions = new Set<Session>();
   private readonly pools = new Map<string, ProviderPool>();
+  private readonly byLinkId = new Map<number, Session>();
 
-  constructor(private readonly store: TokenStore) {}
+  constructor(
+    private readonly store: TokenStore,
+    private readonly health: Omit<ProviderHealthOptions, 'onChange'> & {
+      logger?: Logger;
+      onChange?: (session: Session, ejected: boolean, backoffMs: number) => void;
+    } = {},
+  ) {}
 
   add(session: Session): void {
     this.sessions.add(session);
+    this.byLinkId.set(session.link.id, session);
   }
 
   delete(session: Session): void {
     this.sessions.delete(session);
+    this.byLinkId.delete(session.link.id);
+  }
+
+  /**
+   * A Connect sent to provider link `linkId` was answered (`answered`, either way) or not (no
+   * ConnectResponse in time): the provider's passive health.
+   */
+  providerOutcome(linkId: number, answered: boolean): void {
+    const session = this.byLinkId.get(linkId);
+    if (session?.role !== 'reverse' || session.poolToken === undefined) return;
+    const pool = this.pools.get(session.poolToken);
+    if (answered) pool?.health.succeeded(linkId);
+    else pool?.health.failed(linkId);
   }
 
   /** A closed provider leaves its pool; when that empties the pool, connectors hear the new count. */
@@ -79,7 +103,20 @@ export class Sessions {
   poolFor(token: string): ProviderPool {
     let pool = this.pools.get(token);
     if (!pool) {
-      pool = new ProviderPool();
+      const { onChange, ...healthOptions } = this.health;
+      pool = new ProviderPool({
+        strategy: () => {
+          const record = this.store.get(token);
+          return (record?.kind === 'reverse' && record.strategy) || DEFAULT_PROVIDER_STRATEGY;
+        },
+        health: new ProviderHealth({
+          ...healthOptions,
+          onChange: (linkId, ejected, backoffMs) => {
+            const session = this.byLinkId.get(linkId);
+            if (session && onChange) onChange(session, ejected, backoffMs);
+          },
+        }),
+      });
       this.pools.set(token, pool);
     }
     return pool;

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { LinkSocksError } from '../errors.js';
+import { isProviderStrategy, strategyError, type ProviderStrategy } from './provider-strategy.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -42,6 +43,7 @@ export type PersistedToken = (
       username?: string;
       password?: string;
       allowManageConnector?: boolean;
+      strategy?: ProviderStrategy;
     }
   | { kind: 'connector'; token: string; reverseToken: string }
 ) & { rules?: PersistedRules };
@@ -137,6 +139,11 @@ function checkToken(entry: Record<string, unknown>, bad: (what: string) => State
         if (allow !== undefined) {
           if (typeof allow !== 'boolean') throw bad('"allowManageConnector" is not a boolean');
           record.allowManageConnector = allow;
+        }
+        const strategy = entry['strategy'];
+        if (strategy !== undefined) {
+          if (!isProviderStrategy(strategy)) throw bad(strategyError(strategy));
+          record.strategy = strategy;
         }
         return record;
       }

@@ -8,7 +8,8 @@ export type TokenErrorCode =
   | 'ERR_LINKSOCKS_CONNECTOR_EXISTS'
   | 'ERR_LINKSOCKS_REVERSE_TOKEN_UNKNOWN'
   | 'ERR_LINKSOCKS_REVERSE_TOKEN_REQUIRED'
-  | 'ERR_LINKSOCKS_PORT_UNAVAILABLE';
+  | 'ERR_LINKSOCKS_PORT_UNAVAILABLE'
+  | 'ERR_LINKSOCKS_INVALID_STRATEGY';
 
 /** Go's error texts (server.go `Add*Token`, portpool.go), reproduced exactly for API answers. */
 export const TOKEN_ERROR_TEXT = {

@@ -23,6 +23,7 @@ import type {
 import type { PortRange } from './options.js';
 import { AccessRuleError, AccessRules } from '../access/index.js';
 import { PortPool } from './port-pool.js';
+import { isProviderStrategy, strategyError } from './provider-strategy.js';
 import {
   STATE_FILE_VERSION,
   StateFileError,
@@ -118,6 +119,9 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
 
   /** Autonomy tokens (allowManageConnector) get port -1 and take nothing from the pool. */
   addReverse(request: StoreReverseOptions = {}): PlainReverseTokenRecord {
+    if (request.strategy !== undefined && !isProviderStrategy(request.strategy)) {
+      throw new TokenError('ERR_LINKSOCKS_INVALID_STRATEGY', strategyError(request.strategy));
+    }
     const name = this.chooseName(request.token, TOKEN_ERROR_TEXT.reserved, TOKEN_ERROR_TEXT.exists, 'ERR_LINKSOCKS_TOKEN_EXISTS');
     const autonomy = request.allowManageConnector === true;
     const port = autonomy ? -1 : this.ports.allocate(request.port ?? 0);
@@ -129,6 +133,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       ...(request.password !== undefined && { password: request.password }),
       ...(autonomy && { allowManageConnector: true }),
       ...withRules(request.rules),
+      ...(request.strategy !== undefined && { strategy: request.strategy }),
     });
     return this.commitAdd(record); // undoes the port allocation itself when the write fails
   }
@@ -180,6 +185,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
         ...(parent.username !== undefined && { username: parent.username }),
         ...(parent.password !== undefined && { password: parent.password }),
         ...(parent.allowManageConnector === true && { allowManageConnector: true }),
+        ...(parent.strategy !== undefined && { strategy: parent.strategy }),
         internal: true,
         parentToken,
       }),
@@ -266,6 +272,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
           port: record.port,
           ...(connectors.length > 0 && { connector_tokens: connectors }),
           ...statusRules(record.rules),
+          ...(record.strategy !== undefined && { strategy: record.strategy }),
         });
       }
     }
@@ -355,6 +362,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
           ...(record.password !== undefined && { password: record.password }),
           ...(record.allowManageConnector === true && { allowManageConnector: true }),
           ...rules,
+          ...(record.strategy !== undefined && { strategy: record.strategy }),
         });
       }
     }

@@ -6,6 +6,7 @@
 import type { AccessRuleInput, AccessRuleJson, AccessRules } from '../access/index.js';
 
 export type { AccessRuleInput } from '../access/index.js';
+import type { ProviderStrategy } from './provider-strategy.js';
 
 /** What a token (and the WebSocket authenticated with it) is: MODES.md §2–§5. */
 export type Role = 'forward' | 'reverse' | 'connector';
@@ -33,6 +34,8 @@ interface ReverseTokenFields extends TokenRecordBase {
   readonly username?: string;
   readonly password?: string;
   readonly allowManageConnector?: boolean;
+  /** [linksocks-ts] How a provider is chosen per channel; absent: round robin. */
+  readonly strategy?: ProviderStrategy;
 }
 
 /** A reverse or autonomy token added by an operator (or loaded from the state file). */
@@ -71,6 +74,8 @@ export interface ReverseTokenOptions {
   allowManageConnector?: boolean;
   /** Entry rules of the token's SOCKS port, replacing the server-wide entry rules there. */
   rules?: readonly AccessRuleInput[];
+  /** [linksocks-ts] Provider selection: round-robin (default), least-channels, random, sticky. */
+  strategy?: ProviderStrategy;
 }
 
 /** One `/api/status` entry; key order here is the JSON key order (API.md §5). */
@@ -84,6 +89,8 @@ export interface TokenStatus {
   connector_tokens?: string[];
   /** The token's access rules in Go's output form; absent when it has none (beyond Go). */
   rules?: AccessRuleJson[];
+  /** [linksocks-ts] Present only when the token was given a strategy. */
+  strategy?: string;
 }
 
 export interface ServerStatus {

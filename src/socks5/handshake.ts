@@ -7,7 +7,7 @@
  * Replies follow ../shared/spec/MODES.md §7.2–7.3 and §7.7.
  */
 import type { Socket } from 'node:net';
-import type { CredentialChecker } from './credentials.js';
+import type { CredentialChecker, Identity } from './credentials.js';
 import { Socks5Error } from './errors.js';
 import { ByteAccumulator, parseCommandRequest, parseGreeting, parseUserPassAuth, type CommandRequest } from './handshake-parser.js';
 import {
@@ -33,8 +33,8 @@ export interface HandshakeSettings {
 
 /** What a finished handshake produced; the server turns it into a request object. */
 export type HandshakeResult =
-  | { protocol: 'socks5'; request: CommandRequest; head: Buffer }
-  | { protocol: 'http-connect'; host: string; port: number; addressType: CommandRequest['addressType']; head: Buffer }
+  | { protocol: 'socks5'; request: CommandRequest; head: Buffer; identity?: Identity }
+  | { protocol: 'http-connect'; host: string; port: number; addressType: CommandRequest['addressType']; head: Buffer; identity?: Identity }
   /** Any other HTTP method: the forwarding proxy parses `head` (all bytes received) itself. */
   | { protocol: 'http-proxy'; head: Buffer };
 
@@ -52,6 +52,7 @@ const GENERAL_FAILURE = formatSocksReply(Reply.GeneralFailure);
 export class Handshake {
   private stage: Stage = 'detect';
   private readonly input = new ByteAccumulator();
+  private identity: Identity | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   private readonly onData = (chunk: Buffer): void => this.receive(chunk);
@@ -154,10 +155,12 @@ export class Handshake {
       this.reject(step.error, formatAuthStatus(false));
       return false;
     }
-    if (!this.settings.credentials!.matches(step.value.username, step.value.password)) {
+    const identity = this.settings.credentials!.identify(step.value.username, step.value.password);
+    if (identity === null) {
       this.reject(new Socks5Error('ERR_SOCKS5_AUTH_FAILED', 'wrong username or password'), formatAuthStatus(false));
       return false;
     }
+    this.identity = identity;
     this.socket.write(formatAuthStatus(true));
     this.stage = 'request';
     return true;
@@ -179,7 +182,7 @@ export class Handshake {
       );
       return false;
     }
-    this.complete({ protocol: 'socks5', request: step.value, head: this.input.takeRest() });
+    this.complete({ protocol: 'socks5', request: step.value, head: this.input.takeRest(), identity: this.identity });
     return false; // Done: whatever follows belongs to the relay.
   }
 
@@ -211,14 +214,17 @@ export class Handshake {
       return;
     }
     const { credentials } = this.settings;
+    let identity: Identity | undefined;
     if (credentials !== null) {
       const offered = parseProxyAuthorization(head.headers.get('proxy-authorization'));
-      if (offered === null || !credentials.matches(offered.username, offered.password)) {
+      const found = offered === null ? null : credentials.identify(offered.username, offered.password);
+      if (found === null) {
         this.reject(new Socks5Error('ERR_SOCKS5_AUTH_FAILED', 'missing or wrong proxy credentials'), HTTP_PROXY_AUTH_REQUIRED);
         return;
       }
+      identity = found;
     }
-    this.complete({ protocol: 'http-connect', ...target, head: this.input.takeRest() });
+    this.complete({ protocol: 'http-connect', ...target, head: this.input.takeRest(), identity });
   }
 
   private complete(result: HandshakeResult): void {

@@ -26,6 +26,8 @@ interface ConnectRequestInit {
   port: number;
   addressType: AddressType;
   head: Buffer;
+  user?: string;
+  session?: string;
 }
 
 export function createConnectRequest(init: ConnectRequestInit): PendingRequest<SocksConnectRequest> {
@@ -41,6 +43,8 @@ export function createConnectRequest(init: ConnectRequestInit): PendingRequest<S
     host: init.host,
     port: init.port,
     addressType: init.addressType,
+    ...(init.user !== undefined && { user: init.user }),
+    ...(init.session !== undefined && { session: init.session }),
     socket,
     head: init.head,
     accept(): Socket {

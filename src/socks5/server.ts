@@ -56,7 +56,7 @@ export class Socks5Server extends EventEmitter<Socks5ServerEvents> {
     super();
     this.host = options.host ?? DEFAULT_SOCKS_HOST;
     this.port = options.port;
-    this.credentials = credentialsRequired(options.credentials) ? new CredentialChecker(options.credentials) : null;
+    this.credentials = credentialsRequired(options.credentials) ? new CredentialChecker(options.credentials, options.sessionTags ?? false) : null;
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     this.udpIdleTimeoutMs = options.udpIdleTimeoutMs ?? DEFAULT_UDP_IDLE_TIMEOUT_MS;
     this.httpConnect = options.httpConnect ?? true;
@@ -135,10 +135,11 @@ export class Socks5Server extends EventEmitter<Socks5ServerEvents> {
       return;
     }
     if (result.protocol === 'http-connect') {
-      pending = createConnectRequest({ ...result, socket });
+      const { identity, ...rest } = result;
+      pending = createConnectRequest({ ...rest, socket, ...identity });
     } else if (result.request.command === Command.Connect) {
       const { host, port, addressType } = result.request;
-      pending = createConnectRequest({ protocol: 'socks5', socket, host, port, addressType, head: result.head });
+      pending = createConnectRequest({ protocol: 'socks5', socket, host, port, addressType, head: result.head, ...result.identity });
     } else {
       pending = createUdpRequest({
         socket,

@@ -39,6 +39,8 @@ export interface Socks5ServerOptions {
   httpKeepAliveTimeoutMs?: number;
   /** Idle timeout of UDP associations; default 5 min. */
   udpIdleTimeoutMs?: number;
+  /** Accept `NAME-session-TAG` as user NAME and pass TAG on as the request's `session`. */
+  sessionTags?: boolean;
 }
 
 /** A parsed, authenticated CONNECT request waiting for the proxy's decision. */
@@ -52,6 +54,10 @@ export interface SocksConnectRequest {
   host: string;
   port: number;
   addressType: AddressType;
+  /** The authenticated user name (SOCKS5 and HTTP CONNECT with credentials), without a session tag. */
+  user?: string;
+  /** The session tag of a `NAME-session-TAG` user name (when the server accepts session tags). */
+  session?: string;
   /** The client's TCP socket; paused until accept() or reject(). */
   socket: Socket;
   /** Bytes the client sent after its request (pipelined data); forward them first. */

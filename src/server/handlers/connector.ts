@@ -46,6 +46,7 @@ export function startConnector(session: Session, ctx: RoleContext): void {
       pickProvider: () => sessions.poolFor(poolToken).waitForProvider(waitMs),
       ...(rules && { admit: () => admitByRules(msg, new DestinationPolicy(rules), ctx.options.connectTimeoutMs) }),
       grace: graceMs > 0 ? { ms: graceMs, routes: ctx.routesFor(poolToken) } : undefined,
+      observer: ctx.agentObserver,
     });
   });
 }

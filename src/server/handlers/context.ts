@@ -4,6 +4,7 @@ import type { DialingSideOptions } from '../../relay/dialing-side.js';
 import type { ResumableChannels, SuspendedOwners } from '../../relay/grace.js';
 import type { GraceRoutes } from '../../relay/route.js';
 import type { Link } from '../../relay/link.js';
+import type { ChannelObserver } from '../../relay/observer.js';
 import type { ResumeChannel } from '../../relay/resume.js';
 import type { ResolvedServerOptions } from '../options.js';
 import type { ReverseListeners } from '../reverse-listeners.js';
@@ -17,6 +18,8 @@ export interface RoleContext {
   readonly sessions: Sessions;
   readonly listeners: ReverseListeners;
   readonly maxChannelsPerLink: number;
+  /** Events (and audit lines) of agent-mode routes. */
+  readonly agentObserver?: ChannelObserver;
   /** True once drain() has started: new channels are refused. */
   isDraining(): boolean;
   /** How the server dials targets for the forward clients of `token` (its rules included). */

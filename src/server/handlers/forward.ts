@@ -1,6 +1,10 @@
 /** Forward clients (MODES.md §2): the server dials the targets of their Connect messages. */
+import type { ConnectMessage, Message } from '../../protocol/index.js';
 import { handleConnect } from '../../relay/dialing-side.js';
-import { admitChannel } from '../../relay/limits.js';
+import { admitChannel, TOO_MANY_CHANNELS_ERROR } from '../../relay/limits.js';
+import { joinHostPort } from '../../relay/dial.js';
+import type { DialingSideOptions } from '../../relay/dialing-side.js';
+import type { Link } from '../../relay/link.js';
 import { refuseConnectorManagement } from '../connector-management.js';
 import type { Session } from '../sessions.js';
 import { refuseWhileDraining, type RoleContext } from './context.js';
@@ -20,9 +24,25 @@ export function startForward(session: Session, ctx: RoleContext): void {
   link.on('message', (msg) => {
     if (msg.type === 'connect') {
       if (msg.resume) handleConnect(link, msg, dialing); // re-binds or refuses, never dials
-      else if (ctx.isDraining()) refuseWhileDraining(link, msg.channelId);
-      else if (admitChannel(link, msg, ctx.maxChannelsPerLink)) handleConnect(link, msg, dialing);
+      else if (ctx.isDraining()) {
+        refuseWhileDraining(link, msg.channelId);
+        reportRefusal(dialing, link, msg, 'server is shutting down');
+      } else if (admitChannel(link, msg, ctx.maxChannelsPerLink)) handleConnect(link, msg, dialing);
+      else if (!link.channels.has(msg.channelId)) reportRefusal(dialing, link, msg, TOO_MANY_CHANNELS_ERROR);
     }
     else if (msg.type === 'connector') refuseConnectorManagement(link, msg);
+  });
+}
+
+/** A Connect the server turned down itself (never dialed): told to the observer for events and audit. */
+function reportRefusal(dialing: DialingSideOptions, link: Link, msg: ConnectMessage, error: string): void {
+  dialing.observer?.connected?.({
+    channelId: msg.channelId,
+    target: joinHostPort(msg.address, msg.port),
+    linkId: link.id,
+    durationMs: 0,
+    ok: false,
+    error,
+    refused: true,
   });
 }
