@@ -93,7 +93,13 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
   private readonly recording: boolean;
   private readonly replay: Buffer[] = [];
   private replayBytes = 0;
-  /** bytesFromLink when the last ack (or offset) went out. */
+  /**
+   * Bytes the peer acknowledged as flushed to its socket (acks only). The replay window counts from
+   * here, not from the peer's offset: an offset counts bytes received, which may still sit unflushed
+   * in the peer's socket buffer, and only flushed bytes may free window space (see ackFlushed).
+   */
+  private peerAcked = 0;
+  /** Flushed bytes (of bytesFromLink) when the last ack went out. */
   private ackedUpTo = 0;
   /** The link is lost and no replacement has confirmed yet (suspended or awaiting the peer's offset). */
   private suspended = false;
@@ -243,7 +249,6 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
   /** After a resume each side says how much it received; nothing else is sent until the peer's count arrives. */
   private sendOffset(): void {
     this.awaitingOffset = true;
-    this.ackedUpTo = this.bytesFromLink;
     this.link.send(graceOffset(this.channelId, this.bytesFromLink));
   }
 
@@ -252,7 +257,6 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
     if (!this.awaitingOffset) {
       // The peer resumed without us losing our link (a relay re-bound its lost side): answer with
       // our count, then replay as after our own resume.
-      this.ackedUpTo = this.bytesFromLink;
       this.link.send(graceOffset(this.channelId, this.bytesFromLink));
       this.awaitingOffset = true;
     }
@@ -269,6 +273,11 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.dropReplay(received);
+    // The peer's count reached us, so the path is whole again: say how much we have flushed. Our own
+    // offset counted received bytes and the peer's window only opens for flushed ones; an ack
+    // sent while the peer was away may have been lost (a relay drops them), so it is repeated now.
+    this.ackedUpTo = this.flushedBytes();
+    this.link.send(graceAck(this.channelId, this.ackedUpTo));
     let ok = true;
     for (const chunk of this.replay) ok = this.sendChunk(chunk);
     if (this.localEnded) {
@@ -283,13 +292,24 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
     if (this.localEnded || this.remoteEnded) this.armLinger();
     this.unpause('suspended');
     if (!ok) this.waitDrain();
-    if (this.replayBytes <= this.replayWindow()) this.unpause('window');
+    if (this.unacked() <= this.replayWindow()) this.unpause('window');
   }
 
   onPeerAck(received: number): void {
     if (this.finished || !this.recording || received > this.bytesToLink) return;
     this.dropReplay(received);
-    if (this.replayBytes <= this.replayWindow() / 2) this.unpause('window');
+    if (received > this.peerAcked) this.peerAcked = received;
+    if (this.unacked() <= this.replayWindow() / 2) this.unpause('window');
+  }
+
+  /** Sent bytes the peer has not acknowledged as flushed: what the replay window bounds. */
+  private unacked(): number {
+    return this.bytesToLink - this.peerAcked;
+  }
+
+  /** Received bytes the local socket has flushed (not merely buffered). */
+  private flushedBytes(): number {
+    return this.bytesFromLink - this.socket.writableLength;
   }
 
   /**
@@ -300,7 +320,7 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
    */
   private ackFlushed(drained: boolean): void {
     if (this.finished || this.suspended || this.link.isClosed) return;
-    const flushed = this.bytesFromLink - this.socket.writableLength;
+    const flushed = this.flushedBytes();
     if (flushed - this.ackedUpTo >= GRACE_ACK_STEP || (drained && flushed > this.ackedUpTo)) {
       this.ackedUpTo = flushed;
       this.link.send(graceAck(this.channelId, flushed));
@@ -414,7 +434,7 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
       // A copy: a client link masks a sent payload in place (relay/data-frame.ts).
       this.replay.push(Buffer.from(chunk));
       this.replayBytes += chunk.length;
-      if (this.replayBytes > this.replayWindow() && !this.pauses.has('window')) {
+      if (this.unacked() > this.replayWindow() && !this.pauses.has('window')) {
         // The peer has not acknowledged a window's worth: backpressure like a congested link.
         this.link.counters.producerPauses += 1;
         this.pause('window');

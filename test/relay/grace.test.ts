@@ -222,6 +222,37 @@ describe('relay: transport grace state machine (fake timers)', function () {
     expect(socket.paused).to.equal(false);
   });
 
+  it('a resume opens the window only for flushed bytes: the peer\'s count drops the replay, its acks free the window', function () {
+    const { link, socket, channel } = setup('owner');
+    // A window's worth and one byte read: reading stops until the peer acknowledges.
+    socket.emit('data', bytes(1024 * 1024 + 1, 2));
+    expect(socket.paused).to.equal(true);
+    link.lose(true);
+    const next = new StubLink();
+    channel.resumeOn(next as unknown as Link);
+    // The peer received everything, but it may still sit in the peer's socket buffer: a count of
+    // received bytes must not let another window pile up behind it (two cuts would double it).
+    channel.onPeerOffset(1024 * 1024 + 1);
+    expect(next.data, 'nothing to replay').to.have.length(0);
+    expect(socket.paused, 'window still closed').to.equal(true);
+    channel.onPeerAck(1024 * 1024 + 1);
+    expect(socket.paused).to.equal(false);
+  });
+
+  it('after the peer\'s count a resumed side acks what its socket has flushed, and the rest once it drains', function () {
+    const { socket, channel } = setup('dialer');
+    channel.onChannelMessage({ type: 'data', protocol: 'tcp', channelId: CH, compression: 0, data: bytes(100, 1), address: '', port: 0, targetAddr: '', targetPort: 0 } as never);
+    socket.writableLength = 60; // 40 of the 100 bytes flushed
+    const next = new StubLink();
+    channel.rebind(next as unknown as Link);
+    expect(next.controls()).to.deep.equal([{ kind: 'offset', received: 100 }]);
+    channel.onPeerOffset(0);
+    expect(next.controls()).to.deep.equal([{ kind: 'offset', received: 100 }, { kind: 'ack', received: 40 }]);
+    socket.writableLength = 0;
+    socket.emit('drain');
+    expect(next.controls().at(-1)).to.deep.equal({ kind: 'ack', received: 100 });
+  });
+
   it('an end of stream during the suspension is said on the new link after the replay', function () {
     const { link, socket, channel } = setup('owner');
     socket.emit('data', bytes(10, 1));

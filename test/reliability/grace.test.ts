@@ -171,10 +171,7 @@ describe('reliability: transport grace (linksocks-ts on both sides)', function (
     });
   }
 
-  // Known race, left open: a second cut that lands while the two sides are exchanging byte counts
-  // after a resume can leave the channel waiting (the transfer stalls instead of resuming). Skipped,
-  // visibly, until it is fixed; the single-cut tests above cover every mode.
-  it.skip('forward: two cuts in one transfer', async function () {
+  it('forward: two cuts in one transfer', async function () {
     const server = await scene.server();
     server.addForwardToken('grace-fwd2');
     const proxy = await scene.proxy(server);
