@@ -4,6 +4,8 @@
  * same address to every rule. Pure text parsing, no name resolution.
  */
 
+import { formatIPv6 } from '../socks5/address.js';
+
 export type IpFamily = 4 | 6;
 
 export interface IpValue {
@@ -88,33 +90,12 @@ export function isIpLiteral(text: string): boolean {
   return parseIp(text) !== undefined;
 }
 
-/** The address as text: dotted quad for IPv4 (and IPv4-mapped), compressed form for IPv6. */
+/** The address as text: dotted quad for IPv4 (and IPv4-mapped), RFC 5952 form for IPv6. */
 export function formatIp(ip: IpValue): string {
-  if (ip.family === 4) {
-    const v = Number(ip.value & 0xffffffffn);
-    return [v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].join('.');
-  }
-  const groups: number[] = [];
-  for (let i = 7; i >= 0; i -= 1) groups.push(Number((ip.value >> BigInt(i * 16)) & 0xffffn));
-  // Longest run of zero groups (length ≥ 2) becomes `::`.
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i += 1;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j += 1;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
+  // `value` is always the 16-byte form (IPv4 mapped), which the SOCKS5 layer's formatter prints.
+  const bytes = new Uint8Array(16);
+  for (let i = 0; i < 16; i += 1) bytes[i] = Number((ip.value >> BigInt((15 - i) * 8)) & 0xffn);
+  return formatIPv6(bytes);
 }
 
 /** The inclusive range of a prefix of `bits` (counted in the 128-bit space). */
