@@ -21,6 +21,8 @@ import { DEFAULT_AUTH_RATE_LIMIT } from './auth-rate-limit.js';
 import { DEFAULT_PORT_RANGE } from './port-pool.js';
 import { checkAccessRuleList, checkTargetPresets, type TargetPreset } from '../access/index.js';
 import type { AccessRuleInput } from './tokens.js';
+import type { ClusterDirectory } from '../cluster/directory.js';
+import { randomBytes } from 'node:crypto';
 
 export interface PortRange {
   min: number;
@@ -90,13 +92,29 @@ export interface LinkSocksServerOptions {
   providerHealth?: { failuresToEject?: number; baseBackoffMs?: number; maxBackoffMs?: number };
   /** Audit log: one JSON line per channel when it ends, appended to this file (`-`: stdout). */
   auditLog?: string;
-  /** Persistent token store (beyond Go); memory only when absent. */
+  /** Persistent token store (beyond Go); memory only when absent. Refused together with `cluster.url`. */
   stateFile?: string;
+  /** [linksocks-ts] Cluster mode (docs/cluster.md): instances that share tokens and carry channels to each other. */
+  cluster?: ClusterOptions;
   logger?: Logger;
 }
 
+/** [linksocks-ts] How this server joins a cluster. */
+export interface ClusterOptions {
+  /** Redis URL (`redis://` or `rediss://`) where the cluster keeps its tokens and presence. */
+  url?: string;
+  /** A directory already built (a MemoryCluster member for servers of one process); instead of `url`. */
+  directory?: ClusterDirectory;
+  /** Shared by every instance; authenticates instance-to-instance links. Never logged or stored. */
+  secret: string;
+  /** How other instances reach this one (ws:// or wss://); default: derived from the bound address. */
+  advertiseUrl?: string;
+  /** This instance's id; default: random per start. */
+  nodeId?: string;
+}
+
 /** Options without a default: absent means "not used". */
-type Unset = 'tls' | 'httpServer' | 'apiKey' | 'upstreamProxy' | 'stateFile' | 'access' | 'auditLog' | 'providerHealth';
+type Unset = 'tls' | 'httpServer' | 'apiKey' | 'upstreamProxy' | 'stateFile' | 'access' | 'auditLog' | 'providerHealth' | 'cluster';
 
 /** The options as the server uses them: every default filled in, checked, frozen. */
 export type ResolvedServerOptions = Readonly<
@@ -190,6 +208,7 @@ export function resolveServerOptions(input: LinkSocksServerOptions = {}): Resolv
     access: accessOption(o.access),
     denyTargets: checkTargetPresets('denyTargets', o.denyTargets),
     auditLog: check.optionalString('auditLog', o.auditLog),
+    cluster: clusterOption(o.cluster, o.stateFile),
     logger: check.logger('logger', o.logger),
   };
   return Object.freeze(resolved);
@@ -227,4 +246,32 @@ function providerHealthOption(value: unknown): ResolvedServerOptions['providerHe
     ...(baseBackoffMs !== undefined && { baseBackoffMs }),
     ...(maxBackoffMs !== undefined && { maxBackoffMs }),
   });
+}
+
+/** `cluster`: Redis URL or a directory (one of them), a secret, optional advertise URL and node id. */
+function clusterOption(value: unknown, stateFile: unknown): ResolvedServerOptions['cluster'] {
+  const input = check.optionalObject('cluster', value);
+  if (input === undefined) return undefined;
+  const url = check.optionalString('cluster.url', input.url);
+  const directory = check.optionalObject('cluster.directory', input.directory) as ClusterDirectory | undefined;
+  if ((url === undefined) === (directory === undefined)) {
+    throw new InvalidArgumentError('cluster', 'needs exactly one of url (Redis) or directory');
+  }
+  if (url !== undefined && !/^rediss?:\/\/./i.test(url)) {
+    throw new InvalidArgumentError('cluster.url', 'must be a redis:// or rediss:// URL');
+  }
+  if (url !== undefined && stateFile !== undefined) {
+    throw new InvalidArgumentError('stateFile', 'cannot be used with a cluster: Redis is the token store');
+  }
+  const secret = check.optionalString('cluster.secret', input.secret);
+  if (secret === undefined || secret === '') throw new InvalidArgumentError('cluster.secret', 'is required');
+  const advertiseUrl = check.optionalString('cluster.advertiseUrl', input.advertiseUrl);
+  if (advertiseUrl !== undefined && !/^wss?:\/\/[^/]/i.test(advertiseUrl)) {
+    throw new InvalidArgumentError('cluster.advertiseUrl', 'must be a ws:// or wss:// URL');
+  }
+  const nodeId = check.optionalString('cluster.nodeId', input.nodeId) ?? directory?.nodeId ?? randomBytes(6).toString('hex');
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(nodeId)) {
+    throw new InvalidArgumentError('cluster.nodeId', 'must be 1-64 letters, digits, dots, dashes or underscores');
+  }
+  return Object.freeze({ ...(url !== undefined && { url }), ...(directory && { directory }), secret, ...(advertiseUrl !== undefined && { advertiseUrl }), nodeId });
 }
