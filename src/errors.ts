@@ -5,12 +5,13 @@
  *
  * Code scheme: `ERR_<AREA>_<WHAT>`, upper case. AREA is LINKSOCKS for the tunnel itself (protocol,
  * client, server, tokens, state file, API), and the name of a self-contained part otherwise: SOCKS5
- * (the SOCKS5 server and client), UPSTREAM (dialing through an upstream proxy), CLI (flags and
+ * (the SOCKS5 server and client), UPSTREAM (dialing through an upstream proxy), CLUSTER (Redis and
+ * instance-to-instance links), CLI (flags and
  * environment). Codes are stable; messages may change.
  */
 
 /** The areas a code may name; see the scheme above. */
-export type ErrorArea = 'LINKSOCKS' | 'SOCKS5' | 'UPSTREAM' | 'CLI';
+export type ErrorArea = 'LINKSOCKS' | 'SOCKS5' | 'UPSTREAM' | 'CLI' | 'CLUSTER';
 
 /** A code in the scheme above; the template type rejects codes that leave it at compile time. */
 export type LinkSocksErrorCode = `ERR_${ErrorArea}_${string}`;
