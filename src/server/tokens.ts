@@ -7,6 +7,7 @@ import type { AccessRuleInput, AccessRuleJson, AccessRules } from '../access/ind
 
 export type { AccessRuleInput } from '../access/index.js';
 import type { ProviderStrategy } from './provider-strategy.js';
+import type { TokenPolicy } from './token-policy.js';
 
 /** What a token (and the WebSocket authenticated with it) is: MODES.md §2–§5. */
 export type Role = 'forward' | 'reverse' | 'connector';
@@ -21,6 +22,8 @@ interface TokenRecordBase {
    * (where they replace the server-wide entry rules).
    */
   readonly rules?: AccessRules;
+  /** [linksocks-ts] Limits, quota, expiry, disabled; absent when the token has none. */
+  readonly policy?: TokenPolicy;
 }
 
 export interface ForwardTokenRecord extends TokenRecordBase {
