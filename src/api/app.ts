@@ -9,7 +9,8 @@ import Koa from 'koa';
 import { Router } from '@koa/router';
 import { silentLogger, type Logger } from '../log.js';
 import { encodeLikeGo } from './go-json.js';
-import { BodyTooLargeError, InvalidBodyError, MAX_BODY_BYTES, parseTokenRequest, readBody } from './token-request.js';
+import { BodyTooLargeError, InvalidBodyError, MAX_BODY_BYTES, parsePatchRequest, parseTokenRequest, readBody } from './token-request.js';
+import { policyChangeFromJson, policyToJson, type TokenPolicyChange } from '../server/token-policy-input.js';
 import { TOKEN_ERROR_TEXT, TokenError } from '../server/token-error.js';
 import { isProviderStrategy, strategyError } from '../server/provider-strategy.js';
 import type { TokenStatus } from '../server/tokens.js';
@@ -67,6 +68,10 @@ function statusEntry(entry: TokenStatus): Record<string, unknown> {
     ...(entry.type === 'reverse' && { port: entry.port ?? -1 }),
     ...(entry.connector_tokens !== undefined && entry.connector_tokens.length > 0 && { connector_tokens: entry.connector_tokens }),
     ...(entry.rules !== undefined && { rules: entry.rules }),
+    // [linksocks-ts] only on tokens that were given them, so other entries stay as Go writes them
+    ...(entry.strategy !== undefined && { strategy: entry.strategy }),
+    ...(entry.policy !== undefined && { policy: entry.policy }),
+    ...(entry.usage !== undefined && { usage: entry.usage }),
   };
 }
 
@@ -165,6 +170,7 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
       }
       if (ctx.method === 'POST') await addToken(ctx);
       else if (ctx.method === 'DELETE') await removeToken(ctx);
+      else if (ctx.method === 'PATCH' && admin.updateToken !== undefined) await updateToken(ctx);
       else send(ctx, 405, JSON_TYPE, '');
     };
 
@@ -190,10 +196,21 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
         send(ctx, 400, JSON_TYPE, tokenResponse({ success: false, error }));
         return;
       }
+      // [linksocks-ts] Policy fields: all checked before anything is added.
+      let policy: TokenPolicyChange | undefined;
+      if (request.policy !== undefined) {
+        try {
+          policy = policyChangeFromJson(request.policy, 'create');
+        } catch (err) {
+          if (!(err instanceof TokenError)) throw err;
+          send(ctx, 400, JSON_TYPE, tokenResponse({ success: false, error: err.message }));
+          return;
+        }
+      }
       try {
         switch (request.type) {
           case 'forward': {
-            const token = admin.addForwardToken(request.token, rulesOf(request.rules));
+            const token = admin.addForwardToken(request.token, rulesOf(request.rules), policy);
             logger.info({ type: 'forward' }, 'Token added via API');
             send(ctx, 200, JSON_TYPE, tokenResponse({ success: true, token }));
             return;
@@ -207,6 +224,7 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
               allowManageConnector: request.allowManageConnector,
               ...(request.rules !== undefined && { rules: rulesOf(request.rules) }),
               ...(isProviderStrategy(request.strategy) && { strategy: request.strategy }),
+              ...(policy !== undefined && { policy }),
             });
             logger.info({ type: 'reverse', port: result.port }, 'Token added via API');
             send(ctx, 200, JSON_TYPE, tokenResponse({ success: true, token: result.token, port: result.port }));
@@ -217,7 +235,7 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
               send(ctx, 200, JSON_TYPE, tokenResponse({ success: false, error: TOKEN_ERROR_TEXT.reverseRequired }));
               return;
             }
-            const token = admin.addConnectorToken(request.token, request.reverseToken, rulesOf(request.rules));
+            const token = admin.addConnectorToken(request.token, request.reverseToken, rulesOf(request.rules), policy);
             logger.info({ type: 'connector' }, 'Token added via API');
             send(ctx, 200, JSON_TYPE, tokenResponse({ success: true, token }));
             return;
@@ -232,8 +250,50 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
           return;
         }
         if (!(err instanceof TokenError)) throw err;
-        send(ctx, 200, JSON_TYPE, tokenResponse({ success: false, error: err.message }));
+        // A bad policy value is the request's fault (400); the rest are Go's refusals (200).
+        send(ctx, err.code === 'ERR_LINKSOCKS_INVALID_POLICY' ? 400 : 200, JSON_TYPE, tokenResponse({ success: false, error: err.message }));
       }
+    };
+
+    /**
+     * [linksocks-ts] PATCH /api/token/{token}: changes policy fields (and a reverse token's
+     * strategy) live. null clears a field; unknown fields, bad values → 400 naming the field;
+     * unknown token → 404; nothing is applied unless everything is valid.
+     */
+    const updateToken = async (ctx: Koa.Context): Promise<void> => {
+      const token = percentDecode(ctx.path.slice('/api/token/'.length));
+      const fail = (status: number, error: string): void => send(ctx, status, JSON_TYPE, tokenResponse({ success: false, error }));
+      if (token === '') {
+        fail(400, TOKEN_NOT_SPECIFIED);
+        return;
+      }
+      let change: TokenPolicyChange;
+      try {
+        const { fields, unknown } = parsePatchRequest(await readBody(ctx.req, maxBody));
+        if (unknown.length > 0) {
+          fail(400, `${unknown[0]}: unknown field (known: max_channels, rate_limit, quota_bytes, quota_period, expires_at, disabled, strategy)`);
+          return;
+        }
+        change = policyChangeFromJson(fields, 'patch');
+      } catch (err) {
+        if (err instanceof BodyTooLargeError) {
+          ctx.set('Connection', 'close');
+          fail(413, BODY_TOO_LARGE);
+        } else if (err instanceof InvalidBodyError) fail(400, INVALID_BODY);
+        else if (err instanceof TokenError) fail(400, err.message);
+        else throw err;
+        return;
+      }
+      let policy;
+      try {
+        policy = admin.updateToken!(token, change);
+      } catch (err) {
+        if (!(err instanceof TokenError)) throw err;
+        fail(err.code === 'ERR_LINKSOCKS_TOKEN_UNKNOWN' ? 404 : 400, err.message);
+        return;
+      }
+      logger.info('Token policy changed via API');
+      send(ctx, 200, JSON_TYPE, encodeLikeGo({ success: true, token, policy: policy === undefined ? {} : policyToJson(policy) }));
     };
 
     const removeToken = async (ctx: Koa.Context): Promise<void> => {

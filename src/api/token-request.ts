@@ -7,6 +7,11 @@
 import type { IncomingMessage } from 'node:http';
 import { LinkSocksError } from '../errors.js';
 import { scanFirstValue } from './json-scan.js';
+import { POLICY_FIELDS } from '../server/token-policy-input.js';
+
+const POLICY_KEYS: ReadonlySet<string> = new Set(POLICY_FIELDS);
+/** Fields a PATCH may carry. */
+const PATCH_KEYS: ReadonlySet<string> = new Set([...POLICY_FIELDS, 'strategy']);
 
 export interface TokenRequestBody {
   type: string;
@@ -20,6 +25,11 @@ export interface TokenRequestBody {
   rules?: unknown;
   /** [linksocks-ts] Raw `strategy` value when the body has one (checked by the route). */
   strategy?: unknown;
+  /**
+   * [linksocks-ts] The policy fields the body has (`max_channels`, …; lower-cased key → value as
+   * sent), absent when it has none; checked by policyChangeFromJson.
+   */
+  policy?: Map<string, unknown>;
 }
 
 /** Body does not fit the request struct; the API answers `invalid request body`. */
@@ -136,10 +146,36 @@ export function parseTokenRequest(text: string): TokenRequestBody {
       body.rules = value;
     } else if (field === 'strategy') {
       body.strategy = value;
+    } else if (POLICY_KEYS.has(field)) {
+      (body.policy ??= new Map()).set(field, value);
     } else if (field === 'allow_manage_connector') {
       if (typeof value !== 'boolean') throw new InvalidBodyError('allow_manage_connector is not a boolean');
       body.allowManageConnector = value;
     }
   }
   return body;
+}
+
+/**
+ * [linksocks-ts] The body of `PATCH /api/token/{token}`: a JSON object of policy fields and
+ * `strategy` (keys case-insensitive, the last occurrence winning, JSON null kept: it clears the
+ * field). Throws InvalidBodyError for a body that is not a JSON object; returns the unknown keys
+ * separately so the route can name them.
+ */
+export function parsePatchRequest(text: string): { fields: Map<string, unknown>; unknown: string[] } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new InvalidBodyError('body is not JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new InvalidBodyError('body is not a JSON object');
+  const fields = new Map<string, unknown>();
+  const unknown: string[] = [];
+  for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
+    const field = key.toLowerCase();
+    if (PATCH_KEYS.has(field)) fields.set(field, value);
+    else unknown.push(key);
+  }
+  return { fields, unknown };
 }

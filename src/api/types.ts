@@ -5,15 +5,19 @@
  */
 import type { AccessRuleJson } from '../access/index.js';
 import type { AccessRuleInput, ReverseTokenOptions, ServerStatus } from '../server/tokens.js';
+import type { TokenPolicy } from '../server/token-policy.js';
+import type { TokenPolicyChange } from '../server/token-policy-input.js';
 import type { ClientEntry, TokenDetailEntry } from '../server/admin-views.js';
 import type { AdminEvent, LiveStats } from '../server/admin-feed.js';
 
 /** What the HTTP API needs from the server. Add methods throw TokenError on refusal. */
 export interface TokenAdmin {
   /** `rules` (access control) are parsed first: a malformed one throws AccessRuleError, nothing is added. */
-  addForwardToken(token?: string, rules?: readonly AccessRuleInput[]): string;
+  addForwardToken(token?: string, rules?: readonly AccessRuleInput[], policy?: Omit<TokenPolicyChange, 'strategy'>): string;
   addReverseToken(request: ReverseTokenOptions): { token: string; port: number };
-  addConnectorToken(token: string | undefined, reverseToken: string, rules?: readonly AccessRuleInput[]): string;
+  addConnectorToken(token: string | undefined, reverseToken: string, rules?: readonly AccessRuleInput[], policy?: Omit<TokenPolicyChange, 'strategy'>): string;
+  /** [linksocks-ts] PATCH /api/token/{token}; throws TokenError (unknown token, bad field), nothing changed then. */
+  updateToken?(token: string, change: TokenPolicyChange): TokenPolicy | undefined;
   /** Server-wide access rules in Go's output form (GET /api/config/access). */
   accessRules?(): { entry: AccessRuleJson[] | null; dial: AccessRuleJson[] | null };
   /** Absent side unchanged, `[]` clears; throws AccessRuleError (nothing changed) for a bad rule. */

@@ -100,6 +100,13 @@ export function attachMetrics(source: MetricsSource, options: MetricsOptions = {
   source.on('client-connected', (e: ClientEvent) => clients.inc({ role: e.role, token: tokenLabel(e.token) }));
   source.on('client-disconnected', (e: ClientEvent) => clients.dec({ role: e.role, token: tokenLabel(e.token) }));
   source.on('auth-failed', () => authFailures.inc());
+  const policyRefusals = new Counter({
+    name: 'linksocks_policy_refusals_total',
+    help: 'New channels refused by token policy (reason: max_channels, disabled)',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  source.on('policy-refused', (e: { reason: string }) => policyRefusals.inc({ reason: e.reason }));
   source.on('connected', () => links.inc());
   if ('auditLinesDropped' in source) attachProviderMetrics(source, registry); // servers only
   return registry;

@@ -32,12 +32,20 @@ export interface ProviderHealthEvent {
   backoffMs: number;
 }
 
+/** [linksocks-ts] A new channel (or its request) was refused by its token's policy. */
+export interface PolicyRefusedEvent {
+  /** The plain token (see ClientConnectionEvent). */
+  token: string;
+  reason: 'disabled' | 'max_channels';
+}
+
 /** Events of LinkSocksServer, for `server.on(...)` with typed payloads. */
 export interface LinkSocksServerEvents extends ChannelEventMap {
   'client-connected': [ClientConnectionEvent];
   'client-disconnected': [ClientDisconnectedEvent];
   'auth-failed': [AuthFailedEvent];
   'provider-health': [ProviderHealthEvent];
+  'policy-refused': [PolicyRefusedEvent];
   /** A reverse token's SOCKS5 port could not be bound. */
   'listener-error': [token: string, error: Error];
   /**

@@ -9,6 +9,7 @@ import type { ProviderPool } from './provider-pool.js';
 import type { Link } from '../relay/link.js';
 import type { SocksConnectRequest, SocksUdpRequest } from '../socks5/types.js';
 import { checkDestinationWithin, type DestinationCheck } from '../access/guard.js';
+import type { ChannelLease, ChannelRefusal } from './channel-gate.js';
 
 /** Opens the SOCKS side of a UDP association over a link (the UDP module). */
 export type UdpSocksOpener = (link: Link, req: SocksUdpRequest) => void;
@@ -28,6 +29,12 @@ export interface ReverseListenerOptions {
    * rules). A refused request gets SOCKS reply 0x02 / HTTP 403 and never reaches a provider.
    */
   entryChecks?: () => readonly DestinationCheck[];
+  /**
+   * [linksocks-ts] Token policy, asked first for every request: a lease held until the request's
+   * client stream closes, or a refusal (reply 0x02; HTTP 429 for the channel limit, 403 when
+   * disabled).
+   */
+  gate?: () => ChannelLease | ChannelRefusal;
   /** Bound on the entry check's name resolution; default 10 s. */
   checkTimeoutMs?: number;
   logger: Logger;
@@ -82,6 +89,15 @@ export class ReverseListener {
   }
 
   private onRequest(req: SocksRequest): void {
+    if (this.options.gate) {
+      const lease = this.options.gate();
+      if (typeof lease === 'string') {
+        this.options.logger.debug({ port: this.options.port, reason: lease }, 'Request refused by token policy');
+        req.reject(Reply.NotAllowed, lease === 'max_channels' ? 'limit' : undefined);
+        return;
+      }
+      holdUntilClosed(req, lease);
+    }
     const checks = (this.options.entryChecks?.() ?? []).filter((check) => !check.policy.isOpen);
     if (checks.length === 0) {
       this.toProvider(req);
@@ -121,5 +137,38 @@ export class ReverseListener {
         req.reject(Reply.CommandNotSupported);
       }
     }, () => req.reject(Reply.GeneralFailure));
+  }
+}
+
+/**
+ * Releases `lease` when the request ends: refused, or its client stream (the socket, or an HTTP
+ * proxy origin's stream) closed, or a UDP association ended.
+ */
+function holdUntilClosed(req: SocksRequest, lease: ChannelLease): void {
+  const release = (): void => {
+    req.socket.off('close', release);
+    lease.release();
+  };
+  req.socket.once('close', release);
+  const reject = req.reject.bind(req);
+  req.reject = (code, reason) => {
+    release();
+    reject(code, reason);
+  };
+  if (req.command === 'connect') {
+    const accept = req.accept.bind(req);
+    req.accept = () => {
+      const stream = accept();
+      if (stream.destroyed) release();
+      else stream.once('close', release);
+      return stream;
+    };
+  } else {
+    const accept = req.accept.bind(req);
+    req.accept = () => {
+      const associating = accept();
+      associating.then((association) => association.on('close', release), release);
+      return associating;
+    };
   }
 }

@@ -11,6 +11,7 @@ import type { ProviderPool } from './provider-pool.js';
 import { ReverseListener } from './reverse-listener.js';
 import type { ReverseTokenRecord } from './tokens.js';
 import type { DestinationCheck } from '../access/guard.js';
+import type { ChannelLease, ChannelRefusal } from './channel-gate.js';
 
 export interface ReverseListenersOptions {
   server: ResolvedServerOptions;
@@ -23,6 +24,8 @@ export interface ReverseListenersOptions {
   onListenError: (token: string, error: Error) => void;
   /** Entry checks of a token's port, read per request. */
   entryChecks?: (token: string) => readonly DestinationCheck[];
+  /** [linksocks-ts] Token policy admission of each request on a token's port. */
+  gate?: (token: string) => ChannelLease | ChannelRefusal;
   logger: Logger;
 }
 
@@ -35,7 +38,7 @@ export class ReverseListeners {
   async open(record: ReverseTokenRecord): Promise<void> {
     const { server, logger } = this.options;
     let listener = this.listeners.get(record.token);
-    const { entryChecks } = this.options;
+    const { entryChecks, gate } = this.options;
     if (!listener) {
       const credentials =
         record.username && record.password ? { username: record.username, password: record.password } : undefined;
@@ -48,6 +51,7 @@ export class ReverseListeners {
         providerWaitMs: server.providerWaitMs,
         channel: { ...this.options.channel, grace: this.options.graceFor?.(record.token) },
         entryChecks: entryChecks && (() => entryChecks(record.token)),
+        gate: gate && (() => gate(record.token)),
         checkTimeoutMs: server.connectTimeoutMs,
         udp: (link, req) => openUdpSocksSide(link, req, this.options.channel),
         logger,

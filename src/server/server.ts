@@ -37,7 +37,20 @@ import { resolveServerOptions, type LinkSocksServerOptions, type ResolvedServerO
 import { ReverseListeners } from './reverse-listeners.js';
 import { Sessions, type Session } from './sessions.js';
 import { TokenStore } from './token-store.js';
-import type { AccessRuleInput, ReverseTokenOptions, ServerStatus, TokenRecord } from './tokens.js';
+import type { AccessRuleInput, ReverseTokenOptions, ServerStatus, TokenRecord, TokenUsage } from './tokens.js';
+import { ChannelGate, policyChain } from './channel-gate.js';
+import { TokenExpiry } from './token-expiry.js';
+import type { TokenPolicy } from './token-policy.js';
+import { applyPolicyChange, changesPolicy, type TokenPolicyChange } from './token-policy-input.js';
+
+/** [linksocks-ts] The AuthResponse error of a client whose token is disabled. */
+export const TOKEN_DISABLED_ERROR = 'token is disabled';
+
+/**
+ * [linksocks-ts] Byte and quota figures of a token for `/api/status`, from the data-path meter
+ * (which sets `LinkSocksServer.meterUsage`); absent fields are left out of the status.
+ */
+export type MeterUsage = Omit<TokenUsage, 'channels'>;
 
 const PING_INTERVAL_MS = 30_000;
 /** Go clients ping every 30 s; three missed pings mean the peer is gone. */
@@ -84,6 +97,15 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
   private readonly providerInstances = new WeakMap<Link, string>();
   /** Transport grace: agent-mode routes per provider pool. */
   private readonly routes = new Map<string, GraceRoutes>();
+  /** [linksocks-ts] Token policy admission of new channels (disabled, max_channels). */
+  readonly channelGate: ChannelGate;
+  /** [linksocks-ts] The one timer of `expires_at`. */
+  private readonly expiry: TokenExpiry;
+  /**
+   * [linksocks-ts] Hook for the data-path meter: bytes and quota used of a token, shown next to
+   * `channels` in `/api/status` (`usage.bytes_up`, `bytes_down`, `quota_used`, `quota_resets_at`).
+   */
+  meterUsage: ((token: string) => MeterUsage | undefined) | undefined = undefined;
 
   /** Throws InvalidArgumentError (naming the option) for an option of the wrong type or range. */
   constructor(userOptions: LinkSocksServerOptions = {}) {
@@ -100,6 +122,8 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     // Rules given as options win over the state file's (and are written to it).
     if (initialAccess) this.store.setAccess(initialAccess);
     this.store.on('removed', (record: TokenRecord) => this.onTokenRemoved(record));
+    this.store.on('changed', (record: TokenRecord, before: TokenRecord) => this.onTokenChanged(record, before));
+    this.store.on('added', () => this.expiry.reschedule());
     this.authLimiter = new AuthRateLimiter(options.authRateLimit);
     const graceMs = options.transportGraceMs;
     this.auditLog = options.auditLog ? new AuditLog(this, { target: options.auditLog, logger }) : undefined;
@@ -130,6 +154,10 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       onChange: (session, ejected, backoffMs) =>
         this.emit('provider-health', { token: session.token, linkId: session.link.id, ejected, backoffMs }),
     });
+    this.channelGate = new ChannelGate(this.store, this.sessions, (token, reason) => {
+      this.logger.info({ reason }, 'Channel refused by token policy');
+      this.emit('policy-refused', { token, reason });
+    });
     this.reverseListeners = new ReverseListeners({
       server: options,
       channel: {
@@ -144,6 +172,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
         const own = this.store.get(token)?.rules;
         return [entryCheck(new DestinationPolicy(own ?? this.store.access.entry))];
       },
+      gate: (token) => this.channelGate.openPortChannel(token),
       graceFor: (token) => (graceMs > 0 ? { ms: graceMs, registry: this.ownersFor(token) } : undefined),
       onListenError: (token, error) => {
         // Emitted only when listened to: not 'error', so an unhandled one must not throw either.
@@ -162,6 +191,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       sessions: this.sessions,
       listeners: this.reverseListeners,
       maxChannelsPerLink: options.maxChannelsPerLink,
+      gate: this.channelGate,
       agentObserver: agentObserver(eventObserver(this, logger, 'agent'), this.sessions),
       isDraining: () => this.draining,
       dialingOptions: (token) => ({
@@ -196,6 +226,15 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       },
     };
     this.handshakes = new AuthHandshakes(tokenRoles(this.store), logger);
+    this.expiry = new TokenExpiry({
+      list: () => this.store.list(),
+      expire: (record) => {
+        if (this.store.remove(record.token).length > 0) this.logger.info({ type: record.kind }, 'Token expired and removed');
+      },
+      onError: (_record, err) => this.logger.error({ err: (err as Error).message }, 'cannot remove an expired token, retrying'),
+    });
+    // Tokens of the state file whose time passed while the server was down go now.
+    this.expiry.sweep();
     this.metricsRegistry = options.metrics ? attachMetrics(this) : undefined;
     this.feed = options.apiKey ? new AdminFeed(this, this.store) : undefined;
     this.front = new HttpFront({
@@ -211,22 +250,30 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     });
   }
 
-  /** `rules`: the token's destination rules (access control); a malformed one throws AccessRuleError. */
-  addForwardToken(token?: string, rules?: readonly AccessRuleInput[]): string {
-    const added = this.store.addForward(token, parseRules(rules));
+  /**
+   * `rules`: the token's destination rules (access control); a malformed one throws AccessRuleError.
+   * `policy` [linksocks-ts]: limits, quota, expiry; a bad value throws TokenError naming the field.
+   */
+  addForwardToken(token?: string, rules?: readonly AccessRuleInput[], policy?: Omit<TokenPolicyChange, 'strategy'>): string {
+    const added = this.store.addForward(token, parseRules(rules), resolvePolicy(policy));
     this.logger.info('New forward proxy token added');
     return added.token;
   }
 
   addReverseToken(options: ReverseTokenOptions = {}): { token: string; port: number } {
-    const added = this.store.addReverse({ ...options, rules: parseRules(options.rules) });
+    const added = this.store.addReverse({ ...options, rules: parseRules(options.rules), policy: resolvePolicy(options.policy) });
     if (options.allowManageConnector) this.logger.info('New autonomy reverse token added');
     else this.logger.info({ port: added.port }, 'New reverse proxy token added');
     return { token: added.token, port: added.port };
   }
 
-  addConnectorToken(token: string | undefined, reverseToken: string, rules?: readonly AccessRuleInput[]): string {
-    const added = this.store.addConnector(token, reverseToken, parseRules(rules));
+  addConnectorToken(
+    token: string | undefined,
+    reverseToken: string,
+    rules?: readonly AccessRuleInput[],
+    policy?: Omit<TokenPolicyChange, 'strategy'>,
+  ): string {
+    const added = this.store.addConnector(token, reverseToken, parseRules(rules), resolvePolicy(policy));
     this.logger.info('New connector token added');
     return added.token;
   }
@@ -236,9 +283,28 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     return this.store.remove(token).length > 0;
   }
 
+  /**
+   * [linksocks-ts] Changes a token's policy (and a reverse token's `strategy`) while it runs, with
+   * immediate effect: `null` clears a field, an absent one stays. Checked whole before anything
+   * changes (TokenError naming the field; ERR_LINKSOCKS_TOKEN_UNKNOWN for an unknown token);
+   * persisted in the state file. Disabling disconnects the token's clients (and those of its
+   * connector tokens) and refuses new ones and new channels; the token and its port stay.
+   * Returns the token's policy after the change (undefined: none left).
+   */
+  updateToken(token: string, change: TokenPolicyChange): TokenPolicy | undefined {
+    const after = this.store.update(token, change);
+    this.logger.info({ type: after.kind }, 'Token policy changed');
+    return after.policy;
+  }
+
+  /** [linksocks-ts] What a token uses now: open channels, and the meter's figures when it runs. */
+  tokenUsage(token: string): TokenUsage {
+    return { channels: this.channelGate.count(token), ...this.meterUsage?.(token) };
+  }
+
   /** Token list as `/api/status` shows it; idle forward tokens count 0 (API.md §5, unlike Go). */
   status(): ServerStatus {
-    const tokens = this.store.statusEntries((token) => this.sessions.countFor(token));
+    const tokens = this.store.statusEntries((token) => this.sessions.countFor(token), { usage: (token) => this.tokenUsage(token) });
     return { version: `v${VERSION}`, tokens };
   }
 
@@ -331,6 +397,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.expiry.stop();
     this.feed?.stop();
     this.handshakes.terminateAll();
     // Channels end when their link's 'close' arrives (a tick later): the audit log waits for it.
@@ -369,6 +436,10 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
 
   private onDecision(ws: WebSocket, socket: Socket, decided: AuthDecision): void {
     let decision = decided;
+    if (decision.ok && this.channelGate.isDisabled(decision.token)) {
+      this.logger.info({ role: decision.role }, 'token is disabled, client refused');
+      decision = { ok: false, error: TOKEN_DISABLED_ERROR };
+    }
     if (decision.ok && this.sessions.countFor(decision.token) >= this.options.maxConnectionsPerToken) {
       this.logger.warn({ role: decision.role }, 'connection limit of a token reached, client refused');
       decision = { ok: false, error: 'too many connections for this token' };
@@ -425,7 +496,22 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     this.logger.debug({ link: session.link.id, role: session.role }, 'Client disconnected');
   }
 
+  /** [linksocks-ts] A policy change: disabling throws the clients out; expiry re-arms. */
+  private onTokenChanged(record: TokenRecord, before: TokenRecord): void {
+    if (record.policy?.disabled === true && before.policy?.disabled !== true) {
+      this.logger.info({ type: record.kind }, 'Token disabled, its clients are disconnected');
+      for (const session of this.sessions.list()) {
+        const governed = session.poolToken === record.token || policyChain(this.store, session.token).some((r) => r.token === record.token);
+        if (governed) session.link.close(1008);
+      }
+    } else if (before.policy?.disabled === true && record.policy?.disabled !== true) {
+      this.logger.info({ type: record.kind }, 'Token enabled');
+    }
+    if (record.policy?.expiresAt !== before.policy?.expiresAt) this.expiry.reschedule();
+  }
+
   private onTokenRemoved(record: TokenRecord): void {
+    this.expiry.reschedule();
     this.logger.info({ type: record.kind }, 'Token removed');
     this.sessions.closeFor(record.token, 1001);
     this.resumable.get(record.token)?.dropSuspended();
@@ -440,9 +526,10 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
 
   private admin(): TokenAdmin {
     return {
-      addForwardToken: (token, rules) => this.addForwardToken(token, rules),
+      addForwardToken: (token, rules, policy) => this.addForwardToken(token, rules, policy),
       addReverseToken: (opts) => this.addReverseToken(opts),
-      addConnectorToken: (token, reverseToken, rules) => this.addConnectorToken(token, reverseToken, rules),
+      addConnectorToken: (token, reverseToken, rules, policy) => this.addConnectorToken(token, reverseToken, rules, policy),
+      updateToken: (token, change) => this.updateToken(token, change),
       accessRules: () => this.accessRules(),
       setAccessRules: (change) => this.setAccessRules(change),
       removeToken: (token) => this.removeToken(token),
@@ -451,6 +538,11 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       tokenDetails: () => tokenDetailEntries(this.store, (token) => this.sessions.countFor(token)),
     };
   }
+}
+
+/** A new token's policy, checked (TokenError naming the field) before anything is created. */
+function resolvePolicy(policy: Omit<TokenPolicyChange, 'strategy'> | undefined): TokenPolicy | undefined {
+  return policy === undefined || !changesPolicy(policy) ? undefined : applyPolicyChange(undefined, policy);
 }
 
 /** Token rules as given to the token methods; parsed before anything is created. */

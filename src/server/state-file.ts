@@ -7,6 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { LinkSocksError } from '../errors.js';
 import { isProviderStrategy, strategyError, type ProviderStrategy } from './provider-strategy.js';
 import * as fs from 'node:fs';
+import type { TokenPolicy } from './token-policy.js';
+import { checkStoredPolicy } from './token-policy-input.js';
 import * as path from 'node:path';
 
 export const STATE_FILE_VERSION = 1;
@@ -46,7 +48,7 @@ export type PersistedToken = (
       strategy?: ProviderStrategy;
     }
   | { kind: 'connector'; token: string; reverseToken: string }
-) & { rules?: PersistedRules };
+) & { rules?: PersistedRules; policy?: TokenPolicy };
 
 export interface TokenState {
   version: typeof STATE_FILE_VERSION;
@@ -90,7 +92,12 @@ function checkState(filePath: string, parsed: unknown): TokenState {
   const checked = tokens.map((entry: unknown, index): PersistedToken => {
     const bad = (what: string): StateFileError => corrupt(`tokens[${index}]: ${what}`);
     if (!isObject(entry)) throw bad('not an object');
-    const token = checkToken(entry, bad);
+    let token = checkToken(entry, bad);
+    if (entry['policy'] !== undefined) {
+      const policy = checkStoredPolicy(entry['policy']);
+      if (typeof policy === 'string') throw bad(policy);
+      token = { ...token, policy };
+    }
     const rules = entry['rules'];
     if (rules === undefined) return token;
     if (!Array.isArray(rules)) throw bad('"rules" is not an array');

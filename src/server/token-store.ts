@@ -19,8 +19,11 @@ import type {
   ReverseTokenOptions,
   TokenRecord,
   TokenStatus,
+  TokenUsage,
 } from './tokens.js';
 import type { PortRange } from './options.js';
+import type { TokenPolicy } from './token-policy.js';
+import { applyPolicyChange, policyToJson, type TokenPolicyChange } from './token-policy-input.js';
 import { AccessRuleError, AccessRules } from '../access/index.js';
 import { PortPool } from './port-pool.js';
 import { isProviderStrategy, strategyError } from './provider-strategy.js';
@@ -42,8 +45,8 @@ export interface TokenStoreOptions {
   stateFile?: string;
 }
 
-/** The store's form of a reverse token's options: rules already parsed. */
-export type StoreReverseOptions = Omit<ReverseTokenOptions, 'rules'> & { rules?: AccessRules };
+/** The store's form of a reverse token's options: rules parsed, policy checked. */
+export type StoreReverseOptions = Omit<ReverseTokenOptions, 'rules' | 'policy'> & { rules?: AccessRules; policy?: TokenPolicy };
 
 /** Server-wide access rules (GET/PUT /api/config/access). */
 export interface ServerAccessRules {
@@ -56,6 +59,8 @@ export interface ServerAccessRules {
 export interface TokenStoreEvents {
   added: [record: TokenRecord];
   removed: [record: TokenRecord];
+  /** [linksocks-ts] update() replaced a record (policy or strategy changed); `before` is the old one. */
+  changed: [record: TokenRecord, before: TokenRecord];
 }
 
 /** Go's reserved name: what a Go client uses when started without a token (SESSION.md §3.4). */
@@ -112,9 +117,9 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     }
   }
 
-  addForward(token?: string, rules?: AccessRules): TokenRecord {
+  addForward(token?: string, rules?: AccessRules, policy?: TokenPolicy): TokenRecord {
     const name = this.chooseName(token, TOKEN_ERROR_TEXT.reserved, TOKEN_ERROR_TEXT.exists, 'ERR_LINKSOCKS_TOKEN_EXISTS');
-    return this.commitAdd(this.makeRecord<ForwardTokenRecord>({ token: name, kind: 'forward', ...withRules(rules) }));
+    return this.commitAdd(this.makeRecord<ForwardTokenRecord>({ token: name, kind: 'forward', ...withRules(rules), ...withPolicy(policy) }));
   }
 
   /** Autonomy tokens (allowManageConnector) get port -1 and take nothing from the pool. */
@@ -134,6 +139,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       ...(autonomy && { allowManageConnector: true }),
       ...withRules(request.rules),
       ...(request.strategy !== undefined && { strategy: request.strategy }),
+      ...withPolicy(request.policy),
     });
     return this.commitAdd(record); // undoes the port allocation itself when the write fails
   }
@@ -142,7 +148,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
    * Maps a connector token to a reverse or internal token. Re-adding an existing mapping
    * succeeds without change (Go HEAD, MODES.md §5.3); any other existing name fails.
    */
-  addConnector(token: string | undefined, reverseToken: string, rules?: AccessRules): ConnectorTokenRecord {
+  addConnector(token: string | undefined, reverseToken: string, rules?: AccessRules, policy?: TokenPolicy): ConnectorTokenRecord {
     if (token === ANONYMOUS_TOKEN) {
       throw new TokenError('ERR_LINKSOCKS_TOKEN_RESERVED', TOKEN_ERROR_TEXT.reservedConnector);
     }
@@ -153,10 +159,19 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     if (token !== undefined && token !== '') {
       const existing = this.records.get(token);
       // Idempotent only when nothing would change: other rules must not be dropped silently.
-      if (existing?.kind === 'connector' && existing.reverseToken === reverseToken && sameRules(existing.rules, rules)) return existing;
+      if (
+        existing?.kind === 'connector' &&
+        existing.reverseToken === reverseToken &&
+        sameRules(existing.rules, rules) &&
+        (policy === undefined || JSON.stringify(existing.policy) === JSON.stringify(policy))
+      ) {
+        return existing;
+      }
     }
     const name = this.chooseName(token, TOKEN_ERROR_TEXT.reservedConnector, TOKEN_ERROR_TEXT.connectorExists, 'ERR_LINKSOCKS_CONNECTOR_EXISTS');
-    return this.commitAdd(this.makeRecord<ConnectorTokenRecord>({ token: name, kind: 'connector', reverseToken, ...withRules(rules) }));
+    return this.commitAdd(
+      this.makeRecord<ConnectorTokenRecord>({ token: name, kind: 'connector', reverseToken, ...withRules(rules), ...withPolicy(policy) }),
+    );
   }
 
   /**
@@ -221,6 +236,41 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     return removed;
   }
 
+  /**
+   * [linksocks-ts] Changes a token's policy (and a reverse token's strategy) in place: the whole
+   * change is checked first (TokenError naming the field, nothing changed), then the record is
+   * replaced, persisted (undone when the write fails) and 'changed' emitted with the old record.
+   * Unknown token: TokenError ERR_LINKSOCKS_TOKEN_UNKNOWN.
+   */
+  update(token: string, change: TokenPolicyChange): TokenRecord {
+    const before = this.records.get(token);
+    if (before === undefined) throw new TokenError('ERR_LINKSOCKS_TOKEN_UNKNOWN', TOKEN_ERROR_TEXT.unknown);
+    const policy = applyPolicyChange(before.policy, change);
+    if (change.strategy !== undefined) {
+      if (before.kind !== 'reverse') {
+        throw new TokenError('ERR_LINKSOCKS_INVALID_POLICY', 'strategy: only reverse tokens take a strategy', 'strategy');
+      }
+      if (change.strategy !== null && !isProviderStrategy(change.strategy)) {
+        throw new TokenError('ERR_LINKSOCKS_INVALID_POLICY', strategyError(change.strategy), 'strategy');
+      }
+    }
+    const { hash: _hash, policy: _policy, ...fields } = before as TokenRecord & { strategy?: unknown };
+    if (change.strategy === null) delete fields.strategy;
+    else if (change.strategy !== undefined) fields.strategy = change.strategy;
+    const after = this.makeRecord<TokenRecord>({ ...fields, ...withPolicy(policy) } as Omit<TokenRecord, 'hash'>);
+    this.replace(after);
+    if (this.isPersisted(after)) {
+      try {
+        this.persist();
+      } catch (err) {
+        this.replace(before);
+        throw err;
+      }
+    }
+    this.emit('changed', after, before);
+    return after;
+  }
+
   get(token: string): TokenRecord | undefined {
     return this.records.get(token);
   }
@@ -257,12 +307,18 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
    * `/api/status` entries (API.md §5): reverse entries first, then forward; connector tokens appear
    * only inside their reverse entry.
    */
-  statusEntries(clientsCount: (token: string) => number, options: { includeInternal?: boolean } = {}): TokenStatus[] {
+  statusEntries(
+    clientsCount: (token: string) => number,
+    options: { includeInternal?: boolean; usage?: (token: string) => TokenUsage } = {},
+  ): TokenStatus[] {
     const reverse: TokenStatus[] = [];
     const forward: TokenStatus[] = [];
+    // Only tokens with a policy show it (and their usage): the others stay exactly as Go lists them.
+    const policyOf = (record: TokenRecord): Pick<TokenStatus, 'policy' | 'usage'> =>
+      record.policy === undefined ? {} : { policy: policyToJson(record.policy), usage: options.usage?.(record.token) ?? { channels: 0 } };
     for (const record of this.records.values()) {
       if (record.kind === 'forward') {
-        forward.push({ token: record.token, type: 'forward', clients_count: clientsCount(record.token), ...statusRules(record.rules) });
+        forward.push({ token: record.token, type: 'forward', clients_count: clientsCount(record.token), ...statusRules(record.rules), ...policyOf(record) });
       } else if (record.kind === 'reverse' && (record.internal !== true || options.includeInternal === true)) {
         const connectors = this.connectorsOf(record.token);
         reverse.push({
@@ -273,6 +329,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
           ...(connectors.length > 0 && { connector_tokens: connectors }),
           ...statusRules(record.rules),
           ...(record.strategy !== undefined && { strategy: record.strategy }),
+          ...policyOf(record),
         });
       }
     }
@@ -324,6 +381,12 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     }
   }
 
+  /** Swaps a record for another of the same token (update and its undo); indexes by name stay. */
+  private replace(record: TokenRecord): void {
+    this.records.set(record.token, record);
+    if (!isInternal(record)) this.byHash.set(record.hash, record);
+  }
+
   private unlink(record: TokenRecord): void {
     this.records.delete(record.token);
     this.byHash.delete(record.hash);
@@ -350,7 +413,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     const tokens: PersistedToken[] = [];
     for (const record of this.records.values()) {
       if (!this.isPersisted(record)) continue;
-      const rules = record.rules ? { rules: record.rules.toJSON() } : {};
+      const rules = { ...(record.rules && { rules: record.rules.toJSON() }), ...withPolicy(record.policy) };
       if (record.kind === 'forward') tokens.push({ kind: 'forward', token: record.token, ...rules });
       else if (record.kind === 'connector') tokens.push({ kind: 'connector', token: record.token, reverseToken: record.reverseToken, ...rules });
       else {
@@ -391,8 +454,8 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     };
     const ordered = [...tokens.filter((entry) => entry.kind !== 'connector'), ...tokens.filter((entry) => entry.kind === 'connector')];
     for (const persisted of ordered) {
-      const { rules: rawRules, ...entry } = persisted;
-      const rules = withRules(rulesOf(rawRules, `token rules`));
+      const { rules: rawRules, policy: rawPolicy, ...entry } = persisted;
+      const rules = { ...withRules(rulesOf(rawRules, `token rules`)), ...withPolicy(rawPolicy) };
       if (entry.token === ANONYMOUS_TOKEN) throw corrupt(`token "anonymous" is reserved`);
       if (this.records.has(entry.token)) throw corrupt(`token listed twice`);
       if (entry.kind === 'forward') {
@@ -412,6 +475,11 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
 /** Rules are kept on a record only when there are some. */
 function withRules(rules: AccessRules | undefined): { rules?: AccessRules } {
   return rules === undefined || rules.isEmpty ? {} : { rules };
+}
+
+/** A policy is kept on a record only when it has a field. */
+function withPolicy(policy: TokenPolicy | undefined): { policy?: TokenPolicy } {
+  return policy === undefined || Object.keys(policy).length === 0 ? {} : { policy };
 }
 
 function sameRules(a: AccessRules | undefined, b: AccessRules | undefined): boolean {

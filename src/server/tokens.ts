@@ -8,6 +8,7 @@ import type { AccessRuleInput, AccessRuleJson, AccessRules } from '../access/ind
 export type { AccessRuleInput } from '../access/index.js';
 import type { ProviderStrategy } from './provider-strategy.js';
 import type { TokenPolicy } from './token-policy.js';
+import type { TokenPolicyChange, TokenPolicyJson } from './token-policy-input.js';
 
 /** What a token (and the WebSocket authenticated with it) is: MODES.md §2–§5. */
 export type Role = 'forward' | 'reverse' | 'connector';
@@ -79,6 +80,26 @@ export interface ReverseTokenOptions {
   rules?: readonly AccessRuleInput[];
   /** [linksocks-ts] Provider selection: round-robin (default), least-channels, random, sticky. */
   strategy?: ProviderStrategy;
+  /** [linksocks-ts] Limits, quota, expiry (null and absent fields: none); checked before the token is added. */
+  policy?: Omit<TokenPolicyChange, 'strategy'>;
+}
+
+/**
+ * [linksocks-ts] What a token uses now, in `/api/status` (tokens with a policy only). `channels`
+ * is counted by the server; the byte and quota fields are filled by the data-path meter when it
+ * runs (absent otherwise).
+ */
+export interface TokenUsage {
+  /** Open channels of the token: SOCKS/HTTP requests and UDP associations on a reverse token's port, Connects of its forward or connector clients. */
+  channels: number;
+  /** Bytes from clients towards targets since the token was added or the server started. */
+  bytes_up?: number;
+  /** Bytes from targets towards clients. */
+  bytes_down?: number;
+  /** Bytes counted against quota_bytes in the current period. */
+  quota_used?: number;
+  /** RFC 3339 time when quota_used resets (tokens with a quota_period). */
+  quota_resets_at?: string;
 }
 
 /** One `/api/status` entry; key order here is the JSON key order (API.md §5). */
@@ -94,6 +115,10 @@ export interface TokenStatus {
   rules?: AccessRuleJson[];
   /** [linksocks-ts] Present only when the token was given a strategy. */
   strategy?: string;
+  /** [linksocks-ts] Present only when the token has a policy. */
+  policy?: TokenPolicyJson;
+  /** [linksocks-ts] Present only when the token has a policy. */
+  usage?: TokenUsage;
 }
 
 export interface ServerStatus {

@@ -6,7 +6,7 @@ import { isIPv4 } from 'node:net';
 import { canonicalHost, parseIPv6, stripBrackets } from './address.js';
 import { Socks5Error } from './errors.js';
 import type { ParseStep } from './handshake-parser.js';
-import { Reply, type AddressType, type ReplyCode } from './types.js';
+import { Reply, type AddressType, type RejectReason, type ReplyCode } from './types.js';
 
 /** Upper bound of a request head (request line + headers + blank line). */
 export const MAX_HTTP_HEAD_BYTES = 8 * 1024;
@@ -138,7 +138,8 @@ export function formatHttpResponse(status: number, reason: string, extraHeaders:
  * LinkSocks's texts: blocked → 403, no backend (no link or provider) → 503, any failure to reach
  * the target → 502.
  */
-export function httpResponseForReply(code: ReplyCode): Buffer {
+export function httpResponseForReply(code: ReplyCode, reason?: RejectReason): Buffer {
+  if (reason === 'limit') return formatHttpResponse(429, 'Too Many Requests', [], 'Too many connections');
   switch (code) {
     case Reply.NotAllowed:
       return formatHttpResponse(403, 'Forbidden', [], 'Destination blocked by access control');

@@ -41,7 +41,7 @@ import {
 import { OriginStream, type OriginStreamSink } from './origin-stream.js';
 import { createConnectRequest, type PendingRequest } from './requests.js';
 import { endGracefully } from './socket-util.js';
-import { Reply, type ReplyCode, type SocksConnectRequest } from './types.js';
+import { Reply, type RejectReason, type ReplyCode, type SocksConnectRequest } from './types.js';
 
 export interface HttpProxySettings {
   /** Null when no authentication is required. */
@@ -317,13 +317,13 @@ export class HttpProxySession {
         this.beginExchange();
         return stream.asSocket();
       },
-      reject: (code: ReplyCode): void => {
+      reject: (code: ReplyCode, reason?: RejectReason): void => {
         claim();
         if (this.origin !== origin || this.state === 'closed') return;
         origin.state = 'gone';
         this.origin = undefined;
         const failure = code === Reply.Succeeded ? Reply.GeneralFailure : code;
-        this.refuseWith(httpResponseForReply(failure), new Socks5Error('ERR_SOCKS5_HTTP_REFUSED', `connect to ${origin.key} failed with SOCKS reply ${failure}`));
+        this.refuseWith(httpResponseForReply(failure, reason), new Socks5Error('ERR_SOCKS5_HTTP_REFUSED', `connect to ${origin.key} failed with SOCKS reply ${failure}`));
       },
     };
     this.callbacks.submit({ request, answered: () => answered });

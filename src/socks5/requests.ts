@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import { Socks5Error } from './errors.js';
 import { HTTP_CONNECT_ESTABLISHED, httpResponseForReply } from './http-connect.js';
 import { endGracefully } from './socket-util.js';
-import { Reply, type AddressType, type ReplyCode, type SocksConnectRequest, type SocksUdpRequest, type UdpAssociation } from './types.js';
+import { Reply, type AddressType, type RejectReason, type ReplyCode, type SocksConnectRequest, type SocksUdpRequest, type UdpAssociation } from './types.js';
 import { formatSocksReply } from './wire.js';
 
 /** Which protocol the client spoke, hence which reply format it expects. */
@@ -58,9 +58,9 @@ export function createConnectRequest(init: ConnectRequestInit): PendingRequest<S
       }
       return socket;
     },
-    reject(code: ReplyCode): void {
+    reject(code: ReplyCode, reason?: RejectReason): void {
       claim();
-      endGracefully(socket, failureReply(protocol, code));
+      endGracefully(socket, failureReply(protocol, code, reason));
     },
   };
   return { request, answered: () => answered };
@@ -106,8 +106,8 @@ export function createUdpRequest(init: UdpRequestInit): PendingRequest<SocksUdpR
   return { request, answered: () => answered };
 }
 
-function failureReply(protocol: RequestProtocol, code: ReplyCode): Buffer {
+function failureReply(protocol: RequestProtocol, code: ReplyCode, reason?: RejectReason): Buffer {
   // A "success" code in a rejection would make the client start relaying into a closed socket.
   const failure = code === Reply.Succeeded ? Reply.GeneralFailure : code;
-  return protocol === 'http-connect' ? httpResponseForReply(failure) : formatSocksReply(failure);
+  return protocol === 'http-connect' ? httpResponseForReply(failure, reason) : formatSocksReply(failure);
 }

@@ -14,6 +14,13 @@ export const Reply = {
 } as const;
 export type ReplyCode = (typeof Reply)[keyof typeof Reply];
 
+/**
+ * Why a request is refused, where the SOCKS reply code alone does not tell an HTTP client: `limit`
+ * (too many connections for whoever the client is) is HTTP 429 instead of 403. SOCKS5 clients get
+ * the reply code only.
+ */
+export type RejectReason = 'limit';
+
 export type AddressType = 'ipv4' | 'ipv6' | 'domain';
 
 export interface Socks5Credentials {
@@ -69,7 +76,7 @@ export interface SocksConnectRequest {
    */
   accept(): Socket;
   /** Send a failure reply with this code (an HTTP status for HTTP clients) and close the socket. */
-  reject(code: ReplyCode): void;
+  reject(code: ReplyCode, reason?: RejectReason): void;
 }
 
 export interface UdpDatagram {
@@ -100,7 +107,7 @@ export interface SocksUdpRequest {
   socket: Socket;
   /** Bind the UDP relay socket on the listener's host and send the success reply. */
   accept(): Promise<UdpAssociation>;
-  reject(code: ReplyCode): void;
+  reject(code: ReplyCode, reason?: RejectReason): void;
 }
 
 export type SocksRequest = SocksConnectRequest | SocksUdpRequest;

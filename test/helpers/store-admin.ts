@@ -4,19 +4,22 @@ import type { ServerStatus } from '../../src/server/tokens.js';
 import type { TokenStore } from '../../src/server/token-store.js';
 import { tokenDetailEntries } from '../../src/server/admin-views.js';
 import { AccessRules } from '../../src/access/index.js';
+import { applyPolicyChange, type TokenPolicyChange } from '../../src/server/token-policy-input.js';
 
 const parsed = (rules: unknown): AccessRules | undefined => (rules === undefined ? undefined : AccessRules.parse(rules));
+const checked = (policy: TokenPolicyChange | undefined) => (policy === undefined ? undefined : applyPolicyChange(undefined, policy));
 
 export const TEST_VERSION = 'v1.8.9';
 
 export function storeAdmin(store: TokenStore, clientsCount: (token: string) => number = () => 0): TokenAdmin {
   return {
-    addForwardToken: (token, rules) => store.addForward(token, parsed(rules)).token,
+    addForwardToken: (token, rules, policy) => store.addForward(token, parsed(rules), checked(policy)).token,
     addReverseToken: (request) => {
-      const record = store.addReverse({ ...request, rules: parsed(request.rules) });
+      const record = store.addReverse({ ...request, rules: parsed(request.rules), policy: checked(request.policy) });
       return { token: record.token, port: record.port ?? -1 };
     },
-    addConnectorToken: (token, reverseToken, rules) => store.addConnector(token, reverseToken, parsed(rules)).token,
+    addConnectorToken: (token, reverseToken, rules, policy) => store.addConnector(token, reverseToken, parsed(rules), checked(policy)).token,
+    updateToken: (token, change) => store.update(token, change).policy,
     accessRules: () => {
       const { entry, dial } = store.access;
       return { entry: entry.isEmpty ? null : entry.toJSON(), dial: dial.isEmpty ? null : dial.toJSON() };

@@ -6,7 +6,7 @@ import { admitChannel } from '../../relay/limits.js';
 import { answerResume } from '../../relay/resume.js';
 import { routeConnect } from '../../relay/route.js';
 import type { Session } from '../sessions.js';
-import { refuseWhileDraining, type RoleContext } from './context.js';
+import { refuseByPolicy, refuseWhileDraining, type RoleContext } from './context.js';
 import { checkDestinationWithin, tokenCheck } from '../../access/guard.js';
 import { DestinationPolicy } from '../../access/index.js';
 import type { ConnectMessage } from '../../protocol/index.js';
@@ -39,6 +39,7 @@ export function startConnector(session: Session, ctx: RoleContext): void {
       refuseWhileDraining(link, msg.channelId);
       return;
     }
+    if (refuseByPolicy(link, msg, token, ctx.gate) !== undefined) return;
     if (!admitChannel(link, msg, ctx.maxChannelsPerLink)) return;
     const rules = ctx.store.get(token)?.rules;
     const poolToken = reverseTokenOf();

@@ -10,6 +10,8 @@ import type { ResolvedServerOptions } from '../options.js';
 import type { ReverseListeners } from '../reverse-listeners.js';
 import type { Sessions } from '../sessions.js';
 import type { TokenStore } from '../token-store.js';
+import { CHANNEL_REFUSAL_TEXT, type ChannelGate } from '../channel-gate.js';
+import type { ConnectMessage } from '../../protocol/index.js';
 
 export interface RoleContext {
   readonly options: ResolvedServerOptions;
@@ -18,6 +20,8 @@ export interface RoleContext {
   readonly sessions: Sessions;
   readonly listeners: ReverseListeners;
   readonly maxChannelsPerLink: number;
+  /** [linksocks-ts] Token policy admission of new channels (disabled, max_channels). */
+  readonly gate: ChannelGate;
   /** Events (and audit lines) of agent-mode routes. */
   readonly agentObserver?: ChannelObserver;
   /** True once drain() has started: new channels are refused. */
@@ -41,4 +45,19 @@ export interface RoleContext {
 /** The answer to a Connect while the server drains. */
 export function refuseWhileDraining(link: Link, channelId: string): void {
   link.send({ type: 'connectResponse', success: false, channelId, error: 'server is shutting down' });
+}
+
+/**
+ * [linksocks-ts] Token policy for a new Connect of a forward or connector client of `token`:
+ * returns the refusal text after answering the Connect with it, or undefined to go on. Resumes
+ * and duplicate Connects of an open channel open nothing new and are let through.
+ */
+export function refuseByPolicy(link: Link, msg: ConnectMessage, token: string, gate: ChannelGate): string | undefined {
+  if (msg.resume || link.channels.has(msg.channelId)) return undefined;
+  const refusal = gate.checkConnect(token);
+  if (refusal === undefined) return undefined;
+  const error = CHANNEL_REFUSAL_TEXT[refusal];
+  link.logger.debug({ link: link.id, reason: refusal }, 'Connect refused by token policy');
+  link.send({ type: 'connectResponse', success: false, channelId: msg.channelId, error });
+  return error;
 }

@@ -7,7 +7,7 @@ import type { DialingSideOptions } from '../../relay/dialing-side.js';
 import type { Link } from '../../relay/link.js';
 import { refuseConnectorManagement } from '../connector-management.js';
 import type { Session } from '../sessions.js';
-import { refuseWhileDraining, type RoleContext } from './context.js';
+import { refuseByPolicy, refuseWhileDraining, type RoleContext } from './context.js';
 
 export function startForward(session: Session, ctx: RoleContext): void {
   const { link } = session;
@@ -27,8 +27,12 @@ export function startForward(session: Session, ctx: RoleContext): void {
       else if (ctx.isDraining()) {
         refuseWhileDraining(link, msg.channelId);
         reportRefusal(dialing, link, msg, 'server is shutting down');
-      } else if (admitChannel(link, msg, ctx.maxChannelsPerLink)) handleConnect(link, msg, dialing);
-      else if (!link.channels.has(msg.channelId)) reportRefusal(dialing, link, msg, TOO_MANY_CHANNELS_ERROR);
+      } else {
+        const refused = refuseByPolicy(link, msg, session.token, ctx.gate);
+        if (refused !== undefined) reportRefusal(dialing, link, msg, refused);
+        else if (admitChannel(link, msg, ctx.maxChannelsPerLink)) handleConnect(link, msg, dialing);
+        else if (!link.channels.has(msg.channelId)) reportRefusal(dialing, link, msg, TOO_MANY_CHANNELS_ERROR);
+      }
     }
     else if (msg.type === 'connector') refuseConnectorManagement(link, msg);
   });
