@@ -170,7 +170,8 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
       }
       if (ctx.method === 'POST') await addToken(ctx);
       else if (ctx.method === 'DELETE') await removeToken(ctx);
-      else if (ctx.method === 'PATCH' && admin.updateToken !== undefined) await updateToken(ctx);
+      // [linksocks-ts] PATCH of a named token; a bare /api/token stays Go's 405.
+      else if (ctx.method === 'PATCH' && admin.updateToken !== undefined && ctx.path.length > '/api/token/'.length) await updateToken(ctx);
       else send(ctx, 405, JSON_TYPE, '');
     };
 
@@ -263,10 +264,6 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
     const updateToken = async (ctx: Koa.Context): Promise<void> => {
       const token = percentDecode(ctx.path.slice('/api/token/'.length));
       const fail = (status: number, error: string): void => send(ctx, status, JSON_TYPE, tokenResponse({ success: false, error }));
-      if (token === '') {
-        fail(400, TOKEN_NOT_SPECIFIED);
-        return;
-      }
       let change: TokenPolicyChange;
       try {
         const { fields, unknown } = parsePatchRequest(await readBody(ctx.req, maxBody));
