@@ -35,6 +35,30 @@ export interface AddTokenRequest {
   rules?: AccessRule[];
   /** [linksocks-ts] */
   strategy?: string;
+  /** [linksocks-ts] Token policy (sizes and durations as strings the server parses, e.g. "5MB", "30d"). */
+  max_channels?: number;
+  rate_limit?: number | string;
+  quota_bytes?: number | string;
+  quota_period?: string;
+  expires_at?: string;
+}
+
+/** [linksocks-ts] Body of PATCH /api/token/{token}: null clears a field. */
+export interface TokenPolicyPatch {
+  max_channels?: number | null;
+  rate_limit?: number | string | null;
+  quota_bytes?: number | string | null;
+  quota_period?: string | null;
+  expires_at?: string | null;
+  disabled?: boolean;
+  strategy?: string | null;
+}
+
+/** [linksocks-ts] The answer to a PATCH: the token's policy after the change. */
+export interface TokenPolicyResult {
+  success: true;
+  token: string;
+  policy: Record<string, unknown>;
 }
 
 /** The API's TokenResponse on success. */
@@ -50,6 +74,9 @@ export interface StatusEntry {
   clients_count: number;
   port?: number;
   connector_tokens?: string[];
+  /** [linksocks-ts] */
+  policy?: Record<string, unknown>;
+  usage?: Record<string, unknown>;
 }
 
 export interface ServerStatusReply {
@@ -80,6 +107,14 @@ export class ApiClient {
   /** Sends the token in the body rather than the path, so any token text survives unchanged. */
   async removeToken(token: string): Promise<TokenResult> {
     return this.tokenCall('DELETE', { token });
+  }
+
+  /** [linksocks-ts] PATCH /api/token/{token}; servers without it (Go) answer 405. */
+  async updateToken(token: string, patch: TokenPolicyPatch): Promise<TokenPolicyResult> {
+    const { status, body } = await this.call('PATCH', `/api/token/${encodeURIComponent(token)}`, JSON.stringify(patch));
+    if (status !== 200 || !isObject(body) || body['success'] !== true) throw refusal(status, body);
+    if (!isObject(body['policy'])) throw new ApiClientError('ERR_LINKSOCKS_API_RESPONSE', 'answer without a policy', status);
+    return body as unknown as TokenPolicyResult;
   }
 
   async status(): Promise<ServerStatusReply> {

@@ -6,7 +6,7 @@
  */
 import { parseAccessRuleFlags } from './access-flags.js';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ApiClient, ApiClientError, type AddTokenRequest } from './api-client.js';
+import { ApiClient, ApiClientError, type AddTokenRequest, type TokenPolicyPatch } from './api-client.js';
 import { envValue, parsePort, type Env } from './values.js';
 import { CliError } from './errors.js';
 import { LOOPBACK_HOST } from '../defaults.js';
@@ -37,6 +37,65 @@ interface AddFlags extends ConnectionFlags {
   allowManageConnector?: boolean;
   rule?: string[];
   strategy?: string;
+}
+
+/** [linksocks-ts] Policy flags of `token add` and `token set`, as typed (`none` clears on set). */
+interface PolicyFlags {
+  maxChannels?: string;
+  rateLimit?: string;
+  quota?: string;
+  quotaPeriod?: string;
+  expiresAt?: string;
+}
+
+interface SetFlags extends ConnectionFlags, PolicyFlags {
+  strategy?: string;
+}
+
+/** Clears a field on `token set`. */
+const CLEAR = 'none';
+
+function addPolicyOptions(cmd: Command, clearing: boolean): Command {
+  const clear = clearing ? `; "${CLEAR}" removes it` : '';
+  return cmd
+    .option('--max-channels <n>', `[linksocks-ts] Concurrent channels of the whole token${clear}`)
+    .option('--rate-limit <size>', `[linksocks-ts] Bytes per second each way, e.g. 5MB, 512KiB${clear}`)
+    .option('--quota <size>', `[linksocks-ts] Bytes the token may move (per period), e.g. 10GB${clear}`)
+    .option('--quota-period <duration>', `[linksocks-ts] Quota period after which usage resets, e.g. 30d, 12h${clear}`)
+    .option('--expires-at <time>', `[linksocks-ts] RFC 3339 time when the token is removed, e.g. 2027-01-01T00:00:00Z${clear}`);
+}
+
+/**
+ * The policy fields of a request. Sizes, durations and times go to the server as typed (it
+ * checks them and names the field it refuses); max_channels must be a number in JSON.
+ */
+function policyFields(flags: PolicyFlags, clearing: boolean): TokenPolicyPatch {
+  const value = <T>(given: string | undefined, convert: (text: string) => T): T | null | undefined => {
+    if (given === undefined) return undefined;
+    if (clearing && given.trim().toLowerCase() === CLEAR) return null;
+    return convert(given);
+  };
+  const count = (text: string): number => {
+    if (!/^\d+$/.test(text.trim())) throw new CliError('ERR_CLI_INVALID_FLAG', `invalid argument ${JSON.stringify(text)} for "--max-channels" flag: not a positive integer`);
+    return Number(text.trim());
+  };
+  const same = (text: string): string => text;
+  const patch: TokenPolicyPatch = {};
+  const set = <K extends keyof TokenPolicyPatch>(key: K, v: TokenPolicyPatch[K] | undefined): void => {
+    if (v !== undefined) patch[key] = v;
+  };
+  set('max_channels', value(flags.maxChannels, count));
+  set('rate_limit', value(flags.rateLimit, same));
+  set('quota_bytes', value(flags.quota, same));
+  set('quota_period', value(flags.quotaPeriod, same));
+  set('expires_at', value(flags.expiresAt, same));
+  return patch;
+}
+
+/** `max_channels=100 rate_limit=5000000 …` for the policy a PATCH answered with. */
+function formatPolicy(token: string, policy: Record<string, unknown>): string {
+  const fields = Object.entries(policy).map(([key, v]) => `${key}=${String(v)}`);
+  return `${token}: ${fields.length === 0 ? 'no policy' : fields.join(' ')}\n`;
 }
 
 /** Failure of a token command: its message is what was printed on stderr. */
@@ -88,7 +147,7 @@ export function registerTokenCommand(program: Command, io: TokenCommandIo = {}):
 
   const token = program.command('token').description('[linksocks-ts] Manage the tokens of a running server through its API');
 
-  addConnectionOptions(token.command('add').description('Add a forward, reverse or connector token'))
+  addPolicyOptions(addConnectionOptions(token.command('add').description('Add a forward, reverse or connector token')), false)
     .addOption(new Option('--type <type>', 'Token type').choices(['forward', 'reverse', 'connector']).makeOptionMandatory())
     .option('-t, --token <token>', 'Token to create (generated when absent)')
     .option('-p, --port <port>', 'Reverse: SOCKS5 port (from the pool when absent)', portArgument)
@@ -98,9 +157,10 @@ export function registerTokenCommand(program: Command, io: TokenCommandIo = {}):
     .option('-a, --allow-manage-connector', 'Reverse: autonomy mode (providers manage connector tokens; no port)')
     .option('--rule <ADDR:PORT>', 'Allow only these destinations (repeatable), as --access-rule', (value: string, previous: string[] | undefined) => [...(previous ?? []), value])
     .option('--strategy <name>', 'Reverse: provider selection, round-robin (default), least-channels, random or sticky')
-    .action((flags: AddFlags) =>
+    .action((flags: AddFlags & PolicyFlags) =>
       run(async () => {
         const rules = parseAccessRuleFlags(flags.rule);
+        const policy = policyFields(flags, false) as Omit<AddTokenRequest, 'type'>;
         const request: AddTokenRequest = {
           type: flags.type,
           ...(flags.token !== undefined && { token: flags.token }),
@@ -111,12 +171,40 @@ export function registerTokenCommand(program: Command, io: TokenCommandIo = {}):
           ...(flags.allowManageConnector === true && { allow_manage_connector: true }),
           ...(rules !== undefined && { rules }),
           ...(flags.strategy !== undefined && { strategy: flags.strategy }),
+          ...policy,
         };
         const result = await clientFor(flags).addToken(request);
         if (flags.json) writeOut(`${JSON.stringify(result)}\n`);
         else writeOut(formatTable(['TOKEN', 'TYPE', 'PORT'], [[result.token, flags.type, result.port === undefined ? '' : String(result.port)]]));
       }),
     );
+
+  addPolicyOptions(addConnectionOptions(token.command('set').description('[linksocks-ts] Change the policy of a token while it runs (PATCH)')), true)
+    .argument('<token>', 'Token to change')
+    .option('--strategy <name>', `Reverse: provider selection, round-robin, least-channels, random or sticky; "${CLEAR}" resets`)
+    .action((name: string, flags: SetFlags) =>
+      run(async () => {
+        const patch = policyFields(flags, true);
+        if (flags.strategy !== undefined) patch.strategy = flags.strategy.trim().toLowerCase() === CLEAR ? null : flags.strategy;
+        if (Object.keys(patch).length === 0) throw new CliError('ERR_CLI_INVALID_FLAG', 'token set: nothing to change (give --max-channels, --rate-limit, --quota, --quota-period, --expires-at or --strategy)');
+        const result = await clientFor(flags).updateToken(name, patch);
+        writeOut(flags.json ? `${JSON.stringify(result)}\n` : formatPolicy(result.token, result.policy));
+      }),
+    );
+
+  for (const [verb, disabled] of [['disable', true], ['enable', false]] as const) {
+    const what = disabled
+      ? 'Disable a token: its clients are disconnected and refused, new channels refused; the token and its port stay'
+      : 'Enable a disabled token again';
+    addConnectionOptions(token.command(verb).description(`[linksocks-ts] ${what}`))
+      .argument('<token>', `Token to ${verb}`)
+      .action((name: string, flags: ConnectionFlags) =>
+        run(async () => {
+          const result = await clientFor(flags).updateToken(name, { disabled });
+          writeOut(flags.json ? `${JSON.stringify(result)}\n` : `${verb}d ${result.token}\n`);
+        }),
+      );
+  }
 
   addConnectionOptions(token.command('remove').alias('rm').description('Remove a token (and what depends on it)'))
     .argument('<token>', 'Token to remove')

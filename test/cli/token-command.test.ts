@@ -135,4 +135,44 @@ describe('token command', () => {
     expect(badPort.err).to.contain('port must be between 0 and 65535');
     expect(server.store.list()).to.deep.equal([]);
   });
+  it('[linksocks-ts] add with policy flags; set changes and clears them; disable and enable', async () => {
+    const added = await run(['add', '--url', url, '--type', 'forward', '-t', 'f', '--max-channels', '100', '--rate-limit', '5MB', '--quota', '10GB', '--quota-period', '30d', '--expires-at', '2099-01-01T00:00:00Z']);
+    expect(added).to.deep.equal({ code: 0, out: 'TOKEN  TYPE     PORT\nf      forward\n', err: '' });
+    expect(server.store.get('f')!.policy).to.deep.equal({
+      maxChannels: 100,
+      rateLimit: 5_000_000,
+      quotaBytes: 10_000_000_000,
+      quotaPeriodMs: 30 * 86_400_000,
+      expiresAt: Date.UTC(2099, 0, 1),
+    });
+    const set = await run(['set', 'f', '--url', url, '--max-channels', '5', '--rate-limit', 'none', '--quota', 'none', '--quota-period', 'none']);
+    expect(set).to.deep.equal({ code: 0, out: 'f: max_channels=5 expires_at=2099-01-01T00:00:00.000Z\n', err: '' });
+    expect(await run(['disable', 'f', '--url', url])).to.deep.equal({ code: 0, out: 'disabled f\n', err: '' });
+    expect(server.store.get('f')!.policy).to.deep.equal({ maxChannels: 5, expiresAt: Date.UTC(2099, 0, 1), disabled: true });
+    const enabled = await run(['enable', 'f', '--url', url, '--json']);
+    expect(JSON.parse(enabled.out)).to.deep.equal({ success: true, token: 'f', policy: { max_channels: 5, expires_at: '2099-01-01T00:00:00.000Z' } });
+  });
+
+  it('[linksocks-ts] set: the server refusal names the field; unknown token; nothing to change', async () => {
+    server.addForwardToken('f');
+    expect(await run(['set', 'f', '--url', url, '--rate-limit', 'fast'])).to.deep.equal({
+      code: 1,
+      out: '',
+      err: 'rate_limit: not a size: "fast" (bytes, or a number with KB, MB, GB, TB, KiB, MiB, GiB, TiB)\n',
+    });
+    expect(await run(['set', 'f', '--url', url, '--expires-at', '2001-01-01T00:00:00Z'])).to.deep.equal({
+      code: 1,
+      out: '',
+      err: 'expires_at: 2001-01-01T00:00:00.000Z is not in the future\n',
+    });
+    expect(await run(['set', 'nope', '--url', url, '--max-channels', '3'])).to.deep.equal({ code: 1, out: '', err: 'token not found\n' });
+    expect(await run(['disable', 'nope', '--url', url])).to.deep.equal({ code: 1, out: '', err: 'token not found\n' });
+    const nothing = await run(['set', 'f', '--url', url]);
+    expect(nothing.code).to.equal(1);
+    expect(nothing.err).to.contain('nothing to change');
+    const badCount = await run(['set', 'f', '--url', url, '--max-channels', '-2']);
+    expect(badCount.code).to.equal(1);
+    expect(badCount.err).to.contain('--max-channels');
+    expect(server.store.get('f')!.policy).to.equal(undefined);
+  });
 });
