@@ -10,9 +10,9 @@ import net from 'node:net';
 import { LinkSocksClient } from '../../src/client/client.js';
 import { AuthError } from '../../src/client/errors.js';
 import { LinkSocksServer } from '../../src/server/server.js';
-import { freePort, LOCALHOST, startEchoServer, waitForEvent, type EchoServer } from '../helpers/net.js';
+import { freePort, LOCALHOST, startEchoServer, startUdpEchoServer, waitForEvent, type EchoServer } from '../helpers/net.js';
 import { sendAndCollect } from '../helpers/payload.js';
-import { socksConnect, socksConnectReply, SocksReply } from '../helpers/socks.js';
+import { socksConnect, socksConnectReply, SocksReply, socksUdpRoundTrip } from '../helpers/socks.js';
 import { connectHttp } from '../helpers/http-connect-client.js';
 import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 import { waitForValue } from '../helpers/wait.js';
@@ -251,6 +251,44 @@ describe('token policy (limits, expiry, disable, PATCH)', function () {
       const again = await connectHttp(LOCALHOST, socksPort, `${LOCALHOST}:${echo!.port}`);
       held.push(again.socket);
       expect(again.status).to.match(/^HTTP\/1\.1 200/);
+    });
+
+    it('UDP associations on the reverse port count as channels', async function () {
+      const s = await startServer();
+      const socksPort = await freePort();
+      s.addReverseToken({ token: 'rev', port: socksPort, policy: { maxChannels: 1 } });
+      await provider('rev');
+      const udpEcho = await startUdpEchoServer();
+      try {
+        expect((await socksUdpRoundTrip(socksPort, udpEcho.port, Buffer.from('dgram'))).toString()).to.equal('dgram');
+        await waitForValue(() => s.tokenUsage('rev').channels, 0, 'association ended');
+        held.push(await tunnel(socksPort, echo!));
+        const refused = await socksUdpRoundTrip(socksPort, udpEcho.port, Buffer.from('dgram'), 3000).then(
+          () => 'answered',
+          (err: Error) => err.message,
+        );
+        expect(refused).to.not.equal('answered');
+        expect(s.tokenUsage('rev').channels).to.equal(1);
+      } finally {
+        await udpEcho.close();
+      }
+    });
+
+    it('connector (agent mode): its own limit counts the Connects of its clients', async function () {
+      const s = await startServer();
+      s.addReverseToken({ token: 'rev', port: await freePort() });
+      s.addConnectorToken('con', 'rev', undefined, { maxChannels: 1 });
+      await provider('rev');
+      const connector = new LinkSocksClient({ url: `ws://${LOCALHOST}:${s.address().port}`, token: 'con', socksPort: 0 });
+      clients.push(connector);
+      await connector.start();
+      const port = connector.socksAddress()!.port;
+      held.push(await tunnel(port, echo!));
+      expect(await socksConnectReply(port, LOCALHOST, echo!.port)).to.not.equal(SocksReply.succeeded);
+      expect(echo!.connections).to.equal(1);
+      expect(s.tokenUsage('con').channels).to.equal(1);
+      s.updateToken('con', { maxChannels: null });
+      held.push(await tunnel(port, echo!));
     });
 
     it('forward client: Connects over the limit refused; all clients of the token count together; raised live', async function () {
