@@ -9,7 +9,9 @@ export { SERVER_DEFAULTS } from './server/options.js';
 export type { LinkSocksServerOptions, ResolvedServerOptions, PortRange, ClusterOptions } from './server/options.js';
 export { MemoryCluster } from './cluster/memory-directory.js';
 export type { ClusterDirectory, ClusterDirectoryEvents, RemoteProviders } from './cluster/directory.js';
-export type { ReverseTokenOptions, ServerStatus, TokenStatus, Role } from './server/tokens.js';
+export type { ReverseTokenOptions, ServerStatus, TokenStatus, TokenUsage, Role } from './server/tokens.js';
+export type { TokenPolicy } from './server/token-policy.js';
+export type { TokenPolicyChange, TokenPolicyJson } from './server/token-policy-input.js';
 export { LinkSocksClient } from './client/client.js';
 export { CLIENT_DEFAULTS } from './client/options.js';
 export type { LinkSocksClientOptions, ResolvedClientOptions } from './client/options.js';
@@ -42,7 +44,7 @@ export type {
   ChannelCloseEvent,
   ConnectEvent,
 } from './relay/observer.js';
-export type { LinkSocksServerEvents, ClientConnectionEvent, ClientDisconnectedEvent, AuthFailedEvent } from './server/events.js';
+export type { LinkSocksServerEvents, ClientConnectionEvent, ClientDisconnectedEvent, AuthFailedEvent, PolicyRefusedEvent } from './server/events.js';
 export type { LinkSocksClientEvents, ClientCloseEvent } from './client/events.js';
 export { attachMetrics, tokenLabel } from './metrics/metrics.js';
 export type { MetricsOptions, MetricsSource } from './metrics/metrics.js';

@@ -2,7 +2,8 @@
  * Token bookkeeping of the server (../shared/spec/API.md §6, MODES.md §4.1, §5, §6): which tokens
  * exist, of which kind, with which SOCKS port and options, and which connector token maps to which
  * reverse token. It knows nothing about connections: it emits 'added' and 'removed' with the
- * affected record so the server can open/close listeners and drop connections.
+ * affected record so the server can open/close listeners and drop connections, and 'changed'
+ * (record, before) when update() changed a token's policy or strategy.
  *
  * With a state file (beyond Go) every change is written to disk before the method returns; a
  * change that cannot be written is undone and the StateFileError thrown.
