@@ -9,7 +9,8 @@ import type { ProviderPool } from './provider-pool.js';
 import type { Link } from '../relay/link.js';
 import type { SocksConnectRequest, SocksUdpRequest } from '../socks5/types.js';
 import { checkDestinationWithin, type DestinationCheck } from '../access/guard.js';
-import type { ChannelLease, ChannelRefusal } from './channel-gate.js';
+import { CHANNEL_REFUSAL_TEXT, type ChannelLease, type ChannelRefusal } from './channel-gate.js';
+import { joinHostPort } from '../relay/dial.js';
 
 /** Opens the SOCKS side of a UDP association over a link (the UDP module). */
 export type UdpSocksOpener = (link: Link, req: SocksUdpRequest) => void;
@@ -93,6 +94,7 @@ export class ReverseListener {
       const lease = this.options.gate();
       if (typeof lease === 'string') {
         this.options.logger.debug({ port: this.options.port, reason: lease }, 'Request refused by token policy');
+        if (req.command === 'connect') this.reportRefusal(req, CHANNEL_REFUSAL_TEXT[lease]);
         req.reject(Reply.NotAllowed, lease === 'max_channels' ? 'limit' : undefined);
         return;
       }
@@ -107,6 +109,25 @@ export class ReverseListener {
       // Datagrams are not checked one by one: with entry rules, UDP ASSOCIATE is refused.
       req.reject(Reply.NotAllowed);
     }
+  }
+
+  /** A request the port refused itself (never sent to a provider), for events, metrics and the audit log. */
+  private reportRefusal(req: SocksConnectRequest, error: string): void {
+    const { remoteAddress, remotePort } = req.socket;
+    this.options.channel.observer?.connected?.({
+      channelId: '',
+      target: joinHostPort(req.host, req.port),
+      source: {
+        address: remoteAddress === undefined ? '' : joinHostPort(remoteAddress, remotePort ?? 0),
+        ...(req.protocol !== undefined && { protocol: req.protocol }),
+        ...(req.user !== undefined && { user: req.user }),
+      },
+      durationMs: 0,
+      ok: false,
+      error,
+      reply: Reply.NotAllowed,
+      refused: true,
+    });
   }
 
   /** Runs the entry checks; the provider is sent the checked address, never the name again. */

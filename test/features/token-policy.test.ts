@@ -253,6 +253,29 @@ describe('token policy (limits, expiry, disable, PATCH)', function () {
       expect(again.status).to.match(/^HTTP\/1\.1 200/);
     });
 
+    it('refusals are audit lines with result "refused" and the reason', async function () {
+      dir = mkdtempSync(path.join(tmpdir(), 'linksocks-policy-'));
+      const auditFile = path.join(dir, 'audit.jsonl');
+      const s = await startServer({ auditLog: auditFile });
+      const socksPort = await freePort();
+      s.addReverseToken({ token: 'rev', port: socksPort, policy: { maxChannels: 1 } });
+      s.addForwardToken('fwd', undefined, { maxChannels: 1 });
+      await provider('rev');
+      const forward = new LinkSocksClient({ url: `ws://${LOCALHOST}:${s.address().port}`, token: 'fwd', socksPort: 0 });
+      clients.push(forward);
+      await forward.start();
+      held.push(await tunnel(socksPort, echo!), await tunnel(forward.socksAddress()!.port, echo!));
+      expect(await socksConnectReply(socksPort, LOCALHOST, echo!.port)).to.equal(SocksReply.notAllowed);
+      expect(await socksConnectReply(forward.socksAddress()!.port, LOCALHOST, echo!.port)).to.not.equal(SocksReply.succeeded);
+      await s.close();
+      const lines = readFileSync(auditFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+      const refused = lines.filter((line) => line['result'] === 'refused');
+      expect(refused.map((line) => [line['mode'], line['error'], line['target_port']])).to.deep.equal([
+        ['reverse', 'channel limit of the token reached', echo!.port],
+        ['forward', 'channel limit of the token reached', echo!.port],
+      ]);
+    });
+
     it('UDP associations on the reverse port count as channels', async function () {
       const s = await startServer();
       const socksPort = await freePort();

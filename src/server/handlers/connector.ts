@@ -10,6 +10,7 @@ import { refuseByPolicy, refuseWhileDraining, type RoleContext } from './context
 import { checkDestinationWithin, tokenCheck } from '../../access/guard.js';
 import { DestinationPolicy } from '../../access/index.js';
 import type { ConnectMessage } from '../../protocol/index.js';
+import { joinHostPort } from '../../relay/dial.js';
 
 export function startConnector(session: Session, ctx: RoleContext): void {
   const { link, token } = session;
@@ -39,7 +40,19 @@ export function startConnector(session: Session, ctx: RoleContext): void {
       refuseWhileDraining(link, msg.channelId);
       return;
     }
-    if (refuseByPolicy(link, msg, token, ctx.gate) !== undefined) return;
+    const refused = refuseByPolicy(link, msg, token, ctx.gate);
+    if (refused !== undefined) {
+      ctx.agentObserver?.connected?.({
+        channelId: msg.channelId,
+        target: joinHostPort(msg.address, msg.port),
+        linkId: link.id,
+        durationMs: 0,
+        ok: false,
+        error: refused,
+        refused: true,
+      });
+      return;
+    }
     if (!admitChannel(link, msg, ctx.maxChannelsPerLink)) return;
     const rules = ctx.store.get(token)?.rules;
     const poolToken = reverseTokenOf();
