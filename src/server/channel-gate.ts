@@ -14,8 +14,14 @@ import type { Sessions } from './sessions.js';
 import type { TokenStore } from './token-store.js';
 import type { TokenRecord } from './tokens.js';
 
-/** Why a channel was refused: also the `reason` label of the refusal metric. */
-export type ChannelRefusal = 'disabled' | 'max_channels';
+/**
+ * Why a channel was refused: also the `reason` label of the refusal metric. `quota` is the
+ * data-path meter's (through addCheck).
+ */
+export type ChannelRefusal = 'disabled' | 'max_channels' | 'quota';
+
+/** An admission check added with ChannelGate.addCheck. */
+export type ChannelCheck = (token: string) => ChannelRefusal | undefined;
 
 /** Held while a reverse-port channel is open; release() is idempotent. */
 export interface ChannelLease {
@@ -26,11 +32,13 @@ export interface ChannelLease {
 export const CHANNEL_REFUSAL_TEXT: Readonly<Record<ChannelRefusal, string>> = {
   disabled: 'token is disabled',
   max_channels: 'channel limit of the token reached',
+  quota: 'quota of the token used up',
 };
 
 export class ChannelGate {
   /** Open reverse-port channels per token; entries at 0 are removed. */
   private readonly portChannels = new Map<string, number>();
+  private readonly checks: ChannelCheck[] = [];
 
   constructor(
     private readonly store: TokenStore,
@@ -74,6 +82,14 @@ export class ChannelGate {
     };
   }
 
+  /**
+   * Adds an admission check, asked after `disabled` and `max_channels` for every new channel
+   * (the data-path meter refuses with `quota` here).
+   */
+  addCheck(check: ChannelCheck): void {
+    this.checks.push(check);
+  }
+
   /** True when the token, or a token it depends on, is disabled. */
   isDisabled(token: string): boolean {
     return policyChain(this.store, token).some((record) => record.policy?.disabled === true);
@@ -83,6 +99,10 @@ export class ChannelGate {
     if (this.isDisabled(token)) return 'disabled';
     const max = this.store.get(token)?.policy?.maxChannels;
     if (max !== undefined && this.count(token) >= max) return 'max_channels';
+    for (const check of this.checks) {
+      const refusal = check(token);
+      if (refusal !== undefined) return refusal;
+    }
     return undefined;
   }
 }

@@ -36,7 +36,8 @@ export interface ProviderHealthEvent {
 export interface PolicyRefusedEvent {
   /** The plain token (see ClientConnectionEvent). */
   token: string;
-  reason: 'disabled' | 'max_channels';
+  /** `disabled`, `max_channels`, or `quota` (the data-path meter's). */
+  reason: 'disabled' | 'max_channels' | 'quota';
 }
 
 /** Events of LinkSocksServer, for `server.on(...)` with typed payloads. */

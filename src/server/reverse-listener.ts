@@ -32,8 +32,8 @@ export interface ReverseListenerOptions {
   entryChecks?: () => readonly DestinationCheck[];
   /**
    * [linksocks-ts] Token policy, asked first for every request: a lease held until the request's
-   * client stream closes, or a refusal (reply 0x02; HTTP 429 for the channel limit, 403 when
-   * disabled).
+   * client stream closes, or a refusal (reply 0x02; HTTP 429 for the channel limit and the
+   * quota, 403 when disabled).
    */
   gate?: () => ChannelLease | ChannelRefusal;
   /** Bound on the entry check's name resolution; default 10 s. */
@@ -95,7 +95,7 @@ export class ReverseListener {
       if (typeof lease === 'string') {
         this.options.logger.debug({ port: this.options.port, reason: lease }, 'Request refused by token policy');
         if (req.command === 'connect') this.reportRefusal(req, CHANNEL_REFUSAL_TEXT[lease]);
-        req.reject(Reply.NotAllowed, lease === 'max_channels' ? 'limit' : undefined);
+        req.reject(Reply.NotAllowed, lease === 'disabled' ? undefined : 'limit');
         return;
       }
       holdUntilClosed(req, lease);

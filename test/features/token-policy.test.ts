@@ -276,6 +276,29 @@ describe('token policy (limits, expiry, disable, PATCH)', function () {
       ]);
     });
 
+    it('a check added to the gate (the meter\'s quota) refuses the same way: 0x02, HTTP 429, refused Connect', async function () {
+      const s = await startServer();
+      const socksPort = await freePort();
+      s.addReverseToken({ token: 'rev', port: socksPort });
+      s.addForwardToken('fwd');
+      await provider('rev');
+      const forward = new LinkSocksClient({ url: `ws://${LOCALHOST}:${s.address().port}`, token: 'fwd', socksPort: 0 });
+      clients.push(forward);
+      await forward.start();
+      const exhausted = new Set(['rev', 'fwd']);
+      s.channelGate.addCheck((token) => (exhausted.has(token) ? 'quota' : undefined));
+      const reasons: string[] = [];
+      s.on('policy-refused', (e) => reasons.push(e.reason));
+      expect(await socksConnectReply(socksPort, LOCALHOST, echo!.port)).to.equal(SocksReply.notAllowed);
+      const http = await connectHttp(LOCALHOST, socksPort, `${LOCALHOST}:${echo!.port}`);
+      http.socket.destroy();
+      expect(http.status).to.equal('HTTP/1.1 429 Too Many Requests');
+      expect(await socksConnectReply(forward.socksAddress()!.port, LOCALHOST, echo!.port)).to.not.equal(SocksReply.succeeded);
+      expect(reasons).to.deep.equal(['quota', 'quota', 'quota']);
+      exhausted.clear();
+      held.push(await tunnel(socksPort, echo!), await tunnel(forward.socksAddress()!.port, echo!));
+    });
+
     it('UDP associations on the reverse port count as channels', async function () {
       const s = await startServer();
       const socksPort = await freePort();
