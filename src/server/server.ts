@@ -436,16 +436,20 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
 
   private onDecision(ws: WebSocket, socket: Socket, decided: AuthDecision): void {
     let decision = decided;
+    // A disabled token is a valid one: its clients are refused, but not counted as guessing
+    // (the auth rate limiter would otherwise ban the address of a provider that keeps retrying).
+    let guessing = true;
     if (decision.ok && this.channelGate.isDisabled(decision.token)) {
       this.logger.info({ role: decision.role }, 'token is disabled, client refused');
       decision = { ok: false, error: TOKEN_DISABLED_ERROR };
+      guessing = false;
     }
     if (decision.ok && this.sessions.countFor(decision.token) >= this.options.maxConnectionsPerToken) {
       this.logger.warn({ role: decision.role }, 'connection limit of a token reached, client refused');
       decision = { ok: false, error: 'too many connections for this token' };
     }
     if (!decision.ok) {
-      this.authLimiter.recordFailure(socket.remoteAddress);
+      if (guessing) this.authLimiter.recordFailure(socket.remoteAddress);
       this.logger.info({ reason: decision.error, remote: socket.remoteAddress }, 'Authentication failed');
       this.emit('auth-failed', { reason: decision.error, remoteAddress: socket.remoteAddress ?? '' });
       refuseAuth(ws, decision.error);

@@ -408,6 +408,23 @@ describe('token policy (limits, expiry, disable, PATCH)', function () {
       held.push(await tunnel(socksPort, echo!));
     });
 
+    it('refusals of a disabled token do not count as token guessing (no address ban)', async function () {
+      const s = await startServer({ authRateLimit: { burst: 2, refillPerSecond: 0.01 } });
+      s.addForwardToken('fwd');
+      s.updateToken('fwd', { disabled: true });
+      const url = `ws://${LOCALHOST}:${s.address().port}`;
+      for (let i = 0; i < 4; i += 1) {
+        const refused = new LinkSocksClient({ url, token: 'fwd', socksPort: 0 });
+        const err = await refused.start().then(() => undefined, (e: unknown) => e);
+        await refused.close();
+        expect((err as AuthError).serverReason).to.equal('token is disabled');
+      }
+      s.updateToken('fwd', { disabled: false });
+      const client = new LinkSocksClient({ url, token: 'fwd', socksPort: 0 });
+      clients.push(client);
+      await client.start();
+    });
+
     it('disabling a reverse token disconnects its connectors too; forward clients are kicked', async function () {
       const s = await startServer();
       s.addReverseToken({ token: 'rev', port: await freePort() });
