@@ -118,4 +118,28 @@ describe('TokenStore state file', () => {
       { kind: 'forward', token: 'next' },
     ]);
   });
+  it('[linksocks-ts] update() persists the policy and strategy; a change that cannot be written is undone, without event', async () => {
+    const store = new TokenStore({ stateFile: file });
+    store.addReverse({ token: 'r', port: 32001 });
+    const changed: string[] = [];
+    store.on('changed', (record, before) => changed.push(`${JSON.stringify(before.policy)}->${JSON.stringify(record.policy)}`));
+    const after = store.update('r', { maxChannels: 5, strategy: 'sticky' });
+    expect(after.policy).to.deep.equal({ maxChannels: 5 });
+    expect(readStateFile(file)?.tokens).to.deep.equal([{ kind: 'reverse', token: 'r', port: 32001, strategy: 'sticky', policy: { maxChannels: 5 } }]);
+    expect(changed).to.deep.equal(['undefined->{"maxChannels":5}']);
+    await rm(dir, { recursive: true });
+    expect(() => store.update('r', { maxChannels: 9, disabled: true })).to.throw(StateFileError).with.property('code', 'ERR_LINKSOCKS_STATE_WRITE');
+    expect(store.get('r')!.policy).to.deep.equal({ maxChannels: 5 });
+    expect(store.getByHash(store.get('r')!.hash)!.policy).to.deep.equal({ maxChannels: 5 });
+    expect(changed).to.have.length(1, 'no event for an undone change');
+    await mkdir(dir);
+    // A reloaded store has what was acknowledged.
+    store.update('r', { maxChannels: null, disabled: true });
+    expect(new TokenStore({ stateFile: file }).get('r')).to.deep.include({ policy: { disabled: true }, strategy: 'sticky', port: 32001 });
+  });
+
+  it('[linksocks-ts] a malformed stored policy stops start-up with the entry named', async () => {
+    await writeFile(file, JSON.stringify({ version: 1, tokens: [{ kind: 'forward', token: 'f', policy: { maxChannels: -1 } }] }));
+    expect(() => new TokenStore({ stateFile: file })).to.throw(StateFileError, 'tokens[0]: "policy.maxChannels" is not a positive integer');
+  });
 });
