@@ -224,14 +224,22 @@ export function registerTokenCommand(program: Command, io: TokenCommandIo = {}):
           writeOut(`${JSON.stringify(status)}\n`);
           return;
         }
+        // [linksocks-ts] Policy columns only when a token has a policy: other lists stay as they were.
+        const withPolicy = status.tokens.some((entry) => entry.policy !== undefined);
         const rows = status.tokens.map((entry) => [
           entry.token,
           entry.type,
           entry.port === undefined ? '' : String(entry.port),
           String(entry.clients_count),
           (entry.connector_tokens ?? []).join(','),
+          ...(withPolicy
+            ? [
+                entry.usage === undefined ? '' : String(entry.usage['channels'] ?? ''),
+                Object.entries(entry.policy ?? {}).map(([key, v]) => `${key}=${String(v)}`).join(' '),
+              ]
+            : []),
         ]);
-        writeOut(formatTable(['TOKEN', 'TYPE', 'PORT', 'CLIENTS', 'CONNECTORS'], rows));
+        writeOut(formatTable(['TOKEN', 'TYPE', 'PORT', 'CLIENTS', 'CONNECTORS', ...(withPolicy ? ['CHANNELS', 'POLICY'] : [])], rows));
       }),
     );
 

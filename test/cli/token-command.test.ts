@@ -149,6 +149,14 @@ describe('token command', () => {
     expect(set).to.deep.equal({ code: 0, out: 'f: max_channels=5 expires_at=2099-01-01T00:00:00.000Z\n', err: '' });
     expect(await run(['disable', 'f', '--url', url])).to.deep.equal({ code: 0, out: 'disabled f\n', err: '' });
     expect(server.store.get('f')!.policy).to.deep.equal({ maxChannels: 5, expiresAt: Date.UTC(2099, 0, 1), disabled: true });
+    const listed = await run(['list', '--url', url]);
+    expect(listed.out).to.equal(
+      [
+        'TOKEN  TYPE     PORT  CLIENTS  CONNECTORS  CHANNELS  POLICY',
+        'f      forward        0                    0         max_channels=5 expires_at=2099-01-01T00:00:00.000Z disabled=true',
+        '',
+      ].join('\n'),
+    );
     const enabled = await run(['enable', 'f', '--url', url, '--json']);
     expect(JSON.parse(enabled.out)).to.deep.equal({ success: true, token: 'f', policy: { max_channels: 5, expires_at: '2099-01-01T00:00:00.000Z' } });
   });
