@@ -72,6 +72,7 @@ function statusEntry(entry: TokenStatus): Record<string, unknown> {
     ...(entry.strategy !== undefined && { strategy: entry.strategy }),
     ...(entry.policy !== undefined && { policy: entry.policy }),
     ...(entry.usage !== undefined && { usage: entry.usage }),
+    ...(entry.connector_policies !== undefined && { connector_policies: entry.connector_policies }),
   };
 }
 

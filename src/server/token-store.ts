@@ -315,13 +315,18 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     const reverse: TokenStatus[] = [];
     const forward: TokenStatus[] = [];
     // Only tokens with a policy show it (and their usage): the others stay exactly as Go lists them.
+    const usageOf = (token: string): TokenUsage => options.usage?.(token) ?? { channels: 0 };
     const policyOf = (record: TokenRecord): Pick<TokenStatus, 'policy' | 'usage'> =>
-      record.policy === undefined ? {} : { policy: policyToJson(record.policy), usage: options.usage?.(record.token) ?? { channels: 0 } };
+      record.policy === undefined ? {} : { policy: policyToJson(record.policy), usage: usageOf(record.token) };
     for (const record of this.records.values()) {
       if (record.kind === 'forward') {
         forward.push({ token: record.token, type: 'forward', clients_count: clientsCount(record.token), ...statusRules(record.rules), ...policyOf(record) });
       } else if (record.kind === 'reverse' && (record.internal !== true || options.includeInternal === true)) {
         const connectors = this.connectorsOf(record.token);
+        const connectorPolicies = connectors.flatMap((name) => {
+          const policy = this.records.get(name)?.policy;
+          return policy === undefined ? [] : [{ token: name, policy: policyToJson(policy), usage: usageOf(name) }];
+        });
         reverse.push({
           token: record.token,
           type: 'reverse',
@@ -331,6 +336,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
           ...statusRules(record.rules),
           ...(record.strategy !== undefined && { strategy: record.strategy }),
           ...policyOf(record),
+          ...(connectorPolicies.length > 0 && { connector_policies: connectorPolicies }),
         });
       }
     }

@@ -119,6 +119,8 @@ export interface TokenStatus {
   policy?: TokenPolicyJson;
   /** [linksocks-ts] Present only when the token has a policy. */
   usage?: TokenUsage;
+  /** [linksocks-ts] Reverse entries: the connector tokens that have a policy, with their usage. */
+  connector_policies?: { token: string; policy: TokenPolicyJson; usage: TokenUsage }[];
 }
 
 export interface ServerStatus {

@@ -333,6 +333,15 @@ describe('token policy (limits, expiry, disable, PATCH)', function () {
       expect(await socksConnectReply(port, LOCALHOST, echo!.port)).to.not.equal(SocksReply.succeeded);
       expect(echo!.connections).to.equal(1);
       expect(s.tokenUsage('con').channels).to.equal(1);
+      const reverseEntry = (await api(s, 'GET', '/api/status')).body['tokens'] as Record<string, unknown>[];
+      expect(reverseEntry[0]).to.deep.equal({
+        token: 'rev',
+        type: 'reverse',
+        clients_count: 1,
+        port: (s.store.get('rev') as { port: number }).port,
+        connector_tokens: ['con'],
+        connector_policies: [{ token: 'con', policy: { max_channels: 1 }, usage: { channels: 1 } }],
+      });
       s.updateToken('con', { maxChannels: null });
       held.push(await tunnel(port, echo!));
     });
