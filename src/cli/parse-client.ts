@@ -10,6 +10,7 @@ import type { LogFormat } from './logger.js';
 import { checkUpstreamProxy, HTTP_PROXY_UDP_WARNING } from './upstream-proxy.js';
 import {
   type Env,
+  envValue,
   flagInteger,
   parseEnum,
   parseGoDuration,
@@ -39,7 +40,8 @@ export type ClientCommand = 'client' | 'provider' | 'connector';
 /** Option values as commander hands them over: strings for valued flags, undefined when absent. */
 export interface RawClientFlags extends OperatorFlags {
   token?: string;
-  url?: string;
+  /** `-u` is repeatable (failover list); a single string is taken too. */
+  url?: string | string[];
   reverse?: boolean;
   connectorToken?: string;
   socksHost?: string;
@@ -100,7 +102,8 @@ export const INSECURE_WARNING =
 export function parseClientFlags(command: ClientCommand, flags: RawClientFlags, env: Env): ClientCliConfig {
   const reverse = command === 'provider' || flags.reverse === true;
   const token = nonEmpty(pickString(flags.token, env, 'LINKSOCKS_TOKEN'));
-  const url = nonEmpty(pickString(flags.url, env, 'LINKSOCKS_URL')) ?? CLIENT_DEFAULTS.url;
+  const urls = serverUrls(flags.url, env);
+  const url = urls.length === 1 ? urls[0]! : urls;
   const connectorToken = nonEmpty(pickString(flags.connectorToken, env, 'LINKSOCKS_CONNECTOR_TOKEN'));
   const socksHost = pickString(flags.socksHost, env, 'LINKSOCKS_SOCKS_HOST') ?? CLIENT_DEFAULTS.socksHost;
   const socksPort =
@@ -173,6 +176,18 @@ function checkDirectFlags(flags: RawClientFlags): void {
   parseEnum('direct-only-action', flags.directOnlyAction ?? CLIENT_DEFAULTS.directOnlyAction, ['exit', 'refuse'] as const);
   parseGoDuration(flags.directUpnpLease ?? CLIENT_DEFAULTS.directUpnpLease, { kind: 'flag', flag: '--direct-upnp-lease' });
   flagInteger(flags.directUpnpExternalPort, '--direct-upnp-external-port', parsePort);
+}
+
+/**
+ * `-u` given once or more (in that order), else LINKSOCKS_URL split at commas and white space
+ * (so a URL with a comma in it must be given with -u), else the default. More than one URL makes a
+ * failover list; the library checks each one.
+ */
+export function serverUrls(flag: string | string[] | undefined, env: Env): string[] {
+  const given = (flag === undefined ? [] : Array.isArray(flag) ? flag : [flag]).filter((u) => u !== '');
+  if (given.length > 0) return given;
+  const fromEnv = (envValue(env, 'LINKSOCKS_URL') ?? '').split(/[\s,]+/).filter((u) => u !== '');
+  return fromEnv.length > 0 ? fromEnv : [CLIENT_DEFAULTS.url];
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

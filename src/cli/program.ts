@@ -144,7 +144,11 @@ function addClientOptions(cmd: Command): void {
   const d = CLIENT_DEFAULTS;
   cmd
     .option('-t, --token <token>', withEnv('Authentication token', 'LINKSOCKS_TOKEN'))
-    .option('-u, --url <url>', withEnv(withDefault('WebSocket server address', d.url), 'LINKSOCKS_URL'))
+    .option(
+      '-u, --url <url>',
+      withEnv(withDefault(`WebSocket server address; ${EXTRA} repeat for failover (tried in turn on failure)`, d.url), 'LINKSOCKS_URL'),
+      collect,
+    )
     .option('-r, --reverse', 'Use reverse SOCKS5 proxy (provider)')
     .option('-c, --connector-token <token>', withEnv('Connector token to add (provider only)', 'LINKSOCKS_CONNECTOR_TOKEN'))
     .option('-s, --socks-host <host>', withEnv(withDefault('SOCKS5 listen address', d.socksHost), 'LINKSOCKS_SOCKS_HOST'))

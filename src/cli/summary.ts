@@ -74,7 +74,8 @@ export function clientSummary(config: ClientCliConfig): Fields {
   const o = config.clientOptions;
   const role = o.reverse ? 'provider' : config.command === 'connector' ? 'connector' : 'forward';
   const fields: Fields = {
-    url: o.url ?? CLIENT_DEFAULTS.url,
+    // A failover list shows as its URLs in order, comma-separated.
+    url: Array.isArray(o.url) ? o.url.join(',') : (o.url as string | undefined) ?? CLIENT_DEFAULTS.url,
     role,
     threads: o.threads ?? CLIENT_DEFAULTS.threads,
     // The CLI reconnects unless -R (the library default is off).

@@ -27,7 +27,7 @@ import { isLivenessProbe, livenessPong } from './liveness.js';
 import type { ClientCloseEvent, LinkSocksClientEvents } from './events.js';
 import { ConnectorError, LinkSocksClientError } from './errors.js';
 import { resolveClientOptions, type LinkSocksClientOptions, type ResolvedClientOptions } from './options.js';
-import { normaliseServerUrl } from './url.js';
+import { displayUrl, normaliseServerUrl } from './url.js';
 import { checkDestinationWithin, dialCheck, entryCheck, type DestinationCheck } from '../access/guard.js';
 import { AccessRules, DenyList, DestinationPolicy } from '../access/index.js';
 
@@ -120,17 +120,19 @@ export class LinkSocksClient extends EventEmitter<LinkSocksClientEvents> {
    * WebSocket has authenticated (or at once with `socksNoWait`); rejects with the fatal error.
    */
   async start(): Promise<void> {
-    const url = normaliseServerUrl(this.options.url);
+    // Every thread starts at the first URL (the list is an order of preference) and moves on by
+    // itself when its attempt fails or its link is lost.
+    const urls = this.options.urls.map(normaliseServerUrl);
     const threads = clampThreads(this.options.threads);
     const token = this.options.token;
-    this.logger.info({ url: url.href }, 'LinkSocks Client is connecting to');
+    this.logger.info(urls.length > 1 ? { url: displayUrl(urls[0]!), failover: urls.slice(1).map(displayUrl) } : { url: displayUrl(urls[0]!) }, 'LinkSocks Client is connecting to');
     const ready = new Promise<void>((resolve, reject) => {
       this.startWaiter = { resolve, reject };
     });
     if (!this.isReverse && this.options.socksNoWait) await this.openSocks();
     for (let i = 0; i < threads; i += 1) {
       const connection = new ClientConnection({
-        url,
+        urls,
         token,
         reverse: this.isReverse,
         instance: this.instance,

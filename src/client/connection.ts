@@ -9,10 +9,11 @@ import type { Message } from '../protocol/index.js';
 import { Link, rawDataToBuffer } from '../relay/link.js';
 import type { LinkOptions } from '../relay/link.js';
 import { AuthError, LinkSocksClientError } from './errors.js';
-import { usesQueryAuth, withAuthQuery } from './url.js';
+import { displayUrl, usesQueryAuth, withAuthQuery } from './url.js';
 
 export interface ConnectionOptions {
-  url: URL;
+  /** Server URLs in failover order (one or more): each attempt goes to the next one, round the list. */
+  urls: readonly URL[];
   token: string;
   reverse: boolean;
   instance: string;
@@ -59,6 +60,8 @@ export class ClientConnection extends EventEmitter<ClientConnectionEvents> {
   private stopped = false;
   private sleepTimer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
+  /** Index in `urls` of the next attempt. */
+  private cursor = 0;
   /**
    * The token sent when (re)connecting: the configured one until a server assigns another in its
    * AuthResponse (linksocks.js does for anonymous providers); newer Go clients then use that one.
@@ -87,14 +90,27 @@ export class ClientConnection extends EventEmitter<ClientConnectionEvents> {
     this.ws?.terminate();
   }
 
+  /**
+   * The reconnect loop. Every attempt goes to the next URL of the list. Attempts run back to back
+   * until each URL has been tried once since the last wait (a "round"); after a failed round the
+   * backoff applies as with one URL (×1.5 per round, up to the cap). A link that authenticated and
+   * lived at least the first delay starts a new round at the next URL at once (failover); one that
+   * died sooner waits the first delay, so servers that accept and drop cannot make a busy loop.
+   * Without `reconnect`, the first connection still tries each URL once; a lost link is fatal.
+   */
   private async run(): Promise<void> {
-    const { initialDelayMs, maxDelayMs, logger } = this.options;
+    const { initialDelayMs, maxDelayMs, logger, urls } = this.options;
     let delay = initialDelayMs;
+    let unwaited = urls.length;
     while (!this.stopped) {
+      const url = urls[this.cursor]!;
+      this.cursor = (this.cursor + 1) % urls.length;
+      unwaited -= 1;
       let authenticated = false;
       try {
-        const link = await this.connectOnce();
+        const link = await this.connectOnce(url);
         authenticated = true;
+        const since = Date.now();
         await new Promise<void>((resolve) => link.once('close', resolve));
         this.current = undefined;
         this.emit('down', link);
@@ -102,24 +118,30 @@ export class ClientConnection extends EventEmitter<ClientConnectionEvents> {
         if (!this.options.reconnect) {
           throw new LinkSocksClientError('ERR_LINKSOCKS_CONNECTION', 'connection to server lost', false);
         }
+        unwaited = Date.now() - since >= initialDelayMs ? urls.length - 1 : 0;
       } catch (err) {
         if (this.stopped) return;
         const error =
           err instanceof LinkSocksClientError
             ? err
             : new LinkSocksClientError('ERR_LINKSOCKS_CONNECTION', errorText(err), true, { cause: err });
-        if (!error.retriable || !this.options.reconnect) {
+        if (!error.retriable || (!this.options.reconnect && unwaited <= 0)) {
           this.stopped = true;
           this.emit('fatal', error);
           return;
         }
-        logger.warn({ err: error.message }, 'Connection error');
+        logger.warn(urls.length > 1 ? { err: error.message, url: displayUrl(url) } : { err: error.message }, 'Connection error');
+      }
+      if (unwaited > 0) {
+        logger.info({ url: displayUrl(urls[this.cursor]!) }, 'Trying the next server URL');
+        continue;
       }
       delay = authenticated ? initialDelayMs : Math.min(delay * 1.5, maxDelayMs);
       // Jitter (±20 %) keeps many clients of one server from reconnecting in lock step.
       const wait = Math.round(delay * (0.8 + Math.random() * 0.4));
       logger.info(`Connection error, waiting ${formatDuration(wait)} before retrying`);
       await this.sleep(wait);
+      unwaited = urls.length;
     }
   }
 
@@ -131,8 +153,8 @@ export class ClientConnection extends EventEmitter<ClientConnectionEvents> {
   }
 
   /** Dials and authenticates once; resolves with the authenticated Link. */
-  private connectOnce(): Promise<Link> {
-    const { url, reverse, instance, logger } = this.options;
+  private connectOnce(url: URL): Promise<Link> {
+    const { reverse, instance, logger } = this.options;
     const token = this.token;
     const queryAuth = usesQueryAuth(url);
     const target = queryAuth ? withAuthQuery(url, token, reverse, instance) : url;
@@ -172,7 +194,7 @@ export class ClientConnection extends EventEmitter<ClientConnectionEvents> {
       ws.on('error', (err: Error) => fail(new LinkSocksClientError('ERR_LINKSOCKS_CONNECTION', err.message, true, { cause: err })));
       ws.on('close', () => fail(new LinkSocksClientError('ERR_LINKSOCKS_CONNECTION', 'connection closed during authentication', true)));
       ws.on('open', () => {
-        logger.debug({ url: url.href }, 'WebSocket connected');
+        logger.debug({ url: displayUrl(url) }, 'WebSocket connected');
         if (!queryAuth) ws.send(encodeMessage({ type: 'auth', token, reverse, instance }));
       });
       const onFirstMessage = (data: RawData): void => {
@@ -211,8 +233,8 @@ export class ClientConnection extends EventEmitter<ClientConnectionEvents> {
         ws.removeAllListeners('error');
         // Created synchronously so messages right behind the AuthResponse reach the Link.
         const link = new Link(ws, socket, this.options.linkOptions);
-        const { index, total } = this.options;
-        logger.info(`Authentication successful for ${reverse ? 'reverse' : 'forward'} proxy (${index + 1}/${total})`);
+        const { index, total, urls } = this.options;
+        logger.info(urls.length > 1 ? { url: displayUrl(url) } : {}, `Authentication successful for ${reverse ? 'reverse' : 'forward'} proxy (${index + 1}/${total})`);
         // 'up' is emitted synchronously so the owner's message handlers see a Partners message
         // that arrived in the same read as the AuthResponse.
         this.current = link;

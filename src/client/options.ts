@@ -21,8 +21,12 @@ import { checkAccessRuleList, checkTargetPresets, type AccessRuleInput, type Tar
 export interface LinkSocksClientOptions {
   /** Token; empty means `anonymous`, as the Go client does. */
   token?: string;
-  /** Server URL, normalised as Go does (SESSION.md §2); default ws://localhost:8765. */
-  url?: string;
+  /**
+   * Server URL, normalised as Go does (SESSION.md §2); default ws://localhost:8765. [linksocks-ts] A
+   * list (at most MAX_SERVER_URLS) is a failover list: each WebSocket connects to the first, and
+   * every reconnect after a failed attempt or a lost link goes to the next one, round the list.
+   */
+  url?: string | readonly string[];
   /** Provider (reverse) role. */
   reverse?: boolean;
   /** Provider only: connector token to add after start-up (autonomy mode). */
@@ -88,8 +92,17 @@ type Unset = 'connectorToken' | 'socksUsername' | 'socksPassword' | 'upstreamPro
 
 /** The options as the client uses them: every default filled in, checked, frozen. */
 export type ResolvedClientOptions = Readonly<
-  Required<Omit<LinkSocksClientOptions, Unset>> & Pick<LinkSocksClientOptions, Unset>
+  Required<Omit<LinkSocksClientOptions, Unset | 'url'>> &
+    Pick<LinkSocksClientOptions, Unset> & {
+      /** The first server URL (the one every connection tries first). */
+      url: string;
+      /** Every server URL in failover order; one or more, frozen. */
+      urls: readonly string[];
+    }
 >;
+
+/** Longest failover list `url` takes (a list is read once per reconnect round; keep it small). */
+export const MAX_SERVER_URLS = 32;
 
 /** The documented defaults (the CLI shows and uses the same values, except `reconnect`). */
 export const CLIENT_DEFAULTS = Object.freeze({
@@ -124,16 +137,12 @@ export const CLIENT_DEFAULTS = Object.freeze({
 export function resolveClientOptions(input: LinkSocksClientOptions = {}): ResolvedClientOptions {
   const o = check.optionsObject(input) as LinkSocksClientOptions & Record<string, unknown>;
   const d = CLIENT_DEFAULTS;
-  const url = check.host('url', o.url, d.url);
-  try {
-    normaliseServerUrl(url);
-  } catch (err) {
-    throw new InvalidArgumentError('url', `${JSON.stringify(url)} is not a valid URL (${(err as Error).message})`);
-  }
+  const urls = serverUrls(o.url, d.url);
   const resolved: ResolvedClientOptions = {
     // An empty token means `anonymous`, as for the Go client.
     token: check.string('token', o.token, d.token) || d.token,
-    url,
+    url: urls[0]!,
+    urls,
     reverse: check.boolean('reverse', o.reverse, d.reverse),
     connectorToken: check.optionalString('connectorToken', o.connectorToken),
     socksHost: check.host('socksHost', o.socksHost, d.socksHost),
@@ -164,4 +173,29 @@ export function resolveClientOptions(input: LinkSocksClientOptions = {}): Resolv
     logger: check.logger('logger', o.logger),
   };
   return Object.freeze(resolved);
+}
+
+/** `url`: one string or a non-empty list of them, each a URL the client can normalise. */
+function serverUrls(value: unknown, fallback: string): readonly string[] {
+  let list: readonly unknown[];
+  if (Array.isArray(value)) {
+    if (value.length === 0) throw new InvalidArgumentError('url', 'must not be an empty list');
+    if (value.length > MAX_SERVER_URLS) throw new InvalidArgumentError('url', `takes at most ${MAX_SERVER_URLS} URLs, got ${value.length}`);
+    list = value;
+  } else {
+    list = [value];
+  }
+  const urls = list.map((item, i) => {
+    const name = Array.isArray(value) ? `url[${i}]` : 'url';
+    // A hole in a list is a mistake, not a request for the default.
+    if (Array.isArray(value) && typeof item !== 'string') throw new InvalidArgumentError(name, `must be a string, got ${item === null ? 'null' : typeof item}`);
+    const url = check.host(name, item, fallback);
+    try {
+      normaliseServerUrl(url);
+    } catch (err) {
+      throw new InvalidArgumentError(name, `${JSON.stringify(url)} is not a valid URL (${(err as Error).message})`);
+    }
+    return url;
+  });
+  return Object.freeze(urls);
 }

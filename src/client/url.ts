@@ -13,6 +13,14 @@ export function normaliseServerUrl(input: string): URL {
   return url;
 }
 
+/** The URL for log lines: a password in it is replaced (the token is never part of it). */
+export function displayUrl(url: URL): string {
+  if (url.password === '') return url.href;
+  const shown = new URL(url.href);
+  shown.password = '***';
+  return shown.href;
+}
+
 /** Go authenticates by query parameters only when the path is exactly `/socket` (SESSION.md §3.1). */
 export function usesQueryAuth(url: URL): boolean {
   return url.pathname === '/socket';

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { CliError } from '../../src/cli/errors.js';
 import { parseClientFlags } from '../../src/cli/parse-client.js';
+import { clientSummary } from '../../src/cli/summary.js';
 
 describe('parseClientFlags', () => {
   it('applies Go defaults (reconnect on, anonymous token left to the library)', () => {
@@ -104,6 +105,24 @@ describe('parseClientFlags', () => {
 
     const fromFlags = parseClientFlags('client', { token: 'T', url: 'ws://flag:2', socksPort: '1082' }, env);
     expect(fromFlags.clientOptions).to.include({ token: 'T', url: 'ws://flag:2', socksPort: 1082 });
+  });
+
+  it('makes a failover list of a repeated -u, or of LINKSOCKS_URL split at commas and spaces', () => {
+    expect(parseClientFlags('client', { url: ['ws://a:1'] }, {}).clientOptions.url).to.equal('ws://a:1');
+    expect(parseClientFlags('provider', { url: ['ws://a:1', 'ws://b:2'] }, {}).clientOptions.url).to.deep.equal(['ws://a:1', 'ws://b:2']);
+    const env = { LINKSOCKS_URL: ' ws://a:1, ws://b:2 ws://c:3,,' };
+    expect(parseClientFlags('client', {}, env).clientOptions.url).to.deep.equal(['ws://a:1', 'ws://b:2', 'ws://c:3']);
+    expect(parseClientFlags('client', {}, { LINKSOCKS_URL: 'ws://env:1' }).clientOptions.url).to.equal('ws://env:1');
+    // Flags win over the variable, as for every option.
+    expect(parseClientFlags('client', { url: ['ws://flag:2'] }, env).clientOptions.url).to.equal('ws://flag:2');
+    expect(parseClientFlags('client', {}, { LINKSOCKS_URL: ' , ' }).clientOptions.url).to.equal('ws://localhost:8765');
+  });
+
+  it('the summary shows a failover list in order, never the token', () => {
+    const config = parseClientFlags('provider', { token: 'secret-token', url: ['ws://a:1', 'ws://b:2'] }, {});
+    const fields = clientSummary(config);
+    expect(fields['url']).to.equal('ws://a:1,ws://b:2');
+    expect(JSON.stringify(fields)).not.to.include('secret-token');
   });
 
   it('warns about UDP with an HTTP upstream proxy', () => {

@@ -94,13 +94,18 @@ describe('cli program (commander)', () => {
     expect(r.server?.token).to.equal('b');
   });
 
+  it('collects a repeated -u in order (failover list)', async () => {
+    const r = await run(['provider', '-t', 'T', '-u', 'ws://a:1', '--url', 'ws://b:2', '-u', 'ws://c:3']);
+    expect(r.client?.flags.url).to.deep.equal(['ws://a:1', 'ws://b:2', 'ws://c:3']);
+  });
+
   it('maps the client short forms', async () => {
     const r = await run(['client', '-t', 'T', '-u', 'ws://h:1', '-r', '-c', 'C', '-s', '0.0.0.0', '-p', '1081', '-n', 'u',
       '-w', 'p', '-i', '-R', '-d', '-T', '3', '-x', 'http://h', '-f', '-E', '--retry-auth']);
     expect(r.client?.command).to.equal('client');
     expect(r.client?.flags).to.deep.include({
       token: 'T',
-      url: 'ws://h:1',
+      url: ['ws://h:1'],
       reverse: true,
       connectorToken: 'C',
       socksHost: '0.0.0.0',

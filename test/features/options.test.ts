@@ -6,7 +6,7 @@ import {
   type LinkSocksClientOptions,
   type LinkSocksServerOptions,
 } from '../../src/index.js';
-import { CLIENT_DEFAULTS, resolveClientOptions } from '../../src/client/options.js';
+import { CLIENT_DEFAULTS, MAX_SERVER_URLS, resolveClientOptions } from '../../src/client/options.js';
 import { SERVER_DEFAULTS, resolveServerOptions } from '../../src/server/options.js';
 import { SERVER_DEFAULTS as CLI_SERVER_DEFAULTS } from '../../src/cli/parse-server.js';
 import { CLIENT_DEFAULTS as CLI_CLIENT_DEFAULTS } from '../../src/cli/parse-client.js';
@@ -193,6 +193,22 @@ describe('options: defaults and validation', function () {
       });
       expect(Object.isFrozen(o)).to.equal(true);
       expect(Object.isFrozen(CLIENT_DEFAULTS)).to.equal(true);
+    });
+
+    it('takes a failover list in url: frozen, the first as url, every entry checked', function () {
+      const o = resolveClientOptions({ url: ['ws://127.0.0.1:1', 'wss://relay.example:443/socket'] });
+      expect(o.url).to.equal('ws://127.0.0.1:1');
+      expect(o.urls).to.deep.equal(['ws://127.0.0.1:1', 'wss://relay.example:443/socket']);
+      expect(Object.isFrozen(o.urls)).to.equal(true);
+      expect(resolveClientOptions({ url: 'ws://h:1' }).urls).to.deep.equal(['ws://h:1']);
+      expect(resolveClientOptions().urls).to.deep.equal(['ws://localhost:8765']);
+      expectInvalid(() => resolveClientOptions({ url: [] }), 'url');
+      expectInvalid(() => resolveClientOptions({ url: ['ws://h:1', ''] }), 'url[1]');
+      expectInvalid(() => resolveClientOptions({ url: ['ws://h:1', 'ws://[::1'] }), 'url[1]');
+      expectInvalid(() => resolveClientOptions({ url: ['ws://h:1', 7] as unknown as string[] }), 'url[1]');
+      expectInvalid(() => resolveClientOptions({ url: [undefined] as unknown as string[] }), 'url[0]');
+      expectInvalid(() => resolveClientOptions({ url: Array.from({ length: MAX_SERVER_URLS + 1 }, (_, i) => `ws://h:${i + 1}`) }), 'url');
+      expect(resolveClientOptions({ url: Array.from({ length: MAX_SERVER_URLS }, (_, i) => `ws://h:${i + 1}`) }).urls).to.have.length(MAX_SERVER_URLS);
     });
 
     it('treats an empty token as anonymous and accepts Go -T values (negative = per CPU)', function () {
