@@ -20,6 +20,7 @@ import { loadAdminAssets } from './admin-assets.js';
 import { AccessRuleError } from '../access/index.js';
 import type { AccessRuleInput } from '../server/tokens.js';
 import { registerAccessRoutes } from './access-routes.js';
+import { registerClientRoutes } from './client-routes.js';
 
 export interface ApiHandlerOptions {
   admin: TokenAdmin;
@@ -315,6 +316,8 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
       send(ctx, 200, JSON_TYPE, tokenResponse({ success: true, token }));
     };
 
+    // [linksocks-ts] Before the Go route below, which would take `{token}/clients/{id}` as a token.
+    registerClientRoutes(router, { admin, authorized: (ctx) => keyMatches(ctx.get('X-API-Key') || undefined, apiKey) });
     router.all('/api/token', tokenHandler);
     router.all('/api/token/{*rest}', tokenHandler);
 

@@ -7,7 +7,7 @@ import type { AccessRuleJson } from '../access/index.js';
 import type { AccessRuleInput, ReverseTokenOptions, ServerStatus } from '../server/tokens.js';
 import type { TokenPolicy } from '../server/token-policy.js';
 import type { TokenPolicyChange } from '../server/token-policy-input.js';
-import type { ClientEntry, TokenDetailEntry } from '../server/admin-views.js';
+import type { ClientEntry, TokenClientEntry, TokenDetailEntry } from '../server/admin-views.js';
 import type { AdminEvent, LiveStats } from '../server/admin-feed.js';
 
 /** What the HTTP API needs from the server. Add methods throw TokenError on refusal. */
@@ -27,6 +27,10 @@ export interface TokenAdmin {
   status(): ServerStatus;
   /** [linksocks-ts] Connected WebSocket clients, all tokens. */
   clients(): ClientEntry[];
+  /** [linksocks-ts] Connected clients of one token; undefined when the token is unknown. */
+  tokenClients?(token: string): TokenClientEntry[] | undefined;
+  /** [linksocks-ts] Disconnects client `id` of `token` now; false when the token or client is unknown. */
+  kickClient?(token: string, id: number): boolean;
   /** [linksocks-ts] Every token (internal autonomy tokens excepted) with kind, port and SOCKS user. */
   tokenDetails(): TokenDetailEntry[];
 }

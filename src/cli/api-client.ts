@@ -85,6 +85,19 @@ export interface ServerStatusReply {
   [extra: string]: unknown;
 }
 
+/** [linksocks-ts] One connected client of a token (`GET /api/token/{token}/clients`). */
+export interface TokenClient {
+  id: number;
+  role: 'forward' | 'provider' | 'connector';
+  remote_address: string;
+  instance: string;
+  node_id: string | null;
+  connected_at: string;
+  channels: number;
+  bytes_in: number;
+  bytes_out: number;
+}
+
 export interface ApiClientOptions {
   /** Server base URL, e.g. http://127.0.0.1:8765 (a path prefix is kept). */
   url: string;
@@ -124,6 +137,23 @@ export class ApiClient {
       throw new ApiClientError('ERR_LINKSOCKS_API_RESPONSE', 'unexpected /api/status answer', status);
     }
     return body as ServerStatusReply;
+  }
+
+  /** [linksocks-ts] The connected clients of `token`; refused (404) for an unknown token. */
+  async tokenClients(token: string): Promise<TokenClient[]> {
+    const { status, body } = await this.call('GET', `/api/token/${encodeURIComponent(token)}/clients`);
+    if (status !== 200) throw refusal(status, body);
+    if (!isObject(body) || !Array.isArray(body['clients'])) {
+      throw new ApiClientError('ERR_LINKSOCKS_API_RESPONSE', 'unexpected answer to the client list', status);
+    }
+    return body['clients'] as TokenClient[];
+  }
+
+  /** [linksocks-ts] Disconnects client `id` of `token`; refused (404) when either is unknown. */
+  async kickClient(token: string, id: number): Promise<{ success: true; id: number }> {
+    const { status, body } = await this.call('DELETE', `/api/token/${encodeURIComponent(token)}/clients/${id}`);
+    if (status !== 200 || !isObject(body) || body['success'] !== true) throw refusal(status, body);
+    return { success: true, id };
   }
 
   private async tokenCall(method: 'POST' | 'DELETE', payload: unknown): Promise<TokenResult> {

@@ -1,5 +1,5 @@
 /**
- * `linksocks-ts token add|remove|list`: administers the tokens of a running server (ours or Go's)
+ * `linksocks-ts token add|remove|list|clients|kick`: administers the tokens of a running server (ours or Go's)
  * through its HTTP API. Not a Go command. Prints a table, or the server's JSON with `--json`.
  * A failure prints the server's error text on stderr and ends with status 1 through a
  * CommanderError, which the CLI's main already turns into its exit status.
@@ -113,6 +113,11 @@ const portArgument = (value: string): number => {
     if (err instanceof CliError) throw new InvalidArgumentError(err.message);
     throw err;
   }
+};
+
+const clientIdArgument = (value: string): number => {
+  if (!/^[1-9]\d{0,14}$/.test(value)) throw new InvalidArgumentError('a client id is a positive integer (see `token clients`)');
+  return Number(value);
 };
 
 function addConnectionOptions(cmd: Command): Command {
@@ -240,6 +245,40 @@ export function registerTokenCommand(program: Command, io: TokenCommandIo = {}):
             : []),
         ]);
         writeOut(formatTable(['TOKEN', 'TYPE', 'PORT', 'CLIENTS', 'CONNECTORS', ...(withPolicy ? ['CHANNELS', 'POLICY'] : [])], rows));
+      }),
+    );
+
+  addConnectionOptions(token.command('clients').description('List the connected clients of a token'))
+    .argument('<token>', 'Token whose clients to list')
+    .action((name: string, flags: ConnectionFlags) =>
+      run(async () => {
+        const list = await clientFor(flags).tokenClients(name);
+        if (flags.json) {
+          writeOut(`${JSON.stringify({ clients: list })}\n`);
+          return;
+        }
+        const rows = list.map((c) => [
+          String(c.id),
+          c.role,
+          c.remote_address,
+          c.connected_at,
+          String(c.channels),
+          String(c.bytes_in),
+          String(c.bytes_out),
+          c.node_id ?? '',
+        ]);
+        writeOut(formatTable(['ID', 'ROLE', 'REMOTE', 'CONNECTED', 'CHANNELS', 'BYTES_IN', 'BYTES_OUT', 'NODE'], rows));
+      }),
+    );
+
+  addConnectionOptions(token.command('kick').description('Disconnect one client of a token now (a provider may reconnect)'))
+    .argument('<token>', 'Token of the client')
+    .argument('<id>', 'Client id, as `token clients` shows it', clientIdArgument)
+    .action((name: string, id: number, flags: ConnectionFlags) =>
+      run(async () => {
+        const result = await clientFor(flags).kickClient(name, id);
+        if (flags.json) writeOut(`${JSON.stringify(result)}\n`);
+        else writeOut(`disconnected client ${id}\n`);
       }),
     );
 

@@ -29,6 +29,24 @@ export interface ClientEntry {
   bytes_out: number;
 }
 
+/** One connected client of a token, as `GET /api/token/{token}/clients` lists it. */
+export interface TokenClientEntry {
+  /** The server's id of the connection (what `DELETE /api/token/{token}/clients/{id}` takes). */
+  id: number;
+  role: ClientRole;
+  remote_address: string;
+  /** The instance id the client sent when authenticating; empty when it sent none. */
+  instance: string;
+  /** Cluster mode: the id of the server instance holding the connection; null outside a cluster. */
+  node_id: string | null;
+  /** RFC 3339 time of authentication. */
+  connected_at: string;
+  channels: number;
+  /** Bytes received from / sent to the client on its connection (WebSocket framing and TLS included). */
+  bytes_in: number;
+  bytes_out: number;
+}
+
 /** One token with what `/api/status` does not say, as `GET /api/tokens` lists it. */
 export interface TokenDetailEntry {
   token: string;
@@ -77,6 +95,12 @@ export function clientEntry(session: ClientSessionView): ClientEntry {
     bytes_in: session.socket.bytesRead,
     bytes_out: session.socket.bytesWritten,
   };
+}
+
+/** The token-scoped view of a connection: no token (the path names it), the node id added. */
+export function tokenClientEntry(session: ClientSessionView, nodeId: string | null): TokenClientEntry {
+  const { id, role, remote_address, instance, connected_at, channels, bytes_in, bytes_out } = clientEntry(session);
+  return { id, role, remote_address, instance, node_id: nodeId, connected_at, channels, bytes_in, bytes_out };
 }
 
 /** Reverse and autonomy tokens first, then connector, then forward tokens; each in creation order. */

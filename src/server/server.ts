@@ -6,7 +6,7 @@ import type { Registry } from 'prom-client';
 import { createApiHandler } from '../api/app.js';
 import type { TokenAdmin } from '../api/types.js';
 import { AdminFeed } from './admin-feed.js';
-import { clientEntry, remoteAddressOf, tokenDetailEntries, type ClientEntry } from './admin-views.js';
+import { clientEntry, remoteAddressOf, tokenClientEntry, tokenDetailEntries, type ClientEntry, type TokenClientEntry } from './admin-views.js';
 import type { Logger } from '../log.js';
 import { attachMetrics } from '../metrics/metrics.js';
 import { RelayCounters } from '../relay/counters.js';
@@ -36,7 +36,7 @@ import { HttpFront } from './http-front.js';
 import { resolveServerOptions, type LinkSocksServerOptions, type ResolvedServerOptions } from './options.js';
 import { ReverseListeners } from './reverse-listeners.js';
 import { Sessions, type Session } from './sessions.js';
-import { TokenStore } from './token-store.js';
+import { isInternal, TokenStore } from './token-store.js';
 import type { AccessRuleInput, ReverseTokenOptions, ServerStatus, TokenRecord, TokenUsage } from './tokens.js';
 import { ChannelGate, policyChain } from './channel-gate.js';
 import { TokenExpiry } from './token-expiry.js';
@@ -53,6 +53,9 @@ export const TOKEN_DISABLED_ERROR = 'token is disabled';
 export type MeterUsage = Omit<TokenUsage, 'channels'>;
 
 const PING_INTERVAL_MS = 30_000;
+/** WebSocket close code of a client disconnected through kickClient (policy violation, RFC 6455 §7.4.1). */
+const KICK_CLOSE_CODE = 1008;
+
 /** Go clients ping every 30 s; three missed pings mean the peer is gone. */
 const DEAD_AFTER_MS = 90_000;
 
@@ -330,6 +333,35 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     return this.sessions.list().map(clientEntry);
   }
 
+  /**
+   * [linksocks-ts] The connected clients of one token (`GET /api/token/{token}/clients`), in the
+   * order they authenticated; undefined when the token is unknown.
+   */
+  tokenClients(token: string): TokenClientEntry[] | undefined {
+    const record = this.store.get(token);
+    if (record === undefined || isInternal(record)) return undefined;
+    const nodeId = this.options.cluster?.nodeId ?? null;
+    return this.sessions
+      .list()
+      .filter((session) => session.token === token && !session.link.isClosed)
+      .map((session) => tokenClientEntry(session, nodeId));
+  }
+
+  /**
+   * [linksocks-ts] Disconnects client `id` of `token` now (`DELETE /api/token/{token}/clients/{id}`):
+   * a deliberate close, so its channels end at once on both sides (no transport grace). The token
+   * stays; a provider may reconnect. False when the token or the client is unknown.
+   */
+  kickClient(token: string, id: number): boolean {
+    const record = this.store.get(token);
+    if (record === undefined || isInternal(record)) return false;
+    const session = this.sessions.list().find((s) => s.token === token && s.link.id === id && !s.link.isClosed);
+    if (!session) return false;
+    this.logger.info({ link: id, role: session.role, remote: remoteAddressOf(session.socket) }, 'Client disconnected by the administrator');
+    session.link.close(KICK_CLOSE_CODE, 'disconnected by the administrator');
+    return true;
+  }
+
   async start(): Promise<void> {
     await this.front.start();
     this.feed?.start();
@@ -539,6 +571,8 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       removeToken: (token) => this.removeToken(token),
       status: () => this.status(),
       clients: () => this.clients(),
+      tokenClients: (token) => this.tokenClients(token),
+      kickClient: (token, id) => this.kickClient(token, id),
       tokenDetails: () => tokenDetailEntries(this.store, (token) => this.sessions.countFor(token)),
     };
   }
