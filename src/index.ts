@@ -12,8 +12,9 @@ export type { ClusterDirectory, ClusterDirectoryEvents, RemoteProviders } from '
 export type { ReverseTokenOptions, ServerStatus, TokenStatus, TokenUsage, Role } from './server/tokens.js';
 export type { TokenPolicy } from './server/token-policy.js';
 export type { TokenPolicyChange, TokenPolicyJson } from './server/token-policy-input.js';
+export type { ClientEntry, ClientRole, TokenClientEntry } from './server/admin-views.js';
 export { LinkSocksClient } from './client/client.js';
-export { CLIENT_DEFAULTS } from './client/options.js';
+export { CLIENT_DEFAULTS, MAX_SERVER_URLS } from './client/options.js';
 export type { LinkSocksClientOptions, ResolvedClientOptions } from './client/options.js';
 export { AuthError, ConnectorError, LinkSocksClientError } from './client/errors.js';
 export type { ClientErrorCode } from './client/errors.js';

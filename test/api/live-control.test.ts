@@ -10,6 +10,7 @@ import type { LinkSocksClientOptions } from '../../src/client/options.js';
 import { LinkSocksServer } from '../../src/server/server.js';
 import type { TokenClientEntry } from '../../src/server/admin-views.js';
 import { registerTokenCommand } from '../../src/cli/token-command.js';
+import { MemoryCluster } from '../../src/cluster/memory-directory.js';
 import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 import { endingOf, freePort, LOCALHOST, startEchoServer, withTimeout, type EchoServer } from '../helpers/net.js';
 import { makePayload, sha256 } from '../helpers/payload.js';
@@ -173,6 +174,41 @@ describe('[linksocks-ts] live control of a token\'s clients', function () {
     const removed = await request(apiPort, 'DELETE', '/api/token/fwd');
     expect(JSON.parse(removed.body)).to.deep.equal({ success: true, token: 'fwd' });
     expect((await request(apiPort, 'GET', '/api/token/fwd/clients')).status).to.equal(404);
+  });
+
+  it('names the node holding the connection in cluster mode', async function () {
+    const node = new LinkSocksServer({ host: LOCALHOST, port: 0, apiKey: KEY, cluster: { directory: new MemoryCluster().join('node-a'), secret: 's3cret' } });
+    await node.start();
+    try {
+      node.addForwardToken('fwd');
+      const client = new LinkSocksClient({ url: `ws://${LOCALHOST}:${node.address().port}`, token: 'fwd', socksPort: 0 });
+      clients.push(client);
+      await client.start();
+      const answer = await request(node.address().port, 'GET', '/api/token/fwd/clients');
+      const [entry] = (JSON.parse(answer.body) as { clients: TokenClientEntry[] }).clients;
+      expect(entry).to.include({ role: 'forward', node_id: 'node-a' });
+    } finally {
+      await Promise.all(clients.splice(0).map((c) => c.close()));
+      await node.close();
+    }
+  });
+
+  it('kicks a forward client: its channel ends, the client reconnects', async function () {
+    const forward = await startClient({ token: 'fwd' });
+    const socket = await socksConnect({ proxyPort: forward.socksAddress()!.port, host: LOCALHOST, port: echo.port });
+    sockets.push(socket);
+    socket.on('error', () => undefined);
+    socket.write('ping');
+    await new Promise((resolve) => socket.once('data', resolve));
+    const ending = endingOf(socket);
+    const reconnected = new Promise((resolve) => forward.once('connected', resolve));
+    const [entry] = server.tokenClients('fwd')!;
+    expect(server.kickClient('fwd', entry!.id)).to.equal(true);
+    expect(await withTimeout(ending, 3000, 'SOCKS socket ended')).to.equal('ECONNRESET');
+    await withTimeout(reconnected, 5000, 'forward client reconnected');
+    expect(server.kickClient('fwd', entry!.id)).to.equal(false);
+    const payload = makePayload(MiB, 5);
+    expect(sha256(await socksEcho(forward.socksAddress()!.port, echo.port, payload))).to.equal(sha256(payload));
   });
 
   describe('token clients / token kick (CLI)', function () {
