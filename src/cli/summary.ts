@@ -74,8 +74,10 @@ export function clientSummary(config: ClientCliConfig): Fields {
   const o = config.clientOptions;
   const role = o.reverse ? 'provider' : config.command === 'connector' ? 'connector' : 'forward';
   const fields: Fields = {
-    // A failover list shows as its URLs in order, comma-separated.
-    url: Array.isArray(o.url) ? o.url.join(',') : (o.url as string | undefined) ?? CLIENT_DEFAULTS.url,
+    // A failover list shows as its URLs in order, comma-separated; credentials in a URL are masked.
+    url: (Array.isArray(o.url) ? o.url : [(o.url as string | undefined) ?? CLIENT_DEFAULTS.url])
+      .map((u) => (u.includes('@') ? maskProxyUrl(u) : u))
+      .join(','),
     role,
     threads: o.threads ?? CLIENT_DEFAULTS.threads,
     // The CLI reconnects unless -R (the library default is off).

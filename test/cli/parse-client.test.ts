@@ -123,6 +123,8 @@ describe('parseClientFlags', () => {
     const fields = clientSummary(config);
     expect(fields['url']).to.equal('ws://a:1,ws://b:2');
     expect(JSON.stringify(fields)).not.to.include('secret-token');
+    const withUser = clientSummary(parseClientFlags('client', { url: ['ws://u:pw@a:1', 'b:2'] }, {}));
+    expect(withUser['url']).to.equal('ws://***:***@a:1,b:2');
   });
 
   it('warns about UDP with an HTTP upstream proxy', () => {
