@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import net from 'node:net';
 import { LinkSocksClient } from '../../src/client/client.js';
 import type { LinkSocksClientOptions } from '../../src/client/options.js';
 import { AuthError } from '../../src/client/errors.js';
@@ -224,5 +225,52 @@ describe('client failover across server URLs', function () {
     expect(Date.now() - cutAt).to.be.below(graceMs);
     expect(linksOf(b.server)).to.equal(1);
     await hashedEcho(client.socksAddress()!.port, 10);
+  });
+
+  /** A TCP listener that accepts and drops every connection at once, noting when. */
+  async function startDropper(): Promise<{ url: string; hits: number[]; close(): Promise<void> }> {
+    const hits: number[] = [];
+    const server = net.createServer((socket) => {
+      hits.push(Date.now());
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => server.listen(0, LOCALHOST, resolve));
+    const { port } = server.address() as net.AddressInfo;
+    return { url: `ws://${LOCALHOST}:${port}`, hits, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  }
+
+  it('tries the URLs of a round back to back, then waits the backoff before the next round', async function () {
+    const a = await startDropper();
+    const b = await startDropper();
+    try {
+      const client = newClient({ token: 't', url: [a.url, b.url], reconnect: true, reconnectDelayMs: 400 });
+      const started = client.start().catch(() => undefined);
+      await waitForValue(() => a.hits.length >= 2 && b.hits.length >= 2, true, 'two rounds', 10_000);
+      const [a1, a2] = a.hits as [number, number];
+      const [b1, b2] = b.hits as [number, number];
+      expect(a1).to.be.at.most(b1);
+      // Same round: no wait between A and B.
+      expect(b1 - a1).to.be.below(350);
+      // Next round after the backoff: 400 ms × 1.5, ±20 % jitter.
+      expect(a2 - b1).to.be.at.least(450);
+      expect(b2 - a2).to.be.below(350);
+      await client.close();
+      await started;
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('a link lost soon after it came up waits the first delay before moving on (no busy loop)', async function () {
+    const a = await startServer((s) => s.addForwardToken('t'));
+    const b = await startServer((s) => s.addForwardToken('t'));
+    const client = newClient({ token: 't', url: [a.url, b.url], reconnect: true, reconnectDelayMs: 600 });
+    await client.start();
+    const onB = new Promise<number>((resolve) => b.server.once('client-connected', () => resolve(Date.now())));
+    const kickedAt = Date.now();
+    expect(a.server.kickClient('t', a.server.tokenClients('t')![0]!.id)).to.equal(true);
+    // 600 ms with ±20 % jitter.
+    expect((await withTimeout(onB, 5000, 'client on the second server')) - kickedAt).to.be.at.least(450);
   });
 });
