@@ -63,15 +63,15 @@ export class ClientConnection extends EventEmitter<ClientConnectionEvents> {
   /** Index in `urls` of the next attempt. */
   private cursor = 0;
   /**
-   * The token sent when (re)connecting: the configured one until a server assigns another in its
-   * AuthResponse (linksocks.js does for anonymous providers); newer Go clients then use that one.
+   * Tokens servers assigned in their AuthResponse (linksocks.js does for anonymous providers),
+   * by URL: newer Go clients reconnect with that one. Only the server that assigned a token knows
+   * it, so another URL of the list still gets the configured token. At most one entry per URL.
    */
-  private token: string;
+  private readonly assigned = new Map<string, string>();
 
   constructor(options: ConnectionOptions) {
     super();
     this.options = options;
-    this.token = options.token;
   }
 
   get link(): Link | undefined {
@@ -155,7 +155,7 @@ export class ClientConnection extends EventEmitter<ClientConnectionEvents> {
   /** Dials and authenticates once; resolves with the authenticated Link. */
   private connectOnce(url: URL): Promise<Link> {
     const { reverse, instance, logger } = this.options;
-    const token = this.token;
+    const token = this.assigned.get(url.href) ?? this.options.token;
     const queryAuth = usesQueryAuth(url);
     const target = queryAuth ? withAuthQuery(url, token, reverse, instance) : url;
     return new Promise<Link>((resolve, reject) => {
@@ -223,8 +223,8 @@ export class ClientConnection extends EventEmitter<ClientConnectionEvents> {
           fail(new LinkSocksClientError('ERR_LINKSOCKS_CONNECTION', 'no socket after upgrade', true));
           return;
         }
-        if (msg.assignedToken && msg.assignedToken !== this.token) {
-          this.token = msg.assignedToken;
+        if (msg.assignedToken && msg.assignedToken !== token) {
+          this.assigned.set(url.href, msg.assignedToken);
           logger.info('The server assigned a token; it is used when reconnecting');
         }
         settled = true;

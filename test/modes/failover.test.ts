@@ -9,6 +9,7 @@ import type { EchoServer } from '../helpers/net.js';
 import { makePayload, sha256 } from '../helpers/payload.js';
 import { socksConnect, socksEcho } from '../helpers/socks.js';
 import { startCutProxy, type CutProxy } from '../reliability/rig.js';
+import { NewestServer } from '../../interop/newest/peers.js';
 import { waitForValue } from '../helpers/wait.js';
 import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 
@@ -272,5 +273,27 @@ describe('client failover across server URLs', function () {
     expect(a.server.kickClient('t', a.server.tokenClients('t')![0]!.id)).to.equal(true);
     // 600 ms with ±20 % jitter.
     expect((await withTimeout(onB, 5000, 'client on the second server')) - kickedAt).to.be.at.least(450);
+  });
+
+  it('a token a server assigned is sent back to that server only, not to the other URLs', async function () {
+    const newest = await NewestServer.start({ reverseToken: 'rev', assignProviderToken: 'assigned-by-newest' });
+    try {
+      const portB = await freePort();
+      const b = await startServer((s) => s.addReverseToken({ token: 'rev', port: portB }));
+      const provider = newClient({ token: 'rev', reverse: true, url: [newest.url, b.url], reconnect: true });
+      await provider.start();
+      expect(newest.authenticated).to.deep.equal(['rev']);
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      newest.dropProviders();
+      // The second server never heard of the assigned token: it gets the configured one.
+      await waitForValue(() => linksOf(b.server), 1, 'provider on the second server', 5000);
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      await b.server.close();
+      await waitForValue(() => newest.authenticated.length, 2, 'provider back on the first server', 5000);
+      expect(newest.authenticated).to.deep.equal(['rev', 'assigned-by-newest']);
+    } finally {
+      await Promise.all(clients.splice(0).map((c) => c.close()));
+      await newest.close();
+    }
   });
 });
