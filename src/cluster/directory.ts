@@ -32,6 +32,12 @@ export interface ClusterDirectory extends EventEmitter<ClusterDirectoryEvents> {
   announce(url: string): Promise<void>;
   /** Number of local provider connections for a token (0 removes it); published to the others. */
   setLocalProviders(tokenHash: string, count: number): void;
+  /** Number of local client connections (any role) authenticated with a token; published to the others. */
+  setLocalClients(tokenHash: string, count: number): void;
+  /** Client connections of a token on the other live instances, summed (for `/api/status`). */
+  remoteClients(tokenHash: string): number;
+  /** Live instances known, this one included once announced (for metrics). */
+  nodeCount(): number;
   /** Other live instances with providers of the token, in a stable order (by node id). */
   remoteProviders(tokenHash: string): readonly RemoteProviders[];
   /** The advertised URL of a live node, undefined when it is not (or no longer) known. */

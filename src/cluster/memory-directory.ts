@@ -9,6 +9,7 @@ import type { ClusterDirectory, ClusterDirectoryEvents, RemoteProviders } from '
 interface Member {
   url?: string;
   readonly providers: Map<string, number>;
+  readonly clients: Map<string, number>;
   readonly directory: MemoryDirectory;
 }
 
@@ -20,7 +21,7 @@ export class MemoryCluster {
   join(nodeId: string): ClusterDirectory {
     if (this.members.has(nodeId)) throw new Error(`node id ${nodeId} already joined`);
     const directory = new MemoryDirectory(this, nodeId);
-    this.members.set(nodeId, { providers: new Map(), directory });
+    this.members.set(nodeId, { providers: new Map(), clients: new Map(), directory });
     return directory;
   }
 
@@ -60,6 +61,27 @@ class MemoryDirectory extends EventEmitter<ClusterDirectoryEvents> implements Cl
     if (count > 0) self.providers.set(tokenHash, count);
     else self.providers.delete(tokenHash);
     if (self.url !== undefined) this.cluster.notify(this.nodeId, tokenHash);
+  }
+
+  setLocalClients(tokenHash: string, count: number): void {
+    const self = this.self;
+    if (!self) return;
+    if (count > 0) self.clients.set(tokenHash, count);
+    else self.clients.delete(tokenHash);
+  }
+
+  remoteClients(tokenHash: string): number {
+    let sum = 0;
+    for (const [nodeId, member] of this.cluster.members) {
+      if (nodeId !== this.nodeId && member.url !== undefined) sum += member.clients.get(tokenHash) ?? 0;
+    }
+    return sum;
+  }
+
+  nodeCount(): number {
+    let n = 0;
+    for (const member of this.cluster.members.values()) if (member.url !== undefined) n += 1;
+    return n;
   }
 
   remoteProviders(tokenHash: string): readonly RemoteProviders[] {
