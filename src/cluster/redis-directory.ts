@@ -132,7 +132,6 @@ export class RedisDirectory extends EventEmitter<ClusterDirectoryEvents> impleme
     await this.publishAll();
     await this.loadAll();
     this.timer = setInterval(() => void this.refresh(), this.refreshMs);
-    this.timer.unref();
   }
 
   setLocalProviders(tokenHash: string, count: number): void {
