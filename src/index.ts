@@ -8,6 +8,8 @@ export { LinkSocksServer } from './server/server.js';
 export { SERVER_DEFAULTS } from './server/options.js';
 export type { LinkSocksServerOptions, ResolvedServerOptions, PortRange, ClusterOptions } from './server/options.js';
 export { MemoryCluster } from './cluster/memory-directory.js';
+export { ClusterError } from './cluster/redis.js';
+export type { ClusterErrorCode } from './cluster/redis.js';
 export type { ClusterDirectory, ClusterDirectoryEvents, RemoteProviders } from './cluster/directory.js';
 export type { ReverseTokenOptions, ServerStatus, TokenStatus, TokenUsage, Role } from './server/tokens.js';
 export type { TokenPolicy } from './server/token-policy.js';

@@ -6,6 +6,7 @@ import { sha256Hex } from '../util/secrets.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RelayCounters } from '../relay/counters.js';
 import type { ChannelStats, ConnectResult } from '../relay/observer.js';
+import { attachClusterMetrics, type ClusterInfo } from './cluster-metrics.js';
 import { attachProviderMetrics } from './provider-metrics.js';
 
 /** What metrics need from a LinkSocksServer or LinkSocksClient. */
@@ -13,6 +14,8 @@ export interface MetricsSource {
   readonly counters: RelayCounters;
   /** Servers with an audit log: lines dropped because the writer was too slow. */
   readonly auditLinesDropped?: number;
+  /** Servers in cluster mode: node id, live instances, Redis state. */
+  readonly clusterInfo?: ClusterInfo | undefined;
   // Node's EventEmitter signature; payloads are typed where the listeners are written.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   on(event: string, listener: (...args: any[]) => void): unknown;
@@ -109,5 +112,6 @@ export function attachMetrics(source: MetricsSource, options: MetricsOptions = {
   source.on('policy-refused', (e: { reason: string }) => policyRefusals.inc({ reason: e.reason }));
   source.on('connected', () => links.inc());
   if ('auditLinesDropped' in source) attachProviderMetrics(source, registry); // servers only
+  if (source.clusterInfo !== undefined) attachClusterMetrics(() => source.clusterInfo, registry);
   return registry;
 }

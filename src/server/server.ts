@@ -23,6 +23,9 @@ import { createTcpDialer, parseUpstreamProxy, type UpstreamProxy } from '../rela
 import { VERSION } from '../version.js';
 import { dialCheck, entryCheck, tokenCheck } from '../access/guard.js';
 import { AccessRules, DenyList, DestinationPolicy, type AccessRuleJson } from '../access/index.js';
+import type { ClusterDirectory } from '../cluster/directory.js';
+import type { ClusterRedis } from '../cluster/redis.js';
+import { sha256Hex } from '../util/secrets.js';
 import { AuditLog } from './audit-log.js';
 import { AuthHandshakes, refuseAuth } from './auth-handshake.js';
 import { AuthRateLimiter } from './auth-rate-limit.js';
@@ -33,6 +36,7 @@ import type { RoleContext } from './handlers/context.js';
 import { startForward } from './handlers/forward.js';
 import { startProvider } from './handlers/provider.js';
 import { HttpFront } from './http-front.js';
+import { advertiseUrl, joinCluster, withdrawBounded } from './cluster-join.js';
 import { resolveServerOptions, type LinkSocksServerOptions, type ResolvedServerOptions } from './options.js';
 import { ReverseListeners } from './reverse-listeners.js';
 import { Sessions, type Session } from './sessions.js';
@@ -109,6 +113,11 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
    * `channels` in `/api/status` (`usage.bytes_up`, `bytes_down`, `quota_used`, `quota_resets_at`).
    */
   meterUsage: ((token: string) => MeterUsage | undefined) | undefined = undefined;
+  /** Cluster mode: presence and provider counts of the instances (set by start() with `cluster.url`). */
+  private directory: ClusterDirectory | undefined;
+  /** Cluster mode with `cluster.url`: the one Redis connection of this server (closed last). */
+  private clusterRedis: ClusterRedis | undefined;
+  private clusterLeft: Promise<void> | undefined;
 
   /** Throws InvalidArgumentError (naming the option) for an option of the wrong type or range. */
   constructor(userOptions: LinkSocksServerOptions = {}) {
@@ -122,6 +131,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       ...(options.access.dial !== undefined && { dial: AccessRules.parse(options.access.dial, 'access.dial') }),
     };
     this.store = new TokenStore({ portRange: options.portPool, stateFile: options.stateFile });
+    this.directory = options.cluster?.directory;
     // Rules given as options win over the state file's (and are written to it).
     if (initialAccess) this.store.setAccess(initialAccess);
     this.store.on('removed', (record: TokenRecord) => this.onTokenRemoved(record));
@@ -307,7 +317,9 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
 
   /** Token list as `/api/status` shows it; idle forward tokens count 0 (API.md §5, unlike Go). */
   status(): ServerStatus {
-    const tokens = this.store.statusEntries((token) => this.sessions.countFor(token), { usage: (token) => this.tokenUsage(token) });
+    // In a cluster, clients on the other instances count too.
+    const remote = (token: string): number => this.directory?.remoteClients(this.store.get(token)?.hash ?? sha256Hex(token)) ?? 0;
+    const tokens = this.store.statusEntries((token) => this.sessions.countFor(token) + remote(token), { usage: (token) => this.tokenUsage(token) });
     return { version: `v${VERSION}`, tokens };
   }
 
@@ -362,9 +374,37 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     return true;
   }
 
+  /** In cluster mode also connects Redis first and announces this instance once listening. */
   async start(): Promise<void> {
-    await this.front.start();
+    const cluster = this.options.cluster;
+    if (cluster) {
+      const joined = await joinCluster(cluster, this.logger);
+      this.directory = joined.directory;
+      this.clusterRedis = joined.redis;
+    }
+    try {
+      await this.front.start();
+      if (cluster && this.directory) {
+        await this.directory.announce(advertiseUrl(cluster.advertiseUrl, this.front.address(), this.options.tls !== undefined, this.logger));
+        this.logger.info({ node: this.directory.nodeId }, 'cluster: instance announced');
+      }
+    } catch (err) {
+      await this.leaveCluster();
+      await this.clusterRedis?.close();
+      throw err;
+    }
     this.feed?.start();
+  }
+
+  /** [linksocks-ts] Cluster state for metrics and status; undefined outside cluster mode. */
+  get clusterInfo(): { nodeId: string; nodes: number; redisUp: boolean | undefined } | undefined {
+    const cluster = this.options.cluster;
+    if (!cluster) return undefined;
+    return {
+      nodeId: this.directory?.nodeId ?? cluster.nodeId ?? '',
+      nodes: this.directory?.nodeCount() ?? 0,
+      redisUp: cluster.url !== undefined ? (this.clusterRedis?.isUp ?? false) : undefined,
+    };
   }
 
   /** Replaces the TLS certificate for new connections; open ones keep theirs (SIGHUP in the CLI). */
@@ -401,6 +441,8 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     this.draining = true;
     this.emit('draining', { timeoutMs });
     this.logger.info({ timeoutMs }, 'Draining: waiting for open channels to finish');
+    // Other instances stop routing here before this one stops accepting.
+    await this.leaveCluster();
     await this.reverseListeners.stopAccepting();
     const busy = this.sessions.busyLinks();
     const allIdle = Promise.all(
@@ -430,6 +472,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     if (this.closing) return;
     this.closing = true;
     this.expiry.stop();
+    await this.leaveCluster();
     this.feed?.stop();
     this.handshakes.terminateAll();
     // Channels end when their link's 'close' arrives (a tick later): the audit log waits for it.
@@ -443,6 +486,20 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     await this.front.close();
     await ending;
     await this.auditLog?.close();
+    await this.clusterRedis?.close();
+  }
+
+  /** Deregisters from the cluster once (drain, close, failed start). */
+  private leaveCluster(): Promise<void> {
+    const directory = this.directory;
+    if (!directory || !this.options.cluster) return Promise.resolve();
+    this.clusterLeft ??= withdrawBounded(directory, this.logger);
+    return this.clusterLeft;
+  }
+
+  /** Publishes how many clients of `token` this instance holds (summed by /api/status elsewhere). */
+  private publishClients(token: string): void {
+    this.directory?.setLocalClients(this.store.get(token)?.hash ?? sha256Hex(token), this.sessions.countFor(token));
   }
 
   // ---- wiring -------------------------------------------------------------------------------
@@ -503,6 +560,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     });
     const session: Session = { link, token: decision.token, role: decision.role, socket, connectedAt: Date.now(), instance: decision.instance };
     this.sessions.add(session);
+    this.publishClients(session.token);
     this.emit('client-connected', { role: decision.role, token: decision.token, linkId: link.id, remoteAddress: remoteAddressOf(socket) });
     link.on('close', () => this.onSessionClosed(session));
     switch (decision.role) {
@@ -520,6 +578,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
 
   private onSessionClosed(session: Session): void {
     this.sessions.delete(session);
+    this.publishClients(session.token);
     this.emit('client-disconnected', {
       role: session.role,
       token: session.token,
