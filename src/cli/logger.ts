@@ -28,6 +28,9 @@ export const SECRET_FIELDS = [
   'connector_token',
   'reverseToken',
   'reverse_token',
+  'secret',
+  'clusterSecret',
+  'cluster_secret',
 ] as const;
 
 export const MASK = '***';

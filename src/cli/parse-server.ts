@@ -3,6 +3,8 @@
  * Pure (no I/O), so tests call it directly. Semantics: ../shared/spec/CLI.md §3, §4, §6.1 and
  * ../shared/spec/API.md §1 (an API key disables start-up tokens).
  */
+import { randomBytes } from 'node:crypto';
+import { redactRedisUrl } from '../cluster/redis.js';
 import { DEFAULT_SOCKS_PORT } from '../defaults.js';
 import { SERVER_DEFAULTS as LIBRARY_DEFAULTS, type LinkSocksServerOptions } from '../server/options.js';
 import { isProviderStrategy, strategyError, type ProviderStrategy } from '../server/provider-strategy.js';
@@ -77,6 +79,10 @@ export interface RawServerFlags extends OperatorFlags {
   tlsCert?: string;
   tlsKey?: string;
   drainTimeout?: string;
+  cluster?: string;
+  clusterSecret?: string;
+  advertiseUrl?: string;
+  nodeId?: string;
 }
 
 /** What the server creates at start-up (Go `runServer`). */
@@ -175,6 +181,8 @@ export function parseServerFlags(flags: RawServerFlags, env: Env): ServerCliConf
   const auditLog = nonEmpty(flags.auditLog ?? envValue(env, 'LINKSOCKS_AUDIT_LOG'));
   if (auditLog !== undefined) serverOptions.auditLog = auditLog;
   if (flags.metrics === true) serverOptions.metrics = true;
+  const cluster = clusterOptions(flags, env, stateFile);
+  if (cluster) serverOptions.cluster = cluster;
 
   const strategy = nonEmpty(flags.strategy ?? envValue(env, 'LINKSOCKS_STRATEGY'));
   if (strategy !== undefined && !isProviderStrategy(strategy)) {
@@ -195,6 +203,51 @@ export function parseServerFlags(flags: RawServerFlags, env: Env): ServerCliConf
   if (operator.metricsListen) config.metricsListen = operator.metricsListen;
   if (strategy !== undefined) config.strategy = strategy;
   return config;
+}
+
+/**
+ * `--cluster` and its companions. Checked here so that a bad value is a one-line CLI error; the
+ * URL appears in messages only with its password replaced. The node id is settled here (random
+ * when not given) so that the Configuration summary shows the one the server uses.
+ */
+function clusterOptions(flags: RawServerFlags, env: Env, stateFile: string | undefined): LinkSocksServerOptions['cluster'] {
+  const url = nonEmpty(pickString(flags.cluster, env, 'LINKSOCKS_CLUSTER'));
+  const secret = nonEmpty(pickString(flags.clusterSecret, env, 'LINKSOCKS_CLUSTER_SECRET'));
+  const advertiseUrl = nonEmpty(pickString(flags.advertiseUrl, env, 'LINKSOCKS_ADVERTISE_URL'));
+  const nodeId = nonEmpty(pickString(flags.nodeId, env, 'LINKSOCKS_NODE_ID'));
+  if (url === undefined) {
+    if (flags.clusterSecret !== undefined || flags.advertiseUrl !== undefined || flags.nodeId !== undefined) {
+      throw new CliError('ERR_CLI_INVALID_FLAG', '--cluster-secret, --advertise-url and --node-id need --cluster');
+    }
+    return undefined;
+  }
+  let protocol: string;
+  try {
+    protocol = new URL(url).protocol;
+  } catch {
+    protocol = '';
+  }
+  if (protocol !== 'redis:' && protocol !== 'rediss:') {
+    throw new CliError('ERR_CLI_INVALID_FLAG', `--cluster must be a redis:// or rediss:// URL, got ${redactRedisUrl(url)}`);
+  }
+  if (stateFile !== undefined) {
+    throw new CliError('ERR_CLI_INVALID_FLAG', '--state-file cannot be used with --cluster: Redis is the token store');
+  }
+  if (secret === undefined) {
+    throw new CliError('ERR_CLI_INVALID_FLAG', '--cluster needs --cluster-secret (or LINKSOCKS_CLUSTER_SECRET), the same on every instance');
+  }
+  if (advertiseUrl !== undefined && !/^wss?:\/\/[^/]/i.test(advertiseUrl)) {
+    throw new CliError('ERR_CLI_INVALID_FLAG', '--advertise-url must be a ws:// or wss:// URL');
+  }
+  if (nodeId !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(nodeId)) {
+    throw new CliError('ERR_CLI_INVALID_FLAG', '--node-id must be 1-64 letters, digits, dots, dashes or underscores');
+  }
+  return {
+    url,
+    secret,
+    nodeId: nodeId ?? randomBytes(6).toString('hex'),
+    ...(advertiseUrl !== undefined && { advertiseUrl }),
+  };
 }
 
 interface PlanInput {

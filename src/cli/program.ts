@@ -133,6 +133,10 @@ function addServerOptions(cmd: Command): void {
       '--transport-grace <seconds>',
       `${EXTRA} How long channels survive a lost WebSocket, resumed on a new one (linksocks-ts peers; 0 = off; seconds or a duration like 1m)`,
     )
+    .option('--cluster <url>', withEnv(`${EXTRA} Cluster mode: share tokens and presence with other instances through this Redis (redis:// or rediss://)`, 'LINKSOCKS_CLUSTER'))
+    .option('--cluster-secret <secret>', withEnv(`${EXTRA} Shared by every instance of the cluster; authenticates instance-to-instance links`, 'LINKSOCKS_CLUSTER_SECRET'))
+    .option('--advertise-url <url>', withEnv(`${EXTRA} How other instances reach this one, ws://host:port (default: the bound address)`, 'LINKSOCKS_ADVERTISE_URL'))
+    .option('--node-id <id>', withEnv(`${EXTRA} This instance's id in the cluster (default: random per start)`, 'LINKSOCKS_NODE_ID'))
     .option(
       '--drain-timeout <duration>',
       `${EXTRA} ${withDefault('On SIGINT/SIGTERM, how long open channels may finish (a second signal stops at once)', d.drainTimeout)}`,

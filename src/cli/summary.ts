@@ -4,6 +4,7 @@
  * here, before they reach the logger (whose field redaction is the second line of defence).
  */
 import { CLIENT_DEFAULTS } from '../client/options.js';
+import { redactRedisUrl } from '../cluster/redis.js';
 import { SERVER_DEFAULTS } from '../server/options.js';
 import { MASK } from './logger.js';
 import { joinHostPort } from './operator-flags.js';
@@ -55,6 +56,13 @@ export function serverSummary(config: ServerCliConfig, listen: { host: string; p
     state_file: o.stateFile ?? 'none',
     log_format: config.logFormat,
   };
+  // Cluster fields only in cluster mode, so a single-process summary stays as it was.
+  if (o.cluster) {
+    fields.cluster = o.cluster.url !== undefined ? redactRedisUrl(o.cluster.url) : 'embedded';
+    if (o.cluster.nodeId !== undefined) fields.node_id = o.cluster.nodeId;
+    if (o.cluster.advertiseUrl !== undefined) fields.advertise_url = o.cluster.advertiseUrl;
+    fields.cluster_secret = MASK;
+  }
   if (o.apiKey !== undefined) fields.api_key = MASK;
   if (o.apiKeys !== undefined) fields.api_key_count = o.apiKeys.length + 1;
   if (o.access?.entry) fields.entry_rules = o.access.entry.length;
