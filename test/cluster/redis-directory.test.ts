@@ -215,6 +215,26 @@ describe('cluster: Redis directory (presence)', function () {
     await c.sRem('linksocks:nodes', ['hand-written', 'from-the-future', 'no/such id']);
   });
 
+  it('at rest, one instance with 1000 provider tokens costs a handful of Redis commands per second', async function () {
+    this.timeout(40_000);
+    const a = await join('node-a');
+    for (let i = 0; i < 1000; i += 1) a.directory.setLocalProviders(hashOf(`token-${i}`), 1 + (i % 3));
+    await a.directory.announce('ws://127.0.0.1:1001');
+    expect(await a.redis.commands.hLen('linksocks:node:node-a:counts')).to.equal(1001);
+    await a.redis.commands.configResetStat();
+    const seconds = 10;
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    const stats = await a.redis.commands.info('commandstats');
+    const calls = new Map<string, number>();
+    for (const match of stats.matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)) calls.set(match[1]!, Number(match[2]));
+    calls.delete('info');
+    calls.delete('config|resetstat');
+    const total = [...calls.values()].reduce((x, y) => x + y, 0);
+    console.log(`      at rest, 1000 tokens: ${(total / seconds).toFixed(1)} commands/s (${[...calls].map(([k, v]) => `${k} ${v}`).join(', ')} in ${seconds} s)`);
+    // One pipelined refresh per second: 4-5 commands, whatever the number of tokens.
+    expect(total / seconds).to.be.below(8);
+  });
+
   // Last: the Redis restarted inside a test is stopped with the test's processes.
   it('keeps its view while Redis is down and writes its state again when Redis comes back empty', async () => {
     const unhandled: unknown[] = [];
