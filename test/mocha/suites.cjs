@@ -21,6 +21,7 @@ const UNIT = [
   'test/cli/run-server.test.ts',
   'test/cli/token-command.test.ts',
   'test/cli/values.test.ts',
+  'test/cluster/memory-clients.test.ts',
 ];
 
 const ALL = ['test/**/*.test.ts', 'interop/**/*.test.ts'];
