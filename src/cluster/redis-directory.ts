@@ -45,6 +45,8 @@ const NODE_ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** Most other instances kept in the view (more are ignored with a warning). */
 const MAX_NODES = 1024;
+/** Most token counts kept per instance and kind (more are ignored with a warning). */
+const MAX_COUNTS = 200_000;
 /** Most distinct warnings about bad data remembered (each is logged once). */
 const MAX_WARNED = 1024;
 
@@ -87,6 +89,8 @@ export class RedisDirectory extends EventEmitter<ClusterDirectoryEvents> impleme
   /** Node ids whose record is unusable (malformed, newer format): not read again at every sweep. */
   private readonly ignored = new Set<string>();
   private readonly inc = randomBytes(4).toString('hex');
+  /** Incarnations that said they left: a read that raced with their withdraw must not bring them back. */
+  private readonly left = new Map<string, string>();
   private url: string | undefined;
   private readonly started = Date.now();
   private seq = 0;
@@ -292,7 +296,7 @@ export class RedisDirectory extends EventEmitter<ClusterDirectoryEvents> impleme
       return;
     }
     const record = this.parseRecord(id, rawRecord as unknown as string);
-    if (record === undefined) return;
+    if (record === undefined || this.left.get(id) === record.inc) return;
     const counts = this.parseCounts(id, rawCounts as unknown as Record<string, string>);
     const known = this.nodes.get(id);
     if (known && known.inc === record.inc && counts.seq < known.seq) return; // a message already brought newer counts
@@ -302,6 +306,7 @@ export class RedisDirectory extends EventEmitter<ClusterDirectoryEvents> impleme
     }
     const node: RemoteNode = { url: record.url, inc: record.inc, seq: counts.seq, providers: counts.providers, clients: counts.clients };
     this.nodes.set(id, node);
+    if (!known || known.inc !== record.inc) this.logger.info({ node: id, url: record.url }, 'cluster: instance joined');
     const hashes = new Set([...(known?.providers.keys() ?? []), ...counts.providers.keys()]);
     for (const hash of hashes) {
       if ((known?.providers.get(hash) ?? 0) !== (counts.providers.get(hash) ?? 0)) this.emit('providers', hash);
@@ -327,6 +332,11 @@ export class RedisDirectory extends EventEmitter<ClusterDirectoryEvents> impleme
     const id = parsed.n;
     if (id === this.nodeId) return;
     if (parsed.left === true) {
+      const node = this.nodes.get(id);
+      if (node) {
+        if (this.left.size >= MAX_NODES) this.left.clear();
+        this.left.set(id, node.inc);
+      }
       this.drop(id);
       return;
     }
@@ -346,6 +356,10 @@ export class RedisDirectory extends EventEmitter<ClusterDirectoryEvents> impleme
     for (const [hash, value] of Object.entries(changes)) {
       if (!HASH_RE.test(hash) || typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) continue;
       if ((target.get(hash) ?? 0) === value) continue;
+      if (value > 0 && !target.has(hash) && target.size >= MAX_COUNTS) {
+        this.warnOnce('max-counts', { max: MAX_COUNTS }, 'cluster: too many token counts from one instance, the others are ignored');
+        continue;
+      }
       if (value > 0) target.set(hash, value);
       else target.delete(hash);
       if (notify) this.emit('providers', hash);
@@ -457,6 +471,10 @@ export class RedisDirectory extends EventEmitter<ClusterDirectoryEvents> impleme
     const counts: Counts & { seq: number } = { seq: 0, providers: new Map(), clients: new Map() };
     let bad = false;
     for (const [field, value] of Object.entries(raw)) {
+      if (counts.providers.size + counts.clients.size >= 2 * MAX_COUNTS) {
+        this.warnOnce('max-counts', { max: MAX_COUNTS }, 'cluster: too many token counts from one instance, the others are ignored');
+        break;
+      }
       const n = /^\d{1,15}$/.test(value) ? Number(value) : NaN;
       if (field === 'seq' && !Number.isNaN(n)) counts.seq = n;
       else if (field.startsWith('p:') && HASH_RE.test(field.slice(2)) && n > 0) counts.providers.set(field.slice(2), n);

@@ -164,6 +164,24 @@ describe('cluster: Redis directory (presence)', function () {
     expect(await a.redis.commands.sIsMember('linksocks:nodes', 'node-b')).to.equal(0);
   });
 
+  it('an instance restarted with the same node id replaces its old self at once', async () => {
+    const a = await join('node-a');
+    const old = await join('node-b');
+    const h = hashOf('token-s');
+    await a.directory.announce('ws://127.0.0.1:1001');
+    await old.directory.announce('ws://127.0.0.1:1002');
+    for (const n of [1, 2, 3, 4]) old.directory.setLocalProviders(h, n);
+    await waitForValue(() => a.directory.remoteProviders(h)[0]?.count, 4, 'a sees the old b');
+    killConnections(old.redis);
+    const renewed = await join('node-b');
+    renewed.directory.setLocalProviders(h, 1);
+    await renewed.directory.announce('ws://127.0.0.1:1003');
+    await waitForValue(() => a.directory.nodeUrl('node-b'), 'ws://127.0.0.1:1003', 'a sees the new b');
+    expect(a.directory.remoteProviders(h)).to.deep.equal([{ nodeId: 'node-b', url: 'ws://127.0.0.1:1003', count: 1 }]);
+    renewed.directory.setLocalProviders(h, 2);
+    await waitForValue(() => a.directory.remoteProviders(h)[0]?.count, 2, 'a follows the new b');
+  });
+
   it('withdraw removes the instance from the others at once', async () => {
     const a = await join('node-a');
     const b = await join('node-b');
