@@ -103,6 +103,7 @@ export class RedisDirectory extends EventEmitter<ClusterDirectoryEvents> impleme
   private upSince = Date.now();
   private withdrawn = false;
   private subscribed: Promise<void> | undefined;
+  private announced: Promise<void> | undefined;
   private readonly onUp = (): void => this.recovered();
 
   constructor(
@@ -127,15 +128,26 @@ export class RedisDirectory extends EventEmitter<ClusterDirectoryEvents> impleme
     return this.nodes.size + (this.url !== undefined && !this.withdrawn ? 1 : 0);
   }
 
+  /** Idempotent: announcing again (another URL included) only writes the record again. */
   async announce(url: string): Promise<void> {
     if (this.withdrawn) throw new Error('directory was withdrawn');
+    const again = this.url !== undefined;
     this.url = url;
-    this.subscribed ??= this.redis.subscribe(CHANNEL, (message) => this.onMessage(message));
-    await this.subscribed;
-    this.redis.on('up', this.onUp);
-    await this.publishAll();
-    await this.loadAll();
-    this.timer = setInterval(() => void this.refresh(), this.refreshMs);
+    if (again) {
+      await this.announced;
+      await this.publishAll();
+      return;
+    }
+    this.announced = (async () => {
+      this.subscribed ??= this.redis.subscribe(CHANNEL, (message) => this.onMessage(message));
+      await this.subscribed;
+      if (this.withdrawn) return;
+      this.redis.on('up', this.onUp);
+      this.timer = setInterval(() => void this.refresh(), this.refreshMs);
+      await this.publishAll();
+      await this.loadAll();
+    })();
+    await this.announced;
   }
 
   setLocalProviders(tokenHash: string, count: number): void {

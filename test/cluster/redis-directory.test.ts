@@ -188,6 +188,9 @@ describe('cluster: Redis directory (presence)', function () {
     await a.directory.announce('ws://127.0.0.1:1001');
     await b.directory.announce('ws://127.0.0.1:1002');
     await waitForValue(() => a.directory.nodeCount(), 2, 'a sees b');
+    // Announcing again only rewrites the record (one refresh timer: the leak check would see two).
+    await b.directory.announce('ws://127.0.0.1:2002');
+    await waitForValue(() => a.directory.nodeUrl('node-b'), 'ws://127.0.0.1:2002', 'a sees the new URL');
     const gone = waitForEvent<[string]>(a.directory, 'node-gone', 5000);
     const t0 = Date.now();
     await b.directory.withdraw();
