@@ -25,6 +25,21 @@ function memoryLogger(): { logger: pino.Logger; text: () => string } {
   return { logger: pino({ level: 'trace' }, sink), text: () => chunks.join('') };
 }
 
+/**
+ * The same forward token on every instance: through the shared token store when the server has
+ * one (async token methods, added once, waited for everywhere), else added to each instance.
+ */
+async function addEverywhere(servers: LinkSocksServer[], token: string): Promise<void> {
+  type Shared = { addForwardTokenAsync?: (token: string) => Promise<string> };
+  const first = servers[0]! as LinkSocksServer & Shared;
+  if (typeof first.addForwardTokenAsync === 'function') {
+    await first.addForwardTokenAsync(token);
+    for (const s of servers) await waitForValue(() => s.status().tokens.some((t) => t.token === token), true, 'token shared');
+    return;
+  }
+  for (const s of servers) s.addForwardToken(token);
+}
+
 describe('cluster: server presence over Redis', function () {
   this.timeout(60_000);
   const SECRET = 'cluster-secret-do-not-log';
@@ -73,9 +88,7 @@ describe('cluster: server presence over Redis', function () {
     await waitForValue(() => b.clusterInfo?.nodes, 2, 'b sees a');
     expect(a.clusterInfo).to.deep.equal({ nodeId: 'srv-a', nodes: 2, redisUp: true });
 
-    // Tokens are not shared in this test: each instance knows the same forward token.
-    a.addForwardToken('fwd-token');
-    b.addForwardToken('fwd-token');
+    await addEverywhere([a, b], 'fwd-token');
     const client = new LinkSocksClient({ url: `ws://${LOCALHOST}:${a.address().port}`, token: 'fwd-token', socksPort: 0, logger: silentLogger() });
     closers.push(() => client.close());
     await client.start();
