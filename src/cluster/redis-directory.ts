@@ -97,6 +97,8 @@ export class RedisDirectory extends EventEmitter<ClusterDirectoryEvents> impleme
   private timer: NodeJS.Timeout | undefined;
   private flushScheduled = false;
   private flushing: Promise<void> | undefined;
+  private flushInFlight = false;
+  private flushAgain = false;
   /** Set when a write failed (Redis down): everything is written again once it is back. */
   private stale = false;
   private refreshing = false;
@@ -213,7 +215,11 @@ export class RedisDirectory extends EventEmitter<ClusterDirectoryEvents> impleme
     else map.delete(tokenHash);
     this.dirty[kind].add(tokenHash);
     // Changes of one tick go out as one transaction and one message.
-    if (this.url === undefined || this.withdrawn || this.flushScheduled) return;
+    if (this.url !== undefined) this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.withdrawn || this.flushScheduled) return;
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
@@ -223,7 +229,11 @@ export class RedisDirectory extends EventEmitter<ClusterDirectoryEvents> impleme
 
   /** Writes the counts changed since the last flush and announces them. */
   private async flush(): Promise<void> {
-    await this.flushing;
+    // One write in flight at a time: a slow Redis accumulates changes instead of queued writes.
+    if (this.flushInFlight) {
+      this.flushAgain = true;
+      return;
+    }
     if (this.withdrawn || (this.dirty.providers.size === 0 && this.dirty.clients.size === 0)) return;
     const changed = { p: {} as Record<string, number>, c: {} as Record<string, number> };
     const sets: Record<string, string> = {};
@@ -243,6 +253,7 @@ export class RedisDirectory extends EventEmitter<ClusterDirectoryEvents> impleme
     const multi = this.redis.commands.multi().hSet(countsKey(this.nodeId), sets);
     if (dels.length > 0) multi.hDel(countsKey(this.nodeId), dels);
     multi.pExpire(countsKey(this.nodeId), this.ttlMs).publish(CHANNEL, JSON.stringify({ v: FORMAT, n: this.nodeId, i: this.inc, s: this.seq, ...changed }));
+    this.flushInFlight = true;
     this.flushing = multi.exec().then(
       () => undefined,
       (err: unknown) => {
@@ -251,6 +262,11 @@ export class RedisDirectory extends EventEmitter<ClusterDirectoryEvents> impleme
       },
     );
     await this.flushing;
+    this.flushInFlight = false;
+    if (this.flushAgain) {
+      this.flushAgain = false;
+      this.scheduleFlush();
+    }
   }
 
   /** Writes the record and every count of this instance (announce, and after Redis came back). */

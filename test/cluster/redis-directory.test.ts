@@ -164,6 +164,27 @@ describe('cluster: Redis directory (presence)', function () {
     expect(await a.redis.commands.sIsMember('linksocks:nodes', 'node-b')).to.equal(0);
   });
 
+  it('a burst of changes over many ticks converges to the last counts', async () => {
+    const a = await join('node-a');
+    const b = await join('node-b');
+    await a.directory.announce('ws://127.0.0.1:1001');
+    await b.directory.announce('ws://127.0.0.1:1002');
+    const hashes = Array.from({ length: 300 }, (_, i) => hashOf(`burst-${i}`));
+    for (let round = 0; round < 5; round += 1) {
+      for (const [i, h] of hashes.entries()) {
+        b.directory.setLocalProviders(h, (i + round) % 4);
+        b.directory.setLocalClients(h, round);
+        if (i % 50 === 0) await new Promise((r) => setImmediate(r));
+      }
+    }
+    const expected = (i: number): number => (i + 4) % 4;
+    await waitForValue(
+      () => hashes.every((h, i) => (a.directory.remoteProviders(h)[0]?.count ?? 0) === expected(i) && a.directory.remoteClients(h) === 4),
+      true,
+      'a converged',
+    );
+  });
+
   it('an instance restarted with the same node id replaces its old self at once', async () => {
     const a = await join('node-a');
     const old = await join('node-b');
