@@ -185,8 +185,8 @@ export class RedisDirectory extends EventEmitter<ClusterDirectoryEvents> impleme
     clearInterval(this.timer);
     this.timer = undefined;
     this.redis.off('up', this.onUp);
-    const gone = [...this.nodes.keys()];
-    this.nodes.clear();
+    // The view is kept as it was (nothing is emitted to this instance): it is shutting down, and
+    // channels it carries to other instances may still finish.
     if (this.url !== undefined) {
       try {
         await this.flushing;
@@ -201,7 +201,6 @@ export class RedisDirectory extends EventEmitter<ClusterDirectoryEvents> impleme
         this.logger.debug({ err: errorText(err) }, 'cluster: withdraw not written, presence expires on its own');
       }
     }
-    for (const id of gone) this.emit('node-gone', id);
   }
 
   // ---- writing this instance's state -----------------------------------------------------------

@@ -441,8 +441,6 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     this.draining = true;
     this.emit('draining', { timeoutMs });
     this.logger.info({ timeoutMs }, 'Draining: waiting for open channels to finish');
-    // Other instances stop routing here before this one stops accepting.
-    await this.leaveCluster();
     await this.reverseListeners.stopAccepting();
     const busy = this.sessions.busyLinks();
     const allIdle = Promise.all(
@@ -472,6 +470,8 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     if (this.closing) return;
     this.closing = true;
     this.expiry.stop();
+    // Deregistered before anything closes. Not at the start of a drain: other instances cut their
+    // links to an instance that left, and channels they carry through this one are allowed to finish.
     await this.leaveCluster();
     this.feed?.stop();
     this.handshakes.terminateAll();
@@ -489,7 +489,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     await this.clusterRedis?.close();
   }
 
-  /** Deregisters from the cluster once (drain, close, failed start). */
+  /** Deregisters from the cluster once (close, failed start). */
   private leaveCluster(): Promise<void> {
     const directory = this.directory;
     if (!directory || !this.options.cluster) return Promise.resolve();

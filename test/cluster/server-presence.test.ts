@@ -1,6 +1,6 @@
 // LinkSocksServer with `cluster: { url }` against a real redis-server: joins at start, announces
 // its bound address, sums client counts over instances in status(), exposes cluster gauges,
-// withdraws on close and on drain, and leaves nothing running behind it.
+// stays registered during a drain and withdraws on close, and leaves nothing running behind it.
 import { expect } from 'chai';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
@@ -10,7 +10,8 @@ import { silentLogger } from '../../src/log.js';
 import { LinkSocksServer } from '../../src/server/server.js';
 import type { LinkSocksServerOptions } from '../../src/server/options.js';
 import { assertNoLeakedHandles, snapshotResources, type ResourceSnapshot } from '../helpers/leaks.js';
-import { freePort, LOCALHOST } from '../helpers/net.js';
+import { freePort, LOCALHOST, startEchoServer } from '../helpers/net.js';
+import { socksConnect } from '../helpers/socks.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { waitForValue } from '../helpers/wait.js';
 
@@ -111,15 +112,27 @@ describe('cluster: server presence over Redis', function () {
     expect(text).to.not.include(SECRET).and.not.include(PASSWORD);
   });
 
-  it('drain withdraws before waiting for channels', async () => {
+  it('drain keeps the instance registered while a channel is open and withdraws when it ends', async () => {
+    const echo = await startEchoServer();
+    closers.push(() => echo.close());
     const a = server('srv-a');
     const b = server('srv-b');
     await a.start();
     await b.start();
     await waitForValue(() => b.clusterInfo?.nodes, 2, 'b sees a');
-    const draining = a.drain(5000);
-    await waitForValue(() => b.clusterInfo?.nodes, 1, 'b saw a withdraw');
+    await addEverywhere([a], 'drain-token');
+    const client = new LinkSocksClient({ url: `ws://${LOCALHOST}:${a.address().port}`, token: 'drain-token', socksPort: 0, logger: silentLogger() });
+    closers.push(() => client.close());
+    await client.start();
+    const socket = await socksConnect({ proxyPort: client.socksAddress()!.port, host: LOCALHOST, port: echo.port });
+    const draining = a.drain(10_000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(b.clusterInfo?.nodes).to.equal(2);
+    expect(await probe.commands.exists('linksocks:node:srv-a')).to.equal(1);
+    socket.destroy();
     await draining;
+    expect(await probe.commands.exists('linksocks:node:srv-a')).to.equal(0);
+    await waitForValue(() => b.clusterInfo?.nodes, 1, 'b saw a withdraw');
   });
 
   it('advertises loopback (with a warning) when bound to a wildcard address and no advertise URL is set', async () => {

@@ -21,9 +21,10 @@ const SAMPLES: Record<string, () => lib.LinkSocksError> = {
   ApiClientError: () => new lib.ApiClientError('ERR_LINKSOCKS_API_REFUSED', 'refused', 401),
   CliError: () => new lib.CliError('ERR_CLI_INVALID_FLAG', 'bad flag'),
   AccessRuleError: () => new lib.AccessRuleError('rules[0].addrs[0]: invalid address "x"'),
+  ClusterError: () => new lib.ClusterError('ERR_CLUSTER_CONNECT', 'cannot connect to Redis at redis://127.0.0.1:6379/: connect ECONNREFUSED'),
 };
 
-const CODE_SCHEME = /^ERR_(LINKSOCKS|SOCKS5|UPSTREAM|CLI)_[A-Z0-9_]+$/;
+const CODE_SCHEME = /^ERR_(LINKSOCKS|SOCKS5|UPSTREAM|CLI|CLUSTER)_[A-Z0-9_]+$/;
 
 function exportedErrorClasses(): string[] {
   return Object.entries(lib)
