@@ -164,4 +164,31 @@ describe('cluster: server presence over Redis', function () {
     expect((err as Error).message).to.not.include(PASSWORD).and.not.include('\n');
     expect(() => s.address()).to.throw();
   });
+  // Last: the Redis restarted inside a test is stopped with the test's processes.
+  it('survives a Redis restart: keeps serving, reports redis_up 0, then writes its presence again', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const a = server('srv-a', { metrics: true });
+      await a.start();
+      await probe.close();
+      await redis.stop();
+      await waitForValue(() => a.clusterInfo?.redisUp, false, 'a saw Redis go');
+      expect(await a.metricsRegistry!.metrics()).to.match(/^linksocks_cluster_redis_up 0$/m);
+      expect(a.status().tokens).to.be.an('array');
+      await redis.restart();
+      await waitForValue(() => a.clusterInfo?.redisUp, true, 'a saw Redis come back', 20_000);
+      probe = await ClusterRedis.connect(redis.url, { logger: silentLogger() });
+      const deadline = Date.now() + 5000;
+      while ((await probe.commands.exists('linksocks:node:srv-a')) !== 1) {
+        if (Date.now() > deadline) throw new Error('presence not written again within 5 s');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(await a.metricsRegistry!.metrics()).to.match(/^linksocks_cluster_redis_up 1$/m);
+      expect(unhandled).to.deep.equal([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
 });
