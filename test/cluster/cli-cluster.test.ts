@@ -2,6 +2,7 @@
 // errors, the Configuration summary, and real CLI processes against a real redis-server (joins,
 // withdraws on SIGTERM, drops out within the bound after SIGKILL, exit 1 on a bad Redis).
 import { expect } from 'chai';
+import { main } from '../../src/cli/main.js';
 import { parseServerFlags } from '../../src/cli/parse-server.js';
 import { serverSummary } from '../../src/cli/summary.js';
 import { CliError } from '../../src/cli/errors.js';
@@ -32,6 +33,25 @@ function cliError(run: () => unknown): string {
 }
 
 describe('cluster: CLI flags', () => {
+  it('help lists the cluster flags as linksocks-ts extras with their variables', async () => {
+    let out = '';
+    const code = await main(['node', 'linksocks-ts', 'help', 'server'], {
+      env: {},
+      forceExit: false,
+      output: { writeOut: (text) => void (out += text), writeErr: () => undefined },
+    });
+    expect(code).to.equal(0);
+    const help = out.replace(/\s+/g, ' ');
+    for (const [flag, env] of [
+      ['--cluster <url>', 'LINKSOCKS_CLUSTER'],
+      ['--cluster-secret <secret>', 'LINKSOCKS_CLUSTER_SECRET'],
+      ['--advertise-url <url>', 'LINKSOCKS_ADVERTISE_URL'],
+      ['--node-id <id>', 'LINKSOCKS_NODE_ID'],
+    ] as const) {
+      expect(help).to.match(new RegExp(`${flag} \\[linksocks-ts\\] [^[]*\\[env ${env}\\]`));
+    }
+  });
+
   it('turns --cluster, --cluster-secret, --advertise-url and --node-id into the cluster option', () => {
     const config = parseServerFlags(
       { cluster: 'redis://127.0.0.1:6379', clusterSecret: SECRET, advertiseUrl: 'ws://10.0.0.11:8765', nodeId: 'relay-1' },
