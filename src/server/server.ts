@@ -472,7 +472,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     this.expiry.stop();
     // Deregistered before anything closes. Not at the start of a drain: other instances cut their
     // links to an instance that left, and channels they carry through this one are allowed to finish.
-    await this.leaveCluster();
+    if (this.options.cluster) await this.leaveCluster();
     this.feed?.stop();
     this.handshakes.terminateAll();
     // Channels end when their link's 'close' arrives (a tick later): the audit log waits for it.
