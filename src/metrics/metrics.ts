@@ -8,6 +8,7 @@ import type { RelayCounters } from '../relay/counters.js';
 import type { ChannelStats, ConnectResult } from '../relay/observer.js';
 import { attachClusterMetrics, type ClusterInfo } from './cluster-metrics.js';
 import { attachProviderMetrics } from './provider-metrics.js';
+import { attachTokenMetrics, type TokenUsageSource } from './token-metrics.js';
 
 /** What metrics need from a LinkSocksServer or LinkSocksClient. */
 export interface MetricsSource {
@@ -16,6 +17,8 @@ export interface MetricsSource {
   readonly auditLinesDropped?: number;
   /** Servers in cluster mode: node id, live instances, Redis state. */
   readonly clusterInfo?: ClusterInfo | undefined;
+  /** Servers: per-token usage (token-metrics.ts). */
+  readonly accounts?: TokenUsageSource;
   // Node's EventEmitter signature; payloads are typed where the listeners are written.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   on(event: string, listener: (...args: any[]) => void): unknown;
@@ -113,5 +116,6 @@ export function attachMetrics(source: MetricsSource, options: MetricsOptions = {
   source.on('connected', () => links.inc());
   if ('auditLinesDropped' in source) attachProviderMetrics(source, registry); // servers only
   if (source.clusterInfo !== undefined) attachClusterMetrics(() => source.clusterInfo, registry);
+  if (source.accounts !== undefined) attachTokenMetrics(source.accounts, registry);
   return registry;
 }

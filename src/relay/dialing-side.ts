@@ -4,6 +4,7 @@ import type { ChannelEndpoint, ChannelMessage, Link } from './link.js';
 import { TcpChannel } from './tcp-channel.js';
 import type { ResumableChannels } from './grace.js';
 import type { ChannelObserver } from './observer.js';
+import type { TrafficMeter } from './meter.js';
 import { joinHostPort } from './dial.js';
 import { answerResume } from './resume.js';
 import type { ResumeChannel } from './resume.js';
@@ -38,6 +39,8 @@ export interface DialingSideOptions {
   checkTimeoutMs?: number;
   /** Transport grace: channels kept across a lost link (resumeChannel finds them in the registry). */
   grace?: { ms: number; registry: ResumableChannels };
+  /** Counts and rate-limits the TCP channels (the account of the client's token). */
+  meter?: TrafficMeter;
 }
 
 const DEFAULT_PENDING_LIMIT = 1024 * 1024;
@@ -190,6 +193,7 @@ class PendingDial implements ChannelEndpoint {
       target: joinHostPort(this.msg.address, this.msg.port),
       observer: this.options.observer,
       grace: this.options.grace,
+      metering: this.options.meter ? { meter: this.options.meter, local: 'target' } : undefined,
     });
     channel.start({ toLocal: this.pending });
     if (this.remoteEof) channel.onChannelMessage({ type: 'disconnect', channelId, error: 'EOF' });

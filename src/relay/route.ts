@@ -6,6 +6,7 @@ import type { ChannelInfo, ChannelObserver } from './observer.js';
 import { relayChannelMessage, relayConnect } from './reencode.js';
 import { graceAck, graceOffset } from './grace-wire.js';
 import { GRACE_ACK_STEP } from './tcp-channel.js';
+import type { MeteredChannel, TrafficMeter } from './meter.js';
 
 export interface RouteOptions {
   /** Data a connector may send while its provider is being chosen (fast open); then its link pauses. */
@@ -26,6 +27,8 @@ export interface RouteOptions {
   grace?: { ms: number; routes: GraceRoutes };
   /** Told about the route's connect result and end (linkId: connector, providerLinkId: provider). */
   observer?: ChannelObserver;
+  /** Counts the route's Data bytes (connector to provider: upload); it may close the route. Not rate-limited. */
+  meter?: TrafficMeter;
 }
 
 /**
@@ -139,7 +142,7 @@ class RouteLeg implements ChannelEndpoint, DrainWaiter {
   }
 }
 
-class ChannelRoute {
+class ChannelRoute implements MeteredChannel {
   lastTraffic = Date.now();
   readonly channelId: string;
   private connectorLeg: RouteLeg;
@@ -180,6 +183,12 @@ class ChannelRoute {
     this.connectorLeg = new RouteLeg(this, connector);
     connector.attach(this.channelId, this.connectorLeg);
     connector.counters.channelsOpened += 1;
+    options.meter?.channelOpened(this);
+  }
+
+  /** Ends the route from outside (its meter's quota ran out). */
+  close(reason: string): void {
+    this.abort(reason);
   }
 
   begin(connect: ConnectMessage): void {
@@ -284,6 +293,7 @@ class ChannelRoute {
       return;
     }
     this.forward(from, to, msg);
+    if (this.finished) return; // its meter closed it
     if (msg.type === 'data' && !this.endToEnd && from.link.peerResumes) this.ackOnBehalf(from, msg.data.length);
     if (this.info) this.observe(from, msg);
     if (msg.type === 'connectResponse' && !msg.success) {
@@ -312,6 +322,12 @@ class ChannelRoute {
   }
 
   private forward(from: RouteLeg, to: RouteLeg, msg: ChannelMessage): void {
+    const meter = this.options.meter;
+    if (meter !== undefined && msg.type === 'data') {
+      if (from === this.connectorLeg) meter.countUpload(msg.data.length);
+      else meter.countDownload(msg.data.length);
+      if (this.finished) return;
+    }
     if (!relayChannelMessage(to.link, msg) && !to.link.isClosed && !this.pausedForDrain.has(from)) {
       // The receiving WebSocket is backed up: stop reading the sending one until it drains.
       this.pausedForDrain.add(from);
@@ -479,6 +495,7 @@ class ChannelRoute {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
+    this.options.meter?.channelClosed(this);
     this.linger.stop();
     if (this.graceTimer) clearTimeout(this.graceTimer);
     this.options.grace?.routes.remove(this);

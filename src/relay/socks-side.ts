@@ -6,6 +6,7 @@ import { TcpChannel } from './tcp-channel.js';
 import type { ChannelObserver, ChannelSource } from './observer.js';
 import { joinHostPort } from './dial.js';
 import type { SuspendedOwners } from './grace.js';
+import type { TrafficMeter } from './meter.js';
 
 export interface SocksSideOptions {
   /** Reply success before the dialing side confirms (Go `-f`). */
@@ -17,6 +18,8 @@ export interface SocksSideOptions {
   observer?: ChannelObserver;
   /** Transport grace: channels kept across a lost link and re-opened with Resume on a new one. */
   grace?: { ms: number; registry: SuspendedOwners };
+  /** Counts and rate-limits the channels (the account of the port's token). */
+  meter?: TrafficMeter;
 }
 
 export const DEFAULT_SOCKS_CONNECT_TIMEOUT_MS = 15_000;
@@ -36,6 +39,7 @@ export function openSocksChannel(link: Link, req: SocksConnectRequest, options: 
     source: options.observer ? socksSource(req) : undefined,
     observer: options.observer,
     grace: options.grace ? { ...options.grace, connect: { address: req.host, port: req.port } } : undefined,
+    metering: options.meter ? { meter: options.meter, local: 'client' as const } : undefined,
   };
   if (options.fastOpen) {
     const socket = req.accept();

@@ -3,6 +3,8 @@ import type { ChannelEndpoint, ChannelMessage, DrainWaiter, Link } from './link.
 import { IdleTimer } from './idle-timer.js';
 import type { ChannelObserver, ChannelSource } from './observer.js';
 import { graceAck, graceOffset } from './grace-wire.js';
+import type { ChannelMetering, MeteredChannel, TrafficMeter } from './meter.js';
+import type { RateLimiter, RateWaiter } from './rate-limiter.js';
 
 /** Where a channel that survives a lost link goes to be resumed (relay/grace.ts). */
 export interface GraceRegistry {
@@ -48,6 +50,8 @@ export interface TcpChannelOptions {
   observer?: ChannelObserver;
   /** Transport grace; only takes effect when the link's peer announced it (Link.peerResumes). */
   grace?: ChannelGrace;
+  /** Counts the channel's bytes and limits its rate (an account shared with other channels). */
+  metering?: ChannelMetering;
 }
 
 const DEFAULT_SOCKET_HIGH_WATER = 1024 * 1024;
@@ -56,7 +60,7 @@ const DEFAULT_REPLAY_WINDOW = 8 * 1024 * 1024;
 /** The receiver acknowledges every this many bytes, so the sender can drop them from its replay buffer. */
 export const GRACE_ACK_STEP = 256 * 1024;
 
-type PauseReason = 'drain' | 'window' | 'suspended';
+type PauseReason = 'drain' | 'window' | 'suspended' | 'rate';
 
 /**
  * Pipes one local TCP socket and one channel of a link, both ways.
@@ -64,7 +68,7 @@ type PauseReason = 'drain' | 'window' | 'suspended';
  * Disconnect "EOF" is read as a half-close (the sender's local side finished sending); any other
  * text aborts. Each side sends at most one Disconnect. Requires a socket with allowHalfOpen.
  */
-export class TcpChannel implements ChannelEndpoint, DrainWaiter {
+export class TcpChannel implements ChannelEndpoint, DrainWaiter, MeteredChannel {
   readonly channelId: string;
   private link: Link;
   private readonly socket: Socket;
@@ -105,6 +109,24 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
   private suspended = false;
   private awaitingOffset = false;
   private graceTimer: NodeJS.Timeout | undefined;
+  /** Metering (absent: none of the fields below is used). */
+  private readonly meter: TrafficMeter | undefined;
+  /** Local socket reads are the user's upload (SOCKS side) or download (dialing side). */
+  private readonly readIsUpload: boolean = false;
+  private readonly readLimit: RateLimiter | undefined;
+  private readonly writeLimit: RateLimiter | undefined;
+  private readonly readWaiter: RateWaiter | undefined;
+  private readonly writeWaiter: RateWaiter | undefined;
+  /** Read from the local socket, not yet let through by the rate limit (the socket is paused). */
+  private readonly heldRead: Buffer[] = [];
+  private heldReadBytes = 0;
+  /** Received from the link, not yet let through to the local socket by the rate limit. */
+  private readonly heldWrite: Buffer[] = [];
+  private heldWriteBytes = 0;
+  /** The local socket ended while reads were held: passed on after them. */
+  private localEndHeld = false;
+  /** The peer's end of stream arrived while received data was held: passed on after it. */
+  private remoteEofHeld = false;
 
   constructor(link: Link, channelId: string, socket: Socket, options: TcpChannelOptions) {
     this.link = link;
@@ -117,6 +139,16 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
     link.attach(channelId, this);
     if (this.recording) this.grace!.registry.opened?.(this);
     link.counters.channelsOpened += 1;
+    const metering = options.metering;
+    if (metering !== undefined) {
+      const meter = (this.meter = metering.meter);
+      this.readIsUpload = metering.local === 'client';
+      this.readLimit = this.readIsUpload ? meter.upload : meter.download;
+      this.writeLimit = this.readIsUpload ? meter.download : meter.upload;
+      this.readWaiter = { onRateGrant: (bytes) => this.grantedRead(bytes) };
+      this.writeWaiter = { onRateGrant: (bytes) => this.grantedWrite(bytes) };
+      meter.channelOpened(this);
+    }
     options.observer?.opened?.({ channelId, target: options.target ?? '', linkId: link.id, source: options.source });
     if (options.confirmTimeoutMs !== undefined) {
       this.timer = setTimeout(() => this.abort('connect response timeout', true), options.confirmTimeoutMs);
@@ -130,8 +162,9 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
   start(initial: { toLocal?: Buffer[]; toLink?: Buffer } = {}): void {
     const socket = this.socket;
     for (const chunk of initial.toLocal ?? []) this.writeLocal(chunk);
-    if (initial.toLink && initial.toLink.length > 0) this.onLocalData(initial.toLink);
-    socket.on('data', (chunk: Buffer) => this.onLocalData(chunk));
+    const onData = this.meter === undefined ? (chunk: Buffer) => this.onLocalData(chunk) : (chunk: Buffer) => this.meteredRead(chunk);
+    if (initial.toLink && initial.toLink.length > 0 && !this.finished) onData(initial.toLink);
+    socket.on('data', onData);
     socket.on('end', () => this.onLocalEnd());
     socket.on('drain', () => {
       if (this.link.peerResumes) this.ackFlushed(true);
@@ -309,7 +342,7 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
 
   /** Received bytes the local socket has flushed (not merely buffered). */
   private flushedBytes(): number {
-    return this.bytesFromLink - this.socket.writableLength;
+    return this.bytesFromLink - this.socket.writableLength - this.heldWriteBytes;
   }
 
   /**
@@ -388,7 +421,7 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
     if (this.finished) return;
     switch (msg.type) {
       case 'data':
-        if (this.remoteEnded) return;
+        if (this.remoteEnded || this.remoteEofHeld) return;
         this.writeLocal(msg.data);
         return;
       case 'connectResponse':
@@ -400,6 +433,11 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
         }
         return;
       case 'disconnect':
+        if (msg.error === 'EOF' && this.heldWriteBytes > 0) {
+          // Rate-limited data still to deliver: the end of stream goes after it (grantedWrite).
+          this.remoteEofHeld = true;
+          return;
+        }
         this.onRemoteDisconnect(msg.error);
         return;
     }
@@ -409,6 +447,14 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
     this.lastTraffic = Date.now();
     this.bytesFromLink += data.length;
     this.link.counters.bytesFromLink += data.length;
+    if (this.meter !== undefined) {
+      this.meteredWrite(data);
+      return;
+    }
+    this.flushLocal(data);
+  }
+
+  private flushLocal(data: Buffer): void {
     this.socket.write(data);
     if (this.link.peerResumes) this.ackFlushed(false);
     if (!this.blockingLink && this.socket.writableLength > this.inboundHighWater()) {
@@ -450,6 +496,10 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
 
   private onLocalEnd(): void {
     if (this.finished || this.localEnded) return;
+    if (this.heldReadBytes > 0) {
+      this.localEndHeld = true; // said after the held bytes (grantedRead)
+      return;
+    }
     this.localEnded = true;
     if (this.suspended || this.awaitingOffset) return; // said on the new link, after the replay
     this.sendDisconnect('EOF');
@@ -520,6 +570,15 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
     this.graceTimer = undefined;
     this.replay.length = 0;
     this.replayBytes = 0;
+    if (this.meter !== undefined) {
+      this.readLimit!.cancel(this.readWaiter!);
+      this.writeLimit!.cancel(this.writeWaiter!);
+      this.heldRead.length = 0;
+      this.heldReadBytes = 0;
+      this.heldWrite.length = 0;
+      this.heldWriteBytes = 0;
+      this.meter.channelClosed(this);
+    }
     if (this.recording) this.grace!.registry.ended(this);
     this.link.cancelDrainWait(this);
     this.unblockLink();
@@ -550,6 +609,124 @@ export class TcpChannel implements ChannelEndpoint, DrainWaiter {
       durationMs: Date.now() - this.startedAt,
       error: this.closeError || error,
     });
+  }
+
+  // ---- metering ---------------------------------------------------------------------------
+
+  private countRead(bytes: number): void {
+    if (this.readIsUpload) this.meter!.countUpload(bytes);
+    else this.meter!.countDownload(bytes);
+  }
+
+  private countWrite(bytes: number): void {
+    if (this.readIsUpload) this.meter!.countDownload(bytes);
+    else this.meter!.countUpload(bytes);
+  }
+
+  /** A local read on a metered channel: counted and let through as far as the rate allows, the rest held with the socket paused. */
+  private meteredRead(chunk: Buffer): void {
+    if (this.finished) return;
+    if (this.heldReadBytes === 0) {
+      const granted = this.readLimit!.take(chunk.length);
+      if (granted > 0) {
+        this.countRead(granted);
+        if (this.finished) return;
+        if (granted === chunk.length) {
+          this.onLocalData(chunk);
+          return;
+        }
+        this.onLocalData(chunk.subarray(0, granted));
+        if (this.finished) return;
+        chunk = chunk.subarray(granted);
+      }
+    }
+    this.heldRead.push(chunk);
+    this.heldReadBytes += chunk.length;
+    this.pause('rate');
+    this.readLimit!.wait(this.readWaiter!, this.heldReadBytes);
+  }
+
+  private grantedRead(bytes: number): void {
+    let left = bytes;
+    while (left > 0 && this.heldRead.length > 0 && !this.finished) {
+      const first = this.heldRead[0]!;
+      let piece = first;
+      if (first.length <= left) this.heldRead.shift();
+      else {
+        piece = first.subarray(0, left);
+        this.heldRead[0] = first.subarray(left);
+      }
+      left -= piece.length;
+      this.heldReadBytes -= piece.length;
+      this.countRead(piece.length);
+      if (this.finished) return;
+      this.onLocalData(piece);
+    }
+    if (this.finished) return;
+    if (this.heldReadBytes > 0) {
+      this.readLimit!.wait(this.readWaiter!, this.heldReadBytes);
+      return;
+    }
+    this.unpause('rate');
+    if (this.localEndHeld) {
+      this.localEndHeld = false;
+      this.onLocalEnd();
+    }
+  }
+
+  /** Data for the local socket on a metered channel: written as far as the rate allows, the rest held (bounded by pausing the link). */
+  private meteredWrite(data: Buffer): void {
+    if (this.heldWriteBytes === 0) {
+      const granted = this.writeLimit!.take(data.length);
+      if (granted > 0) {
+        this.countWrite(granted);
+        if (this.finished) return;
+        if (granted === data.length) {
+          this.flushLocal(data);
+          return;
+        }
+        this.flushLocal(data.subarray(0, granted));
+        data = data.subarray(granted);
+      }
+    }
+    this.heldWrite.push(data);
+    this.heldWriteBytes += data.length;
+    this.writeLimit!.wait(this.writeWaiter!, this.heldWriteBytes);
+    if (!this.blockingLink && this.heldWriteBytes + this.socket.writableLength > this.inboundHighWater()) {
+      // Held like a slow reader's backlog: the link stops reading until the rate catches up.
+      this.blockingLink = true;
+      this.link.counters.inboundPauses += 1;
+      this.link.pauseInbound(this);
+    }
+  }
+
+  private grantedWrite(bytes: number): void {
+    let left = bytes;
+    while (left > 0 && this.heldWrite.length > 0 && !this.finished) {
+      const first = this.heldWrite[0]!;
+      let piece = first;
+      if (first.length <= left) this.heldWrite.shift();
+      else {
+        piece = first.subarray(0, left);
+        this.heldWrite[0] = first.subarray(left);
+      }
+      left -= piece.length;
+      this.heldWriteBytes -= piece.length;
+      this.countWrite(piece.length);
+      if (this.finished) return;
+      this.lastTraffic = Date.now();
+      this.flushLocal(piece);
+    }
+    if (this.finished) return;
+    if (this.blockingLink && this.heldWriteBytes + this.socket.writableLength <= this.inboundHighWater()) this.unblockLink();
+    if (this.heldWriteBytes > 0) {
+      this.writeLimit!.wait(this.writeWaiter!, this.heldWriteBytes);
+      return;
+    }
+    if (this.remoteEofHeld) {
+      this.remoteEofHeld = false;
+      this.onRemoteDisconnect('EOF');
+    }
   }
 
   private clearTimer(): void {

@@ -20,6 +20,7 @@ import type { DataMessage } from '../protocol/index.js';
 import type { UdpChannelOpener } from './dialing-side.js';
 import { IdleTimer } from './idle-timer.js';
 import type { ChannelEndpoint, ChannelMessage, Link } from './link.js';
+import type { MeteredChannel, TrafficMeter } from './meter.js';
 import type { UpstreamProxy } from './upstream.js';
 import { directUdpTransport } from './udp-direct-transport.js';
 import type { UdpLookup } from './udp-direct-transport.js';
@@ -39,6 +40,8 @@ export interface UdpDialingSideOptions {
   upstreamTimeoutMs?: number;
   /** Where the datagrams go; default: a socks5 `upstream`'s UDP ASSOCIATE, else a local socket. */
   transport?: UdpTransportOpener;
+  /** Counts the datagrams' bytes (the account of the client's token); UDP is counted, never rate-limited. */
+  meter?: TrafficMeter;
 }
 
 export const DEFAULT_UDP_IDLE_TIMEOUT_MS = 5 * 60_000;
@@ -76,12 +79,12 @@ export function udpChannelOpener(options: UdpDialingSideOptions = {}): UdpChanne
       return;
     }
     openPerLink.set(link, open + 1);
-    new UdpDialingChannel(link, channelId, idleMs, () => release(link)).start(openTransport);
+    new UdpDialingChannel(link, channelId, idleMs, () => release(link), options.meter).start(openTransport);
   };
 }
 
 /** Serves one Connect(udp): opens a transport, answers with a ConnectResponse, relays datagrams. */
-class UdpDialingChannel implements ChannelEndpoint, UdpTransportHandlers {
+class UdpDialingChannel implements ChannelEndpoint, UdpTransportHandlers, MeteredChannel {
   private transport: UdpTransport | null = null;
   private readonly queued: DataMessage[] = [];
   private lastTraffic = Date.now();
@@ -94,9 +97,11 @@ class UdpDialingChannel implements ChannelEndpoint, UdpTransportHandlers {
     idleMs: number,
     /** Gives the channel's place under the per-link cap back; called once. */
     private readonly onClosed: () => void,
+    private readonly meter: TrafficMeter | undefined,
   ) {
     // Registered before the transport opens so datagrams right behind the Connect are kept (bounded).
     link.attach(channelId, this);
+    meter?.channelOpened(this);
     this.idleTimer.start(idleMs, () => this.lastTraffic, () => this.onIdle());
   }
 
@@ -119,6 +124,11 @@ class UdpDialingChannel implements ChannelEndpoint, UdpTransportHandlers {
     this.close(null);
   }
 
+  /** MeteredChannel: ends the channel and tells the SOCKS side why. */
+  close(reason: string | null): void {
+    this.end(reason);
+  }
+
   onChannelMessage(msg: ChannelMessage): void {
     if (this.closed) return;
     if (msg.type === 'disconnect') {
@@ -132,6 +142,10 @@ class UdpDialingChannel implements ChannelEndpoint, UdpTransportHandlers {
     }
     this.lastTraffic = Date.now();
     this.link.counters.udpDatagramsFromLink += 1;
+    if (this.meter !== undefined) {
+      this.meter.countUpload(msg.data.length);
+      if (this.closed) return;
+    }
     if (this.transport === null) {
       if (this.queued.length >= MAX_QUEUED_BEFORE_BIND) this.onDrop();
       else this.queued.push(msg);
@@ -147,6 +161,10 @@ class UdpDialingChannel implements ChannelEndpoint, UdpTransportHandlers {
     if (this.link.congested) {
       this.onDrop(); // no flow control for UDP: shed load instead of queueing without bound
       return;
+    }
+    if (this.meter !== undefined) {
+      this.meter.countDownload(data.length);
+      if (this.closed) return;
     }
     this.link.counters.udpDatagramsToLink += 1;
     this.link.send({
@@ -201,9 +219,10 @@ class UdpDialingChannel implements ChannelEndpoint, UdpTransportHandlers {
   }
 
   /** `disconnectText`: null = end silently; else tell the SOCKS side why we gave up. */
-  private close(disconnectText: string | null): void {
+  private end(disconnectText: string | null): void {
     if (this.closed) return;
     this.closed = true;
+    this.meter?.channelClosed(this);
     this.idleTimer.stop();
     this.queued.length = 0;
     this.onClosed();

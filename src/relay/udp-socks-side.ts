@@ -22,12 +22,15 @@ import { randomUUID } from 'node:crypto';
 import { Reply } from '../socks5/types.js';
 import type { SocksUdpRequest, UdpAssociation, UdpDatagram } from '../socks5/types.js';
 import type { ChannelEndpoint, ChannelMessage, Link } from './link.js';
+import type { MeteredChannel, TrafficMeter } from './meter.js';
 
 export interface UdpSocksSideOptions {
   /** Reply success before the dialing side confirms (Go `-f`). */
   fastOpen: boolean;
   /** How long to wait for the ConnectResponse; Go waits 15 s. */
   connectTimeoutMs: number;
+  /** Counts the datagrams' bytes (the account of the port's token); UDP is counted, never rate-limited. */
+  meter?: TrafficMeter;
 }
 
 /** Opens a UDP channel over `link` for a SOCKS5 UDP ASSOCIATE and answers the SOCKS client. */
@@ -42,7 +45,7 @@ export function openUdpSocksSide(link: Link, req: SocksUdpRequest, options: UdpS
 
 type State = 'connecting' | 'accepting' | 'open' | 'closed';
 
-class UdpSocksChannel implements ChannelEndpoint {
+class UdpSocksChannel implements ChannelEndpoint, MeteredChannel {
   private readonly channelId = randomUUID();
   private state: State = 'connecting';
   /** The dialing side answered with success. */
@@ -60,6 +63,7 @@ class UdpSocksChannel implements ChannelEndpoint {
 
   start(): void {
     this.link.attach(this.channelId, this);
+    this.options.meter?.channelOpened(this);
     // PROTOCOL.md §3.3: a UDP Connect carries no address part.
     this.link.send({ type: 'connect', protocol: 'udp', channelId: this.channelId, address: '', port: 0 });
     this.timer = setTimeout(() => this.onConnectTimeout(), this.options.connectTimeoutMs);
@@ -79,6 +83,11 @@ class UdpSocksChannel implements ChannelEndpoint {
     this.finish(false);
   }
 
+  /** Ends the association from outside (its meter's quota ran out). */
+  close(): void {
+    this.finish(true);
+  }
+
   onChannelMessage(msg: ChannelMessage): void {
     if (this.state === 'closed') return;
     switch (msg.type) {
@@ -95,6 +104,10 @@ class UdpSocksChannel implements ChannelEndpoint {
         }
         this.lastTraffic = Date.now();
         this.link.counters.udpDatagramsFromLink += 1;
+        if (this.options.meter !== undefined) {
+          this.options.meter.countDownload(msg.data.length);
+          if ((this.state as State) === 'closed') return; // its meter closed it
+        }
         this.association.send(msg.address, msg.port, msg.data);
         return;
     }
@@ -150,6 +163,10 @@ class UdpSocksChannel implements ChannelEndpoint {
       this.link.counters.udpDatagramsDropped += 1;
       return;
     }
+    if (this.options.meter !== undefined) {
+      this.options.meter.countUpload(d.data.length);
+      if (this.state !== 'open') return;
+    }
     this.link.counters.udpDatagramsToLink += 1;
     this.link.send({
       type: 'data',
@@ -176,6 +193,7 @@ class UdpSocksChannel implements ChannelEndpoint {
     if (this.state === 'closed') return;
     const wasOpen = this.state === 'open';
     this.state = 'closed';
+    this.options.meter?.channelClosed(this);
     this.clearTimer();
     this.req.socket.off('close', this.onControlClosed);
     this.link.detach(this.channelId, this);

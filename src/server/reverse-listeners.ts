@@ -12,6 +12,7 @@ import { ReverseListener } from './reverse-listener.js';
 import type { ReverseTokenRecord } from './tokens.js';
 import type { DestinationCheck } from '../access/guard.js';
 import type { ChannelLease, ChannelRefusal } from './channel-gate.js';
+import type { TrafficMeter } from '../relay/meter.js';
 
 export interface ReverseListenersOptions {
   server: ResolvedServerOptions;
@@ -26,6 +27,8 @@ export interface ReverseListenersOptions {
   entryChecks?: (token: string) => readonly DestinationCheck[];
   /** [linksocks-ts] Token policy admission of each request on a token's port. */
   gate?: (token: string) => ChannelLease | ChannelRefusal;
+  /** [linksocks-ts] The account a token's channels count on (and are rate-limited by). */
+  meterFor?: (token: string) => TrafficMeter | undefined;
   logger: Logger;
 }
 
@@ -42,6 +45,7 @@ export class ReverseListeners {
     if (!listener) {
       const credentials =
         record.username && record.password ? { username: record.username, password: record.password } : undefined;
+      const meter = this.options.meterFor?.(record.token);
       listener = new ReverseListener(this.options.poolFor(record.token), {
         host: server.socksHost,
         port: record.port,
@@ -49,11 +53,11 @@ export class ReverseListeners {
         httpConnect: server.httpConnect,
         handshakeTimeoutMs: server.socksHandshakeTimeoutMs,
         providerWaitMs: server.providerWaitMs,
-        channel: { ...this.options.channel, grace: this.options.graceFor?.(record.token) },
+        channel: { ...this.options.channel, grace: this.options.graceFor?.(record.token), meter },
         entryChecks: entryChecks && (() => entryChecks(record.token)),
         gate: gate && (() => gate(record.token)),
         checkTimeoutMs: server.connectTimeoutMs,
-        udp: (link, req) => openUdpSocksSide(link, req, this.options.channel),
+        udp: (link, req) => openUdpSocksSide(link, req, { ...this.options.channel, meter }),
         logger,
       });
       this.listeners.set(record.token, listener);

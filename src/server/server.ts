@@ -55,6 +55,7 @@ export const TOKEN_DISABLED_ERROR = 'token is disabled';
  * (which sets `LinkSocksServer.meterUsage`); absent fields are left out of the status.
  */
 export type MeterUsage = Omit<TokenUsage, 'channels'>;
+import { TokenAccounts } from './token-usage.js';
 
 const PING_INTERVAL_MS = 30_000;
 /** WebSocket close code of a client disconnected through kickClient (policy violation, RFC 6455 §7.4.1). */
@@ -81,6 +82,8 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
   readonly options: ResolvedServerOptions;
   readonly counters = new RelayCounters();
   readonly store: TokenStore;
+  /** @internal [linksocks-ts] Per-token usage, rate limits and quotas (policy fields of the records). */
+  readonly accounts: TokenAccounts;
   /** Set with the `metrics` option; also usable by embedding programs. */
   readonly metricsRegistry: Registry | undefined;
   private readonly logger: Logger;
@@ -137,6 +140,13 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     this.store.on('removed', (record: TokenRecord) => this.onTokenRemoved(record));
     this.store.on('changed', (record: TokenRecord, before: TokenRecord) => this.onTokenChanged(record, before));
     this.store.on('added', () => this.expiry.reschedule());
+    const accounts = (this.accounts = new TokenAccounts({ logger, save: options.stateFile ? () => this.store.saveUsage() : undefined }));
+    for (const record of this.store.list()) accounts.configure(record.token, record.policy);
+    accounts.restore(this.store.savedUsage);
+    this.store.setUsageSource(() => accounts.snapshot());
+    this.store.on('added', (record: TokenRecord) => accounts.configure(record.token, record.policy));
+    this.store.on('changed', (record: TokenRecord) => accounts.configure(record.token, record.policy));
+    this.meterUsage = (token) => accounts.status(token);
     this.authLimiter = new AuthRateLimiter(options.authRateLimit);
     const graceMs = options.transportGraceMs;
     this.auditLog = options.auditLog ? new AuditLog(this, { target: options.auditLog, logger }) : undefined;
@@ -171,6 +181,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       this.logger.info({ reason }, 'Channel refused by token policy');
       this.emit('policy-refused', { token, reason });
     });
+    this.channelGate.addCheck((token) => (accounts.admits(token) ? undefined : 'quota'));
     this.reverseListeners = new ReverseListeners({
       server: options,
       channel: {
@@ -181,6 +192,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       },
       poolFor: (token) => this.sessions.poolFor(token),
       // A token's own rules replace the server-wide entry rules on its port (upstream).
+      meterFor: (token) => accounts.meterFor(token),
       entryChecks: (token) => {
         const own = this.store.get(token)?.rules;
         return [entryCheck(new DestinationPolicy(own ?? this.store.access.entry))];
@@ -201,6 +213,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       options,
       logger,
       store: this.store,
+      accounts,
       sessions: this.sessions,
       listeners: this.reverseListeners,
       maxChannelsPerLink: options.maxChannelsPerLink,
@@ -209,6 +222,8 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       isDraining: () => this.draining,
       dialingOptions: (token) => ({
         ...dialingOptions(dialTcp, upstream, options, forwardObserver),
+        meter: accounts.meterFor(token),
+        openUdp: udpChannelOpener({ upstream, meter: accounts.meterFor(token) }),
         // Read at every Connect: PUT /api/config/access applies to open sessions too.
         access: () => [
           tokenCheck(new DestinationPolicy(this.store.get(token)?.rules)),
@@ -485,6 +500,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     this.sessions.cancelAllWaiters();
     await this.front.close();
     await ending;
+    this.accounts.close();
     await this.auditLog?.close();
     await this.clusterRedis?.close();
   }
@@ -617,6 +633,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     this.routes.delete(record.token);
     this.reverseListeners.closeFor(record.token);
     this.sessions.dropPool(record.token);
+    this.accounts.forget(record.token);
   }
 
   private admin(): TokenAdmin {

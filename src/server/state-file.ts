@@ -55,6 +55,19 @@ export interface TokenState {
   tokens: PersistedToken[];
   /** Server-wide access rules; absent in files written before access control (they load as none). */
   access?: { entry?: PersistedRules; dial?: PersistedRules };
+  /**
+   * [linksocks-ts] What each token moved (rate and quota accounting), by token; absent in older
+   * files (usage then starts at zero). Written with every token change and periodically.
+   */
+  usage?: Record<string, PersistedUsage>;
+}
+
+export interface PersistedUsage {
+  bytesUp: number;
+  bytesDown: number;
+  quotaUsed: number;
+  /** ms since the epoch. */
+  periodStart: number;
 }
 
 /** Reads and checks the file's shape; undefined when it does not exist. Never modifies it. */
@@ -115,7 +128,26 @@ function checkState(filePath: string, parsed: unknown): TokenState {
       state.access[side] = rules;
     }
   }
+  const usage = parsed['usage'];
+  if (usage !== undefined) state.usage = checkUsage(usage, corrupt);
   return state;
+}
+
+function checkUsage(usage: unknown, corrupt: (what: string) => StateFileError): Record<string, PersistedUsage> {
+  if (!isObject(usage)) throw corrupt('"usage" is not an object');
+  const checked: Record<string, PersistedUsage> = {};
+  for (const [token, entry] of Object.entries(usage)) {
+    if (!isObject(entry)) throw corrupt('usage entry is not an object');
+    const numbers: number[] = [];
+    for (const key of ['bytesUp', 'bytesDown', 'quotaUsed', 'periodStart'] as const) {
+      const value = entry[key];
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw corrupt(`usage entry: "${key}" is not a non-negative number`);
+      numbers.push(value);
+    }
+    const [bytesUp, bytesDown, quotaUsed, periodStart] = numbers as [number, number, number, number];
+    checked[token] = { bytesUp, bytesDown, quotaUsed, periodStart };
+  }
+  return checked;
 }
 
 function checkToken(entry: Record<string, unknown>, bad: (what: string) => StateFileError): PersistedToken {

@@ -34,6 +34,7 @@ import {
   readStateFile,
   writeStateFile,
   type PersistedToken,
+  type PersistedUsage,
   type TokenState,
 } from './state-file.js';
 
@@ -82,6 +83,10 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   /** autonomy token → its internal tokens. */
   private readonly internalsByParent = new Map<string, Set<string>>();
   private accessRules: ServerAccessRules = { entry: AccessRules.none, dial: AccessRules.none };
+  /** Token usage as the state file had it when loaded (TokenAccounts.restore). */
+  readonly savedUsage: Readonly<Record<string, PersistedUsage>> | undefined;
+  /** Where persist() gets the usage section from (TokenAccounts.snapshot). */
+  private usageSource: (() => Record<string, PersistedUsage>) | undefined;
 
   /**
    * Loads `stateFile` when given (creating it, empty, when missing so that an unwritable location
@@ -99,6 +104,17 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       return;
     }
     this.restore(this.stateFile, state);
+    this.savedUsage = state.usage;
+  }
+
+  /** [linksocks-ts] Makes every write of the state file include the usage section from `source`. */
+  setUsageSource(source: () => Record<string, PersistedUsage>): void {
+    this.usageSource = source;
+  }
+
+  /** [linksocks-ts] Writes the state file now (for the usage section); no-op without a state file. */
+  saveUsage(): void {
+    this.persist();
   }
 
   /** Server-wide access rules, as last set (or loaded from the state file). */
@@ -439,6 +455,8 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     const state: TokenState = { version: STATE_FILE_VERSION, tokens };
     const { entry, dial } = this.accessRules;
     if (!entry.isEmpty || !dial.isEmpty) state.access = { entry: entry.toJSON(), dial: dial.toJSON() };
+    const usage = Object.entries(this.usageSource?.() ?? {}).filter(([token]) => this.records.has(token));
+    if (usage.length > 0) state.usage = Object.fromEntries(usage);
     writeStateFile(this.stateFile, state);
   }
 

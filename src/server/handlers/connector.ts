@@ -61,6 +61,7 @@ export function startConnector(session: Session, ctx: RoleContext): void {
       ...(rules && { admit: () => admitByRules(msg, new DestinationPolicy(rules), ctx.options.connectTimeoutMs) }),
       grace: graceMs > 0 ? { ms: graceMs, routes: ctx.routesFor(poolToken) } : undefined,
       observer: ctx.agentObserver,
+      meter: ctx.accounts.meterFor(token),
     });
   });
 }

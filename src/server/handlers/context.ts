@@ -12,11 +12,14 @@ import type { Sessions } from '../sessions.js';
 import type { TokenStore } from '../token-store.js';
 import { CHANNEL_REFUSAL_TEXT, type ChannelGate } from '../channel-gate.js';
 import type { ConnectMessage } from '../../protocol/index.js';
+import type { TokenAccounts } from '../token-usage.js';
 
 export interface RoleContext {
   readonly options: ResolvedServerOptions;
   readonly logger: Logger;
   readonly store: TokenStore;
+  /** [linksocks-ts] Per-token usage, rate and quota (token-usage.ts). */
+  readonly accounts: TokenAccounts;
   readonly sessions: Sessions;
   readonly listeners: ReverseListeners;
   readonly maxChannelsPerLink: number;
