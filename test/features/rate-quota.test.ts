@@ -1,7 +1,7 @@
 // Token rate limits and quotas on real sockets: the rate measured over 5 s on one stream and on 16
 // parallel streams, each direction, through a reverse token's SOCKS port and a forward client;
 // a rate changed while a transfer runs; a quota crossed mid-stream; usage kept across a restart.
-// The policy is applied through the server's accounts (what a token's policy field drives).
+// Policies are set as the API's PATCH sets them (server.updateToken), and once through PATCH itself.
 import { expect } from 'chai';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -12,7 +12,7 @@ import { pino } from 'pino';
 import type { Logger } from '../../src/log.js';
 import { LinkSocksClient } from '../../src/client/client.js';
 import { LinkSocksServer } from '../../src/server/server.js';
-import type { TokenPolicy } from '../../src/server/token-policy.js';
+import type { TokenPolicyChange } from '../../src/server/token-policy-input.js';
 import { tokenLabel } from '../../src/metrics/metrics.js';
 import { LOCALHOST, startUdpEchoServer } from '../helpers/net.js';
 import { socksConnect, socksConnectReply, socksUdpRoundTrip, SocksReply } from '../helpers/socks.js';
@@ -20,6 +20,7 @@ import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 import { waitForDefined } from '../helpers/wait.js';
 
 const RATE = 2_000_000;
+const KEY = 'meter-test-key';
 const WARMUP_MS = 1000;
 const WINDOW_MS = 5000;
 /** Measured rates, printed at the end of the suite (the figures the docs quote). */
@@ -161,8 +162,19 @@ describe('token rate limit and quota', function () {
     return s;
   }
 
-  function configure(token: string, policy: TokenPolicy | undefined): void {
-    server.accounts.configure(token, policy);
+  function configure(token: string, change: TokenPolicyChange): void {
+    server.updateToken(token, change);
+  }
+
+  /** PATCH /api/token/{token} through the HTTP API (the server was started with apiKey KEY). */
+  async function patch(token: string, body: Record<string, unknown>): Promise<number> {
+    const response = await fetch(`http://${LOCALHOST}:${server.address().port}/api/token/${token}`, {
+      method: 'PATCH',
+      headers: { 'X-API-Key': KEY, 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    await response.text();
+    return response.status;
   }
 
   beforeEach(async function () {
@@ -222,23 +234,23 @@ describe('token rate limit and quota', function () {
     }
   }
 
-  it('a rate changed while a transfer runs takes effect within a second', async function () {
-    await startServer();
-    configure('rev', { rateLimit: 1_000_000 });
+  it('a rate changed by PATCH while a transfer runs takes effect within a second', async function () {
+    await startServer({ apiKey: KEY });
+    expect(await patch('rev', { rate_limit: '1MB' })).to.equal(200);
     const port = await socksPortFor('reverse');
     let received = 0;
     (await open(port, servers.flood.port)).on('data', (chunk: Buffer) => {
       received += chunk.length;
     });
     await sleep(1500);
-    configure('rev', { rateLimit: 4_000_000 });
+    expect(await patch('rev', { rate_limit: '4MB' })).to.equal(200);
     await sleep(500);
     const b0 = received;
     await sleep(1000);
     const faster = received - b0;
     figures.push(`live change 1 MB/s → 4 MB/s: ${faster} B in the second after the first 0.5 s`);
     expect(faster).to.be.within(4_000_000 * 0.8, 4_000_000 * 1.2);
-    configure('rev', undefined); // unlimited: the held bytes go at once, nothing waits
+    expect(await patch('rev', { rate_limit: null })).to.equal(200); // unlimited: the held bytes go at once
     const b1 = received;
     await sleep(1000);
     expect(received - b1).to.be.above(8_000_000);
@@ -350,7 +362,9 @@ describe('token rate limit and quota', function () {
   it('HTTP clients on a reverse port get 429 while the quota is used up', async function () {
     await startServer();
     const port = await socksPortFor('reverse');
-    configure('rev', { quotaBytes: 0 });
+    configure('rev', { quotaBytes: 100_000 });
+    const first = await open(port, servers.flood.port);
+    await new Promise<void>((resolve) => first.once('close', () => resolve()));
     for (const request of [`CONNECT ${LOCALHOST}:${servers.sink.port} HTTP/1.1\r\nHost: x\r\n\r\n`, `GET http://${LOCALHOST}:${servers.sink.port}/ HTTP/1.1\r\nHost: x\r\n\r\n`]) {
       const socket = net.connect(port, LOCALHOST);
       socket.on('error', () => undefined);
@@ -379,8 +393,9 @@ describe('token rate limit and quota', function () {
     const saved = JSON.parse(readFileSync(stateFile, 'utf8')) as { usage?: Record<string, { bytesUp: number; quotaUsed: number }> };
     expect(saved.usage?.['fwd']?.bytesUp).to.equal(300_000);
     await startServer({ stateFile });
-    expect(server.accounts.status('fwd')).to.deep.equal({ bytes_up: 300_000, bytes_down: 0 });
-    expect(server.accounts.snapshot()['fwd']).to.include({ bytesUp: 300_000, quotaUsed: 300_000 });
+    // The policy came back with the token, the usage from the file's usage section.
+    const entry = server.status().tokens.find((t) => t.token === 'fwd');
+    expect(entry?.usage).to.deep.equal({ channels: 0, bytes_up: 300_000, bytes_down: 0, quota_used: 300_000 });
   });
 });
 
