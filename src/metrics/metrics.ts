@@ -108,7 +108,7 @@ export function attachMetrics(source: MetricsSource, options: MetricsOptions = {
   source.on('auth-failed', () => authFailures.inc());
   const policyRefusals = new Counter({
     name: 'linksocks_policy_refusals_total',
-    help: 'New channels refused by token policy (reason: max_channels, disabled)',
+    help: 'New channels refused by token policy (reason: max_channels, disabled, quota)',
     labelNames: ['reason'],
     registers: [registry],
   });
