@@ -341,7 +341,7 @@ describe('token policy (limits, expiry, disable, PATCH)', function () {
         clients_count: 1,
         port: (s.store.get('rev') as { port: number }).port,
         connector_tokens: ['con'],
-        connector_policies: [{ token: 'con', policy: { max_channels: 1 }, usage: { channels: 1 } }],
+        connector_policies: [{ token: 'con', policy: { max_channels: 1 }, usage: { channels: 1, ...s.accounts.status('con') } }],
       });
       s.updateToken('con', { maxChannels: null });
       held.push(await tunnel(port, echo!));
