@@ -9,6 +9,7 @@ import type { RelayCounters } from '../relay/counters.js';
 import { Ring } from '../util/ring.js';
 import type { ClientEntry } from './admin-views.js';
 import type { LinkSocksServerEvents } from './events.js';
+import { policyToJson, type TokenPolicyJson } from './token-policy-input.js';
 import { isInternal } from './token-store.js';
 import type { TokenRecord } from './tokens.js';
 
@@ -46,7 +47,13 @@ export type AdminEventKind =
   | 'client-connected'
   | 'client-disconnected'
   | 'token-added'
-  | 'token-removed';
+  | 'token-removed'
+  | 'client-kicked'
+  | 'token-disabled'
+  | 'token-enabled'
+  | 'policy-changed'
+  | 'policy-refused'
+  | 'token-expired';
 
 /** An entry of the recent-events list. Text fields carry peer- and user-supplied strings. */
 export interface AdminEvent {
@@ -70,9 +77,10 @@ export interface AdminFeedSource {
   clients(): ClientEntry[];
 }
 
-/** Token additions and removals, from the server's token store. */
+/** Token additions, removals and policy changes, from the server's token store. */
 export interface TokenEventSource {
   on(event: 'added' | 'removed', listener: (record: TokenRecord) => void): unknown;
+  on(event: 'changed', listener: (record: TokenRecord, before: TokenRecord) => void): unknown;
 }
 
 export interface AdminFeedOptions {
@@ -84,7 +92,10 @@ export interface AdminFeedOptions {
   maxEvents?: number;
   /** Authentication failures from one address within this window fold into one entry; default 60 s. */
   authWindowMs?: number;
-  /** New authentication-failure entries allowed per window, all addresses together; default 20. */
+  /**
+   * New authentication-failure entries allowed per window, all addresses together; default 20. The
+   * same bounds apply to policy refusals, folded per token and reason.
+   */
   authEntriesPerWindow?: number;
   now?: () => number;
 }
@@ -101,6 +112,9 @@ export class AdminFeed implements ServerMonitor {
   /** Open authentication-failure entries by address (at most authEntriesPerWindow + 1 at once). */
   private readonly authEntries = new Map<string, AdminEvent>();
   private authOverflow: AdminEvent | undefined;
+  /** Open policy-refusal entries by reason and token, bounded like authEntries. */
+  private readonly refusalEntries = new Map<string, AdminEvent>();
+  private refusalOverflow: AdminEvent | undefined;
   private nextEventId = 1;
   private timer: NodeJS.Timeout | undefined;
   private draining = false;
@@ -138,8 +152,22 @@ export class AdminFeed implements ServerMonitor {
     tokens?.on('added', (record) => {
       if (!isInternal(record)) this.add('token-added', `${kindOf(record)} token ${record.token} added${portText(record)}`);
     });
+    source.on('client-kicked', (event) => {
+      this.add('client-kicked', `${ROLE_NAMES[event.role]} disconnected by the administrator (token ${event.token})`, event.remoteAddress);
+    });
+    source.on('policy-refused', (event) => this.onPolicyRefused(event.token, event.reason));
     tokens?.on('removed', (record) => {
-      if (!isInternal(record)) this.add('token-removed', `${kindOf(record)} token ${record.token} removed`);
+      if (isInternal(record)) return;
+      // The expiry timer removes a token at its expires_at, never before: a removal from then on is that.
+      const expiresAt = record.policy?.expiresAt;
+      if (expiresAt !== undefined && expiresAt <= this.now()) {
+        this.add('token-expired', `${kindOf(record)} token ${record.token} expired (${new Date(expiresAt).toISOString()}) and was removed`);
+      } else {
+        this.add('token-removed', `${kindOf(record)} token ${record.token} removed`);
+      }
+    });
+    tokens?.on('changed', (record, before) => {
+      if (!isInternal(record)) this.onTokenChanged(record, before);
     });
   }
 
@@ -220,6 +248,45 @@ export class AdminFeed implements ServerMonitor {
     return event;
   }
 
+  /** Disable and enable get entries of their own; other field changes one entry listing them. */
+  private onTokenChanged(record: TokenRecord, before: TokenRecord): void {
+    const name = `${kindOf(record)} token ${record.token}`;
+    const wasDisabled = before.policy?.disabled === true;
+    const isDisabled = record.policy?.disabled === true;
+    if (isDisabled && !wasDisabled) this.add('token-disabled', `${name} disabled: its clients are disconnected and refused`);
+    if (wasDisabled && !isDisabled) this.add('token-enabled', `${name} enabled`);
+    const was: Record<string, unknown> = { ...(before.policy && policyToJson(before.policy)) };
+    const now: Record<string, unknown> = { ...(record.policy && policyToJson(record.policy)) };
+    const changes: string[] = [];
+    for (const field of POLICY_FIELDS_SHOWN) {
+      if (was[field] !== now[field]) changes.push(`${field} ${shown(was[field])} → ${shown(now[field])}`);
+    }
+    const strategyOf = (r: TokenRecord): string | undefined => (r.kind === 'reverse' ? r.strategy : undefined);
+    if (strategyOf(before) !== strategyOf(record)) changes.push(`strategy ${shown(strategyOf(before))} → ${shown(strategyOf(record))}`);
+    if (changes.length > 0) this.add('policy-changed', `${name} policy: ${changes.join(', ')}`);
+  }
+
+  /** Refusals come per channel: folded per token and reason within the window, as failures are. */
+  private onPolicyRefused(token: string, reason: 'disabled' | 'max_channels' | 'quota'): void {
+    const now = this.now();
+    for (const [key, entry] of this.refusalEntries) {
+      if (now - Date.parse(entry.time) >= this.authWindowMs) this.refusalEntries.delete(key);
+    }
+    if (this.refusalOverflow && now - Date.parse(this.refusalOverflow.time) >= this.authWindowMs) this.refusalOverflow = undefined;
+    const key = `${reason}\u0000${token}`;
+    const existing = this.refusalEntries.get(key);
+    if (existing) {
+      bump(existing, now);
+      return;
+    }
+    if (this.refusalEntries.size >= this.authEntriesPerWindow) {
+      if (this.refusalOverflow) bump(this.refusalOverflow, now);
+      else this.refusalOverflow = this.add('policy-refused', 'channels refused by the policy of more tokens (not listed one by one)');
+      return;
+    }
+    this.refusalEntries.set(key, this.add('policy-refused', `channel refused: ${REFUSAL_TEXT[reason]} (token ${token})`));
+  }
+
   /**
    * A failure flood must not push everything else out of the list: failures from one address fold
    * into one entry per window, and past authEntriesPerWindow addresses per window into one more.
@@ -242,6 +309,19 @@ export class AdminFeed implements ServerMonitor {
     }
     this.authEntries.set(remoteAddress, this.add('auth-failed', `authentication failed: ${reason}`, remoteAddress));
   }
+}
+
+/** Policy fields compared for 'policy-changed' entries; `disabled` has entries of its own. */
+const POLICY_FIELDS_SHOWN: readonly (keyof TokenPolicyJson)[] = ['max_channels', 'rate_limit', 'quota_bytes', 'quota_period', 'expires_at'];
+
+const REFUSAL_TEXT = {
+  disabled: 'the token is disabled',
+  max_channels: 'channel limit of the token reached',
+  quota: 'quota of the token used up',
+} as const;
+
+function shown(value: unknown): string {
+  return value === undefined ? 'none' : String(value);
 }
 
 function bump(entry: AdminEvent, now: number): void {

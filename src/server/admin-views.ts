@@ -4,8 +4,9 @@
  */
 import type { Socket } from 'node:net';
 import type { Link } from '../relay/link.js';
+import { policyToJson, type TokenPolicyJson } from './token-policy-input.js';
 import { isInternal, type TokenStore } from './token-store.js';
-import type { Role } from './tokens.js';
+import type { Role, TokenRecord, TokenUsage } from './tokens.js';
 
 /** How a connected WebSocket client uses its token. */
 export type ClientRole = 'forward' | 'provider' | 'connector';
@@ -59,6 +60,12 @@ export interface TokenDetailEntry {
   socks_password_set?: boolean;
   /** Connector tokens: the reverse (or autonomy) token they use. */
   reverse_token?: string;
+  /** Reverse tokens given a provider strategy: its name. */
+  strategy?: string;
+  /** The token's policy (limits, quota, expiry, disabled) in the API's form; absent without one. */
+  policy?: TokenPolicyJson;
+  /** Open channels now, and the meter's byte and quota figures when it reports them. */
+  usage?: TokenUsage;
 }
 
 /** What a listing needs from one authenticated connection. */
@@ -104,7 +111,16 @@ export function tokenClientEntry(session: ClientSessionView, nodeId: string | nu
 }
 
 /** Reverse and autonomy tokens first, then connector, then forward tokens; each in creation order. */
-export function tokenDetailEntries(store: TokenStore, clientsCount: (token: string) => number): TokenDetailEntry[] {
+export function tokenDetailEntries(
+  store: TokenStore,
+  clientsCount: (token: string) => number,
+  usage?: (token: string) => TokenUsage,
+): TokenDetailEntry[] {
+  const control = (record: TokenRecord): Pick<TokenDetailEntry, 'strategy' | 'policy' | 'usage'> => ({
+    ...(record.kind === 'reverse' && record.strategy !== undefined && { strategy: record.strategy }),
+    ...(record.policy !== undefined && { policy: policyToJson(record.policy) }),
+    ...(usage !== undefined && { usage: usage(record.token) }),
+  });
   const reverse: TokenDetailEntry[] = [];
   const connector: TokenDetailEntry[] = [];
   const forward: TokenDetailEntry[] = [];
@@ -112,7 +128,7 @@ export function tokenDetailEntries(store: TokenStore, clientsCount: (token: stri
     if (isInternal(record)) continue;
     const clients = clientsCount(record.token);
     if (record.kind === 'forward') {
-      forward.push({ token: record.token, kind: 'forward', clients_count: clients });
+      forward.push({ token: record.token, kind: 'forward', clients_count: clients, ...control(record) });
     } else if (record.kind === 'reverse') {
       reverse.push({
         token: record.token,
@@ -123,12 +139,13 @@ export function tokenDetailEntries(store: TokenStore, clientsCount: (token: stri
           socks_username: record.username,
           socks_password_set: record.password !== undefined && record.password !== '',
         }),
+        ...control(record),
       });
     } else {
       // A connector made by an autonomy provider points at its internal token; show the autonomy token.
       const target = store.get(record.reverseToken);
       const shown = target !== undefined && isInternal(target) ? target.parentToken : record.reverseToken;
-      connector.push({ token: record.token, kind: 'connector', clients_count: clients, reverse_token: shown });
+      connector.push({ token: record.token, kind: 'connector', clients_count: clients, reverse_token: shown, ...control(record) });
     }
   }
   return [...reverse, ...connector, ...forward];

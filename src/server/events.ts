@@ -44,6 +44,8 @@ export interface PolicyRefusedEvent {
 export interface LinkSocksServerEvents extends ChannelEventMap {
   'client-connected': [ClientConnectionEvent];
   'client-disconnected': [ClientDisconnectedEvent];
+  /** [linksocks-ts] kickClient() is closing this client's connection ('client-disconnected' follows). */
+  'client-kicked': [ClientConnectionEvent];
   'auth-failed': [AuthFailedEvent];
   'provider-health': [ProviderHealthEvent];
   'policy-refused': [PolicyRefusedEvent];

@@ -384,7 +384,9 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     if (record === undefined || isInternal(record)) return false;
     const session = this.sessions.list().find((s) => s.token === token && s.link.id === id && !s.link.isClosed);
     if (!session) return false;
-    this.logger.info({ link: id, role: session.role, remote: remoteAddressOf(session.socket) }, 'Client disconnected by the administrator');
+    const remoteAddress = remoteAddressOf(session.socket);
+    this.logger.info({ link: id, role: session.role, remote: remoteAddress }, 'Client disconnected by the administrator');
+    this.emit('client-kicked', { role: session.role, token, linkId: id, remoteAddress });
     session.link.close(KICK_CLOSE_CODE, 'disconnected by the administrator');
     return true;
   }
@@ -649,7 +651,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       clients: () => this.clients(),
       tokenClients: (token) => this.tokenClients(token),
       kickClient: (token, id) => this.kickClient(token, id),
-      tokenDetails: () => tokenDetailEntries(this.store, (token) => this.sessions.countFor(token)),
+      tokenDetails: () => tokenDetailEntries(this.store, (token) => this.sessions.countFor(token), (token) => this.tokenUsage(token)),
     };
   }
 }

@@ -94,11 +94,25 @@ describe('[linksocks-ts] admin API routes and page', function () {
     expect(answer.body.toString()).not.to.contain('pw-not-shown');
     const { tokens } = JSON.parse(answer.body.toString()) as { tokens: TokenDetailEntry[] };
     expect(tokens).to.deep.equal([
-      { token: 'rev', kind: 'reverse', clients_count: 0, port: socksPort, socks_username: 'alice', socks_password_set: true },
-      { token: 'auto', kind: 'autonomy', clients_count: 0, port: -1 },
-      { token: 'conn', kind: 'connector', clients_count: 0, reverse_token: 'rev' },
-      { token: 'fwd', kind: 'forward', clients_count: 0 },
+      { token: 'rev', kind: 'reverse', clients_count: 0, port: socksPort, socks_username: 'alice', socks_password_set: true, usage: { channels: 0 } },
+      { token: 'auto', kind: 'autonomy', clients_count: 0, port: -1, usage: { channels: 0 } },
+      { token: 'conn', kind: 'connector', clients_count: 0, reverse_token: 'rev', usage: { channels: 0 } },
+      { token: 'fwd', kind: 'forward', clients_count: 0, usage: { channels: 0 } },
     ]);
+  });
+
+  it('lists each token with its strategy and policy when it has them', async function () {
+    server.addReverseToken({ token: 'pol-rev', strategy: 'sticky', policy: { maxChannels: 5, quotaBytes: 1000, quotaPeriodMs: 86_400_000 } });
+    server.addForwardToken('pol-fwd', undefined, { rateLimit: 2000 });
+    server.updateToken('pol-fwd', { disabled: true });
+    const { tokens } = await json<{ tokens: TokenDetailEntry[] }>('/api/tokens');
+    const byName = new Map(tokens.map((t) => [t.token, t]));
+    expect(byName.get('pol-rev')).to.include({ strategy: 'sticky' });
+    expect(byName.get('pol-rev')?.policy).to.deep.equal({ max_channels: 5, quota_bytes: 1000, quota_period: '1d' });
+    expect(byName.get('pol-rev')?.usage).to.include({ channels: 0 });
+    expect(byName.get('pol-fwd')?.policy).to.deep.equal({ rate_limit: 2000, disabled: true });
+    server.removeToken('pol-rev');
+    server.removeToken('pol-fwd');
   });
 
   it('lists connected clients with role, address, instance, channels and bytes each way', async function () {

@@ -123,6 +123,48 @@ describe('AdminFeed', function () {
     expect(f.stats().draining).to.equal(true);
   });
 
+  it('records kicks, disable and enable, policy changes and expiry', function () {
+    const store = new TokenStore();
+    const f = feed({}, store);
+    store.addReverse({ token: 'r', port: 9000 });
+    store.addForward('f', undefined, { expiresAt: now + 60_000 });
+    server.emit('client-kicked', { role: 'reverse', token: 'r', linkId: 3, remoteAddress: '127.0.0.1:40000' });
+    store.update('r', { disabled: true });
+    store.update('r', { disabled: false, maxChannels: 10, strategy: 'sticky' });
+    store.update('r', { maxChannels: 20, rateLimit: 5000 });
+    store.update('f', { quotaBytes: 1000 });
+    // The same change again changes nothing: no entry.
+    store.update('r', { maxChannels: 20 });
+    now += 60_000;
+    store.remove('f');
+    expect(f.events(20).slice(0, 7).map((e) => [e.kind, e.message])).to.deep.equal([
+      ['token-expired', 'forward token f expired (2026-01-01T00:01:00.000Z) and was removed'],
+      ['policy-changed', 'forward token f policy: quota_bytes none → 1000'],
+      ['policy-changed', 'reverse token r policy: max_channels 10 → 20, rate_limit none → 5000'],
+      ['policy-changed', 'reverse token r policy: max_channels none → 10, strategy none → sticky'],
+      ['token-enabled', 'reverse token r enabled'],
+      ['token-disabled', 'reverse token r disabled: its clients are disconnected and refused'],
+      ['client-kicked', 'provider disconnected by the administrator (token r)'],
+    ]);
+    expect(f.events(20)[6]?.remote_address).to.equal('127.0.0.1:40000');
+  });
+
+  it('folds policy refusals per token and reason, and bounds them like authentication failures', function () {
+    const f = feed({ authEntriesPerWindow: 2 });
+    for (let i = 0; i < 5; i += 1) server.emit('policy-refused', { token: 'a', reason: 'max_channels' });
+    server.emit('policy-refused', { token: 'a', reason: 'quota' });
+    server.emit('policy-refused', { token: 'b', reason: 'disabled' });
+    server.emit('policy-refused', { token: 'c', reason: 'disabled' });
+    expect(f.events(10).map((e) => [e.kind, e.message, e.count])).to.deep.equal([
+      ['policy-refused', 'channels refused by the policy of more tokens (not listed one by one)', 2],
+      ['policy-refused', 'channel refused: quota of the token used up (token a)', 1],
+      ['policy-refused', 'channel refused: channel limit of the token reached (token a)', 5],
+    ]);
+    now += 60_000;
+    server.emit('policy-refused', { token: 'a', reason: 'max_channels' });
+    expect(f.events(1)[0]).to.include({ message: 'channel refused: channel limit of the token reached (token a)', count: 1 });
+  });
+
   it('samples on a timer that start() arms and stop() clears', function () {
     const f = feed({ intervalMs: 1000 });
     f.start();
