@@ -16,6 +16,12 @@
   let samples = [];
   let lastSampleTime = 0;
   let refreshing = false;
+  /** Two-step buttons armed now, by key, with the timer that disarms them. */
+  const armed = new Map();
+  /** The tokens of the last refresh (the edit form reads the current policy from it). */
+  let tokenList = [];
+  /** The token whose policy the edit form is open for; '' when closed. */
+  let editing = '';
 
   // ---- API ----------------------------------------------------------------------------------
 
@@ -128,6 +134,8 @@
   function showLogin(errorText) {
     stop();
     apiKey = '';
+    editing = '';
+    show($('edit-form'), false);
     sessionStorage.removeItem(KEY_STORAGE);
     show($('dashboard'), false);
     show($('session'), false);
@@ -201,12 +209,31 @@
     }
   }
 
+  /** Keeps keyboard focus on the same control (by data-focus) when a table's rows are rebuilt. */
+  function replaceRows(body, rows) {
+    const active = document.activeElement;
+    const key = active && body.contains(active) ? active.dataset.focus : undefined;
+    body.replaceChildren(...rows);
+    if (key) {
+      const again = Array.from(body.querySelectorAll('[data-focus]')).find((node) => node.dataset.focus === key);
+      if (again) again.focus();
+    }
+  }
+
+  /** A token in a path segment: '.' and '..' would be resolved away by the URL parser. */
+  function tokenPath(token) {
+    return `api/token/${encodeURIComponent(token).replace(/\./g, '%2E')}`;
+  }
+
   function renderTokens(tokens) {
     const body = $('tokens-table').tBodies[0];
     const rows = [];
+    tokenList = tokens;
     for (const t of tokens) {
       const tr = document.createElement('tr');
       tr.dataset.token = t.token;
+      const disabled = Boolean(t.policy && t.policy.disabled);
+      if (disabled) tr.className = 'off';
       const name = el('td', t.token, 'token');
       name.title = t.token;
       tr.append(name);
@@ -214,48 +241,120 @@
       tr.append(el('td', t.kind === 'reverse' ? t.port : '–', 'num-left'));
       tr.append(el('td', t.socks_username ? `${t.socks_username} : ${t.socks_password_set ? '••••••' : '(none)'}` : '–'));
       tr.append(el('td', t.clients_count, 'num'));
+      tr.append(policyCell(t));
+      tr.append(usageCell(t));
       const cell = el('td', null, 'actions');
-      cell.append(removeButton(t.token));
+      const edit = el('button', 'Edit', 'plain small');
+      edit.type = 'button';
+      edit.dataset.focus = `edit\u0000${t.token}`;
+      edit.setAttribute('aria-label', `Edit the policy of token ${t.token}`);
+      edit.addEventListener('click', () => openEdit(t.token));
+      const toggle = el('button', disabled ? 'Enable' : 'Disable', 'plain small toggle');
+      toggle.type = 'button';
+      toggle.dataset.focus = `toggle\u0000${t.token}`;
+      toggle.setAttribute('aria-label', `${disabled ? 'Enable' : 'Disable'} token ${t.token}`);
+      toggle.addEventListener('click', () => void setDisabled(t.token, !disabled, toggle));
+      cell.append(edit, toggle, confirmButton({
+        key: `remove\u0000${t.token}`,
+        label: 'Remove',
+        aria: `Remove token ${t.token}`,
+        confirmAria: `Confirm: remove token ${t.token} and disconnect its clients`,
+        // The body form: a token such as '..' or 'a/b' would not survive as a path segment.
+        action: () => api('DELETE', 'api/token', { token: t.token }),
+        done: (res) => (res.success ? message(`Token ${t.token} removed.`, false) : message(`Not removed: ${res.error}`, true)),
+        failed: (err) => message(`Not removed: ${err.message}`, true),
+      }));
       tr.append(cell);
       rows.push(tr);
     }
-    body.replaceChildren(...rows);
+    replaceRows(body, rows);
     show($('tokens-empty'), tokens.length === 0);
   }
 
-  /** Two steps instead of a confirm() dialog: the first press arms the button for a few seconds. */
-  function removeButton(token) {
-    const button = el('button', 'Remove', 'danger small');
+  /** Limits, quota, expiry, strategy and the disabled state, one short line each. */
+  function policyCell(t) {
+    const cell = el('td', null, 'policy');
+    const p = t.policy || {};
+    const lines = [];
+    if (p.disabled) lines.push(el('span', 'disabled', 'tag off'));
+    if (p.max_channels !== undefined) lines.push(el('span', `≤ ${number(p.max_channels)} channels`));
+    if (p.rate_limit !== undefined) lines.push(el('span', `${rate(p.rate_limit)} each way`));
+    if (p.quota_bytes !== undefined) lines.push(el('span', `quota ${bytes(p.quota_bytes)}${p.quota_period ? ` / ${p.quota_period}` : ''}`));
+    if (p.expires_at !== undefined) {
+      const expiry = el('span', `expires ${p.expires_at.slice(0, 16).replace('T', ' ')} UTC`);
+      expiry.title = p.expires_at;
+      lines.push(expiry);
+    }
+    if (t.strategy) lines.push(el('span', t.strategy));
+    if (lines.length === 0) lines.push(el('span', '–'));
+    cell.append(...lines);
+    return cell;
+  }
+
+  /** Open channels, and the meter's bytes and quota use when the server reports them. */
+  function usageCell(t) {
+    const cell = el('td', null, 'usage');
+    const u = t.usage || {};
+    if (u.channels !== undefined) cell.append(el('span', `${number(u.channels)} ch open`, 'channels'));
+    if (u.bytes_up !== undefined || u.bytes_down !== undefined) cell.append(el('span', `↑ ${bytes(u.bytes_up)} ↓ ${bytes(u.bytes_down)}`));
+    if (u.quota_used !== undefined) {
+      const quota = t.policy && t.policy.quota_bytes;
+      const used = el('span', `quota used ${bytes(u.quota_used)}${quota ? ` of ${bytes(quota)}` : ''}`);
+      if (u.quota_resets_at) used.title = `resets ${u.quota_resets_at}`;
+      cell.append(used);
+    }
+    if (cell.childNodes.length === 0) cell.append(el('span', '–'));
+    return cell;
+  }
+
+  /**
+   * Two steps instead of a confirm() dialog: the first press arms the button for a few seconds.
+   * The armed state is kept by key, so a refresh that rebuilds the row keeps it.
+   */
+  function confirmButton(o) {
+    const button = el('button', o.label, 'danger small');
     button.type = 'button';
-    button.setAttribute('aria-label', `Remove token ${token}`);
-    let armed = 0;
+    button.dataset.focus = o.key;
+    const arm = (on) => {
+      button.textContent = on ? 'Confirm' : o.label;
+      button.setAttribute('aria-label', on ? o.confirmAria : o.aria);
+      button.classList.toggle('armed', on);
+    };
+    arm(armed.has(o.key));
     button.addEventListener('click', async () => {
-      if (!armed) {
-        button.textContent = 'Confirm';
-        button.setAttribute('aria-label', `Confirm: remove token ${token} and disconnect its clients`);
-        button.classList.add('armed');
-        armed = window.setTimeout(() => {
-          armed = 0;
-          button.textContent = 'Remove';
-          button.setAttribute('aria-label', `Remove token ${token}`);
-          button.classList.remove('armed');
-        }, 4000);
+      if (!armed.has(o.key)) {
+        arm(true);
+        armed.set(o.key, window.setTimeout(() => {
+          armed.delete(o.key);
+          arm(false);
+        }, 4000));
         return;
       }
-      window.clearTimeout(armed);
+      window.clearTimeout(armed.get(o.key));
+      armed.delete(o.key);
       button.disabled = true;
       try {
-        // The body form: a token such as '..' or 'a/b' would not survive as a path segment.
-        const res = await api('DELETE', 'api/token', { token });
-        if (res.success) message(`Token ${token} removed.`, false);
-        else message(`Not removed: ${res.error}`, true);
+        o.done(await o.action());
       } catch (err) {
         if (err instanceof Unauthorized) return showLogin('The server no longer accepts this API key.');
-        message(`Not removed: ${err.message}`, true);
+        o.failed(err);
       }
       await refresh();
     });
     return button;
+  }
+
+  async function setDisabled(token, disabled, button) {
+    button.disabled = true;
+    try {
+      const res = await api('PATCH', tokenPath(token), { disabled });
+      if (res.success) message(`Token ${token} ${disabled ? 'disabled: its clients are disconnected and refused until it is enabled' : 'enabled'}.`, false);
+      else message(`Not ${disabled ? 'disabled' : 'enabled'}: ${res.error}`, true);
+    } catch (err) {
+      if (err instanceof Unauthorized) return showLogin('The server no longer accepts this API key.');
+      message(`Not ${disabled ? 'disabled' : 'enabled'}: ${err.message}`, true);
+    }
+    await refresh();
   }
 
   function renderClients(clients) {
@@ -277,10 +376,29 @@
       tr.append(el('td', number(c.channels), 'num channels'));
       tr.append(el('td', bytes(c.bytes_in), 'num'));
       tr.append(el('td', bytes(c.bytes_out), 'num'));
+      const cell = el('td', null, 'actions');
+      const who = `${c.role} ${c.remote_address} of token ${c.token}`;
+      cell.append(confirmButton({
+        key: `kick\u0000${c.id}`,
+        label: 'Kick',
+        aria: `Disconnect ${who}`,
+        confirmAria: `Confirm: disconnect ${who} and close its channels`,
+        action: () => api('DELETE', `${tokenPath(c.token)}/clients/${c.id}`),
+        done: (res) => clientMessage(res.success ? `Disconnected ${who}; with reconnect on it comes back under a new id (disable the token to keep it out).` : `Not disconnected: ${res.error}`, !res.success),
+        failed: (err) => clientMessage(`Not disconnected: ${err.message}`, true),
+      }));
+      tr.append(cell);
       return tr;
     });
-    body.replaceChildren(...rows);
+    replaceRows(body, rows);
     show($('clients-empty'), clients.length === 0);
+  }
+
+  function clientMessage(text, isError) {
+    const node = $('client-message');
+    node.textContent = text;
+    node.className = isError ? 'message error' : 'message ok';
+    show(node, text !== '');
   }
 
   function renderStats(stats) {
@@ -398,6 +516,12 @@
     'client-disconnected': 'disconnected',
     'token-added': 'token added',
     'token-removed': 'token removed',
+    'client-kicked': 'kicked',
+    'token-disabled': 'disabled',
+    'token-enabled': 'enabled',
+    'policy-changed': 'policy',
+    'policy-refused': 'refused',
+    'token-expired': 'expired',
   };
 
   function renderEvents(events) {
@@ -445,6 +569,12 @@
     } else if (type === 'connector') {
       body.reverse_token = form.elements.reverse_token.value.trim();
     }
+    for (const name of POLICY_INPUTS) {
+      const raw = form.elements[name].value.trim();
+      if (raw !== '') body[name] = policyValue(name, raw);
+    }
+    if (type === 'reverse' && form.elements.strategy.value) body.strategy = form.elements.strategy.value;
+    markInvalid(form, null, '');
     const button = form.querySelector('button[type="submit"]');
     button.disabled = true;
     try {
@@ -455,10 +585,100 @@
         updateAddForm();
       } else {
         message(`Not added: ${res.error}`, true);
+        markInvalid(form, null, res.error);
       }
     } catch (err) {
       if (err instanceof Unauthorized) return showLogin('The server no longer accepts this API key.');
       message(`Not added: ${err.message}`, true);
+    } finally {
+      button.disabled = false;
+    }
+    await refresh();
+  }
+
+  // ---- policy forms ----------------------------------------------------------------------------
+
+  const POLICY_INPUTS = ['max_channels', 'rate_limit', 'quota_bytes', 'quota_period', 'expires_at'];
+
+  /** Whole numbers go as JSON numbers; anything else as typed, for the server to parse or refuse. */
+  function policyValue(name, raw) {
+    return name !== 'quota_period' && name !== 'expires_at' && /^-?\d{1,15}$/.test(raw) ? Number(raw) : raw;
+  }
+
+  /** Shows the server's error; the field it names ("max_channels: …") is marked and focused. */
+  function markInvalid(form, errorNode, error) {
+    for (const input of form.querySelectorAll('[aria-invalid]')) {
+      input.removeAttribute('aria-invalid');
+      input.removeAttribute('aria-describedby');
+    }
+    if (errorNode) {
+      errorNode.textContent = error;
+      show(errorNode, error !== '');
+    }
+    const field = /^([a-z_]+):/.exec(error);
+    const input = field ? form.elements.namedItem(field[1]) : null;
+    if (input && typeof input.focus === 'function' && !input.closest('[hidden]')) {
+      input.setAttribute('aria-invalid', 'true');
+      input.setAttribute('aria-describedby', errorNode ? errorNode.id : 'token-message');
+      input.focus();
+    }
+  }
+
+  function openEdit(token) {
+    const t = tokenList.find((x) => x.token === token);
+    if (!t) return;
+    editing = token;
+    const form = $('edit-form');
+    $('edit-title').textContent = `Policy of token ${token}`;
+    const p = t.policy || {};
+    for (const name of POLICY_INPUTS) {
+      const input = form.elements[name];
+      input.value = p[name] === undefined ? '' : String(p[name]);
+      input.dataset.was = input.value;
+    }
+    const strategy = form.elements.strategy;
+    strategy.value = t.strategy || '';
+    strategy.dataset.was = strategy.value;
+    show($('edit-strategy-row'), t.kind === 'reverse' || t.kind === 'autonomy');
+    markInvalid(form, $('edit-error'), '');
+    show(form, true);
+    form.elements.max_channels.focus();
+  }
+
+  function closeEdit() {
+    const token = editing;
+    editing = '';
+    show($('edit-form'), false);
+    const button = Array.from(document.querySelectorAll('#tokens-table [data-focus]')).find((b) => b.dataset.focus === `edit\u0000${token}`);
+    if (button) button.focus();
+  }
+
+  async function onEdit(event) {
+    event.preventDefault();
+    const form = event.target;
+    const token = editing;
+    const body = {};
+    for (const name of POLICY_INPUTS) {
+      const input = form.elements[name];
+      const raw = input.value.trim();
+      if (raw !== input.dataset.was) body[name] = raw === '' ? null : policyValue(name, raw);
+    }
+    const strategy = form.elements.strategy;
+    if (!$('edit-strategy-row').hidden && strategy.value !== strategy.dataset.was) body.strategy = strategy.value || null;
+    if (Object.keys(body).length === 0) return closeEdit();
+    const button = form.querySelector('button[type="submit"]');
+    button.disabled = true;
+    try {
+      const res = await api('PATCH', tokenPath(token), body);
+      if (res.success) {
+        closeEdit();
+        message(`Policy of token ${token} saved.`, false);
+      } else {
+        markInvalid(form, $('edit-error'), res.error);
+      }
+    } catch (err) {
+      if (err instanceof Unauthorized) return showLogin('The server no longer accepts this API key.');
+      markInvalid(form, $('edit-error'), `Not saved: ${err.message}`);
     } finally {
       button.disabled = false;
     }
@@ -476,6 +696,11 @@
     $('logout').addEventListener('click', () => showLogin(''));
     $('add-form').addEventListener('submit', (event) => void onAdd(event));
     $('add-form').addEventListener('change', updateAddForm);
+    $('edit-form').addEventListener('submit', (event) => void onEdit(event));
+    $('edit-cancel').addEventListener('click', closeEdit);
+    $('edit-form').addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') closeEdit();
+    });
     updateAddForm();
     const key = readFragmentKey() || sessionStorage.getItem(KEY_STORAGE) || '';
     if (key) void signIn(key);

@@ -197,7 +197,7 @@ describe('admin page in chromium', function () {
 
   it('removes the token through the table: the row goes, the provider is disconnected', async function () {
     await page.goto(`${base}/admin#key=${KEY}`);
-    const button = page.locator('#tokens-table tr[data-token="web-rev"] button');
+    const button = page.locator('#tokens-table tr[data-token="web-rev"] button.danger');
     await button.click();
     expect(await button.textContent()).to.equal('Confirm');
     await button.click();
@@ -230,8 +230,8 @@ describe('admin page in chromium', function () {
     server.addForwardToken('a/../b');
     for (const name of [XSS_NAME, 'a/../b']) {
       const row = page.locator(`#tokens-table tbody tr[data-token="${name}"]`);
-      await row.locator('button').click();
-      await row.locator('button').click();
+      await row.locator('button.danger').click();
+      await row.locator('button.danger').click();
       await row.waitFor({ state: 'detached' });
     }
     expect(server.status().tokens.map((t) => t.token)).to.include.members([XSS_FLAG_NAME]).and.not.include.members([XSS_NAME, 'a/../b']);
