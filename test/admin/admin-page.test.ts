@@ -210,6 +210,145 @@ describe('admin page in chromium', function () {
     expect(events.some((e) => e.includes('provider disconnected (token web-rev)'))).to.equal(true);
   });
 
+  describe('live control', function () {
+    let provider: LinkSocksClient;
+    const providersOf = (token: string): number[] => (server.tokenClients(token) ?? []).map((c) => c.id);
+    const policyOf = async (token: string): Promise<Record<string, unknown> | undefined> =>
+      ((await apiStatus()).tokens.find((t) => t.token === token) as { policy?: Record<string, unknown> } | undefined)?.policy;
+    const eventTexts = (): Promise<string[]> => page.locator('#events li').allTextContents();
+
+    before(async function () {
+      server.addReverseToken({ token: 'ctl-rev', port: await freePort() });
+      // retryAuth: refused while the token is disabled, it keeps trying and comes back once enabled.
+      provider = new LinkSocksClient({
+        url: `ws://${LOCALHOST}:${server.address().port}`,
+        token: 'ctl-rev',
+        reverse: true,
+        reconnect: true,
+        retryAuth: true,
+        reconnectDelayMs: 200,
+        maxReconnectDelayMs: 1000,
+      });
+      clients.push(provider);
+      await provider.start();
+    });
+
+    after(function () {
+      server.removeToken('ctl-rev');
+    });
+
+    it('disables a token while its provider is connected (the provider is thrown out), then enables it (it comes back)', async function () {
+      expect(providersOf('ctl-rev')).to.have.length(1);
+      await page.goto(`${base}/admin#key=${KEY}`);
+      const row = page.locator('#tokens-table tr[data-token="ctl-rev"]');
+      await row.locator('button.toggle').click();
+      await waitForValue(() => providersOf('ctl-rev').length, 0, 'provider thrown out');
+      await inPage(`document.querySelector('#tokens-table tr[data-token="ctl-rev"]').classList.contains('off')`);
+      expect(await row.locator('td.policy').textContent()).to.contain('disabled');
+      expect(await row.locator('button.toggle').textContent()).to.equal('Enable');
+      expect(await policyOf('ctl-rev')).to.deep.equal({ disabled: true });
+      expect(await page.locator('#token-message').textContent()).to.contain('Token ctl-rev disabled');
+      await inPage(`Array.from(document.querySelectorAll('#events li')).some((li) => li.textContent.includes('reverse token ctl-rev disabled'))`);
+      await shot('token-disabled');
+
+      // The keyboard: the toggle keeps its focus across the refresh, Enter presses it.
+      await row.locator('button.toggle').focus();
+      await page.keyboard.press('Enter');
+      await inPage(`!document.querySelector('#tokens-table tr[data-token="ctl-rev"]').classList.contains('off')`);
+      expect(await row.locator('button.toggle').textContent()).to.equal('Disable');
+      expect(await policyOf('ctl-rev')).to.equal(undefined);
+      await waitForValue(() => providersOf('ctl-rev').length, 1, 'provider back after enable', 10_000);
+      await page.locator('#clients-table tbody tr').filter({ hasText: 'ctl-rev' }).waitFor();
+      const events = await eventTexts();
+      expect(events.some((e) => e.includes('reverse token ctl-rev enabled'))).to.equal(true);
+      expect(events.some((e) => e.includes('provider disconnected (token ctl-rev)'))).to.equal(true);
+    });
+
+    it('edits max channels through the form (in /api/status at once); a bad value shows the field\'s error and changes nothing', async function () {
+      await page.goto(`${base}/admin#key=${KEY}`);
+      await page.locator('#tokens-table tr[data-token="ctl-rev"] button', { hasText: 'Edit' }).click();
+      expect(await page.locator('#edit-title').textContent()).to.equal('Policy of token ctl-rev');
+      // The form opens with the focus on its first field; Enter submits.
+      await page.keyboard.type('7');
+      await page.keyboard.press('Enter');
+      await page.locator('#edit-form').waitFor({ state: 'hidden' });
+      expect(await policyOf('ctl-rev')).to.deep.equal({ max_channels: 7 });
+      await inPage(`document.querySelector('#tokens-table tr[data-token="ctl-rev"] td.policy').textContent.includes('≤ 7 channels')`);
+      await inPage(`Array.from(document.querySelectorAll('#events li')).some((li) => li.textContent.includes('ctl-rev policy: max_channels none → 7'))`);
+
+      await page.locator('#tokens-table tr[data-token="ctl-rev"] button', { hasText: 'Edit' }).click();
+      expect(await page.locator('#edit-max-channels').inputValue()).to.equal('7');
+      await page.locator('#edit-max-channels').fill('-1');
+      await page.locator('#edit-form button[type="submit"]').click();
+      await page.locator('#edit-error').waitFor({ state: 'visible' });
+      expect(await page.locator('#edit-error').textContent()).to.match(/^max_channels: /);
+      expect(await page.locator('#edit-max-channels').getAttribute('aria-invalid')).to.equal('true');
+      expect(await page.evaluate('document.activeElement.id')).to.equal('edit-max-channels');
+      // A good field next to a bad one: the request is refused whole.
+      await page.locator('#edit-max-channels').fill('9');
+      await page.locator('#edit-rate-limit').fill('fast');
+      await page.locator('#edit-form button[type="submit"]').click();
+      await inPage(`/^rate_limit: /.test(document.getElementById('edit-error').textContent)`);
+      expect(await page.locator('#edit-max-channels').getAttribute('aria-invalid')).to.equal(null);
+      expect(await page.locator('#edit-rate-limit').getAttribute('aria-invalid')).to.equal('true');
+      expect(await policyOf('ctl-rev')).to.deep.equal({ max_channels: 7 });
+      await shot('edit-error');
+      await page.keyboard.press('Escape');
+      await page.locator('#edit-form').waitFor({ state: 'hidden' });
+      // Clearing a field removes it.
+      await page.locator('#tokens-table tr[data-token="ctl-rev"] button', { hasText: 'Edit' }).click();
+      await page.locator('#edit-max-channels').fill('');
+      await page.locator('#edit-form button[type="submit"]').click();
+      await page.locator('#edit-form').waitFor({ state: 'hidden' });
+      expect(await policyOf('ctl-rev')).to.equal(undefined);
+      // The refused PATCHes are the page's only failed requests; the console reports them as 400s.
+      problems = problems.filter((p) => !p.includes('status of 400'));
+    });
+
+    it('kicks a connected provider with a two-step button; the table refreshes', async function () {
+      const [id] = providersOf('ctl-rev');
+      expect(id).to.be.a('number');
+      await page.goto(`${base}/admin#key=${KEY}`);
+      const button = page.locator(`#clients-table tr[data-id="${id}"] button`);
+      await button.click();
+      expect(await button.textContent()).to.equal('Confirm');
+      // Still armed after a refresh rebuilt the row.
+      await page.waitForTimeout(2500);
+      expect(await button.textContent()).to.equal('Confirm');
+      await button.click();
+      await page.locator(`#clients-table tr[data-id="${id}"]`).waitFor({ state: 'detached' });
+      expect(providersOf('ctl-rev')).not.to.include(id);
+      expect(await page.locator('#client-message').textContent()).to.contain('Disconnected provider');
+      await inPage(`Array.from(document.querySelectorAll('#events li')).some((li) => li.textContent.includes('provider disconnected by the administrator (token ctl-rev)'))`);
+      // Reconnect is on: it comes back under a new id, and the table shows that too.
+      await page.locator('#clients-table tbody tr').filter({ hasText: 'ctl-rev' }).waitFor({ timeout: 10_000 });
+      expect(await page.locator(`#clients-table tr[data-id="${id}"]`).count()).to.equal(0);
+    });
+
+    it('adds a token with a policy through the add form', async function () {
+      await page.goto(`${base}/admin#key=${KEY}`);
+      await page.locator('#add-token summary').click();
+      await page.locator('#add-form input[value="forward"]').check();
+      await page.locator('#add-token-name').fill('ctl-fwd');
+      await page.locator('#add-max-channels').fill('3');
+      await page.locator('#add-quota').fill('1GB');
+      await page.locator('#add-quota-period').fill('30d');
+      await page.locator('#add-form button[type="submit"]').click();
+      await page.locator('#tokens-table tr[data-token="ctl-fwd"]').waitFor();
+      expect(await policyOf('ctl-fwd')).to.deep.equal({ max_channels: 3, quota_bytes: 1_000_000_000, quota_period: '30d' });
+      expect(await page.locator('#tokens-table tr[data-token="ctl-fwd"] td.policy span').allTextContents()).to.deep.equal(['≤ 3 channels', 'quota 954 MiB / 30d']);
+      // A refused field is named and marked.
+      await page.locator('#add-token-name').fill('ctl-bad');
+      await page.locator('#add-quota-period').fill('soon');
+      await page.locator('#add-form button[type="submit"]').click();
+      await inPage(`/quota_period/.test(document.getElementById('token-message').textContent)`);
+      expect(await page.locator('#add-quota-period').getAttribute('aria-invalid')).to.equal('true');
+      expect(server.status().tokens.map((t) => t.token)).not.to.include('ctl-bad');
+      server.removeToken('ctl-fwd');
+      problems = problems.filter((p) => !p.includes('status of 400'));
+    });
+  });
+
   it('renders hostile token names and peer text as text: nothing runs', async function () {
     server.addForwardToken(XSS_NAME);
     server.addForwardToken(XSS_FLAG_NAME);
