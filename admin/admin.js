@@ -211,6 +211,9 @@
 
   /** Keeps keyboard focus on the same control (by data-focus) when a table's rows are rebuilt. */
   function replaceRows(body, rows) {
+    // Column names for the narrow layout, where each row is a card of labelled lines.
+    const names = Array.from(body.parentElement.tHead.rows[0].cells, (th) => th.textContent);
+    for (const tr of rows) Array.from(tr.cells).forEach((td, i) => (td.dataset.label = names[i] || ''));
     const active = document.activeElement;
     const key = active && body.contains(active) ? active.dataset.focus : undefined;
     body.replaceChildren(...rows);
@@ -641,6 +644,7 @@
     strategy.dataset.was = strategy.value;
     show($('edit-strategy-row'), t.kind === 'reverse' || t.kind === 'autonomy');
     markInvalid(form, $('edit-error'), '');
+    message('', false);
     show(form, true);
     form.elements.max_channels.focus();
   }

@@ -250,6 +250,14 @@ describe('admin page in chromium', function () {
       expect(await page.locator('#token-message').textContent()).to.contain('Token ctl-rev disabled');
       await inPage(`Array.from(document.querySelectorAll('#events li')).some((li) => li.textContent.includes('reverse token ctl-rev disabled'))`);
       await shot('token-disabled');
+      // At 400 px the rows become cards: the buttons are on screen, nothing scrolls sideways.
+      await page.setViewportSize({ width: 400, height: 900 });
+      const box = await row.locator('button.toggle').boundingBox();
+      expect(box && box.x + box.width).to.be.at.most(400);
+      expect(await page.evaluate('document.documentElement.scrollWidth')).to.be.at.most(400);
+      expect(await page.evaluate(`getComputedStyle(document.querySelector('#tokens-table tr[data-token="ctl-rev"] td.policy'), '::before').content`)).to.equal('"Policy"');
+      await shot('token-disabled-400px');
+      await page.setViewportSize({ width: 1280, height: 900 });
 
       // The keyboard: the toggle keeps its focus across the refresh, Enter presses it.
       await row.locator('button.toggle').focus();
