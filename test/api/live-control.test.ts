@@ -203,7 +203,13 @@ describe('[linksocks-ts] live control of a token\'s clients', function () {
     const ending = endingOf(socket);
     const reconnected = new Promise((resolve) => forward.once('connected', resolve));
     const [entry] = server.tokenClients('fwd')!;
+    const kicked: unknown[] = [];
+    const onKicked = (event: unknown): number => kicked.push(event);
+    server.on('client-kicked', onKicked);
     expect(server.kickClient('fwd', entry!.id)).to.equal(true);
+    server.off('client-kicked', onKicked);
+    // The admin page's event list learns of the kick from this event.
+    expect(kicked).to.deep.equal([{ role: 'forward', token: 'fwd', linkId: entry!.id, remoteAddress: entry!.remote_address }]);
     expect(await withTimeout(ending, 3000, 'SOCKS socket ended')).to.equal('ECONNRESET');
     await withTimeout(reconnected, 5000, 'forward client reconnected');
     expect(server.kickClient('fwd', entry!.id)).to.equal(false);
