@@ -223,9 +223,25 @@
     }
   }
 
-  /** A token in a path segment: '.' and '..' would be resolved away by the URL parser. */
   function tokenPath(token) {
-    return `api/token/${encodeURIComponent(token).replace(/\./g, '%2E')}`;
+    return `api/token/${encodeURIComponent(token)}`;
+  }
+
+  /**
+   * PATCH and kick name the token in the path, which the server cleans as Go's router does: a name
+   * with an empty, '.' or '..' part between slashes cannot be reached that way.
+   */
+  function pathSafe(token) {
+    return token.split('/').every((part) => part !== '' && part !== '.' && part !== '..');
+  }
+
+  const UNREACHABLE = 'Not possible from here: the API takes this token in the URL path, where its name does not survive.';
+
+  function unreachable(button, token) {
+    if (pathSafe(token)) return button;
+    button.disabled = true;
+    button.title = UNREACHABLE;
+    return button;
   }
 
   function renderTokens(tokens) {
@@ -257,7 +273,7 @@
       toggle.dataset.focus = `toggle\u0000${t.token}`;
       toggle.setAttribute('aria-label', `${disabled ? 'Enable' : 'Disable'} token ${t.token}`);
       toggle.addEventListener('click', () => void setDisabled(t.token, !disabled, toggle));
-      cell.append(edit, toggle, confirmButton({
+      cell.append(unreachable(edit, t.token), unreachable(toggle, t.token), confirmButton({
         key: `remove\u0000${t.token}`,
         label: 'Remove',
         aria: `Remove token ${t.token}`,
@@ -381,7 +397,7 @@
       tr.append(el('td', bytes(c.bytes_out), 'num'));
       const cell = el('td', null, 'actions');
       const who = `${c.role} ${c.remote_address} of token ${c.token}`;
-      cell.append(confirmButton({
+      cell.append(unreachable(confirmButton({
         key: `kick\u0000${c.id}`,
         label: 'Kick',
         aria: `Disconnect ${who}`,
@@ -389,7 +405,7 @@
         action: () => api('DELETE', `${tokenPath(c.token)}/clients/${c.id}`),
         done: (res) => clientMessage(res.success ? `Disconnected ${who}; with reconnect on it comes back under a new id (disable the token to keep it out).` : `Not disconnected: ${res.error}`, !res.success),
         failed: (err) => clientMessage(`Not disconnected: ${err.message}`, true),
-      }));
+      }), c.token));
       tr.append(cell);
       return tr;
     });
