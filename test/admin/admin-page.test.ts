@@ -333,6 +333,21 @@ describe('admin page in chromium', function () {
       expect(await page.locator(`#clients-table tr[data-id="${id}"]`).count()).to.equal(0);
     });
 
+    it('shows the meter\'s bytes and quota use when the server reports them', async function () {
+      server.updateToken('ctl-rev', { quotaBytes: 1024 * 1024, quotaPeriodMs: 86_400_000 });
+      server.meterUsage = (token) => (token === 'ctl-rev' ? { bytes_up: 2048, bytes_down: 4096, quota_used: 6144, quota_resets_at: '2030-01-02T00:00:00.000Z' } : undefined);
+      try {
+        await page.goto(`${base}/admin#key=${KEY}`);
+        const usage = page.locator('#tokens-table tr[data-token="ctl-rev"] td.usage span');
+        await inPage(`document.querySelectorAll('#tokens-table tr[data-token="ctl-rev"] td.usage span').length === 3`);
+        expect(await usage.allTextContents()).to.deep.equal(['0 ch open', '↑ 2.0 KiB ↓ 4.0 KiB', 'quota used 6.0 KiB of 1.0 MiB']);
+        expect(await usage.nth(2).getAttribute('title')).to.equal('resets 2030-01-02T00:00:00.000Z');
+      } finally {
+        server.meterUsage = undefined;
+        server.updateToken('ctl-rev', { quotaBytes: null, quotaPeriodMs: null });
+      }
+    });
+
     it('adds a token with a policy through the add form', async function () {
       await page.goto(`${base}/admin#key=${KEY}`);
       await page.locator('#add-token summary').click();
