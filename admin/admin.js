@@ -540,6 +540,7 @@
     'token-enabled': 'enabled',
     'policy-changed': 'policy',
     'policy-refused': 'refused',
+    'quota-exhausted': 'quota',
     'token-expired': 'expired',
   };
 

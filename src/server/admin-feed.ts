@@ -53,6 +53,7 @@ export type AdminEventKind =
   | 'token-enabled'
   | 'policy-changed'
   | 'policy-refused'
+  | 'quota-exhausted'
   | 'token-expired';
 
 /** An entry of the recent-events list. Text fields carry peer- and user-supplied strings. */
@@ -156,6 +157,10 @@ export class AdminFeed implements ServerMonitor {
       this.add('client-kicked', `${ROLE_NAMES[event.role]} disconnected by the administrator (token ${event.token})`, event.remoteAddress);
     });
     source.on('policy-refused', (event) => this.onPolicyRefused(event.token, event.reason));
+    source.on('quota-exhausted', (event) => {
+      const until = event.resetsAt === undefined ? '' : ` until ${event.resetsAt}`;
+      this.add('quota-exhausted', `quota of token ${event.token} used up (${event.quotaBytes} bytes): its channels are closed and new ones refused${until}`);
+    });
     tokens?.on('removed', (record) => {
       if (isInternal(record)) return;
       // The expiry timer removes a token at its expires_at, never before: a removal from then on is that.

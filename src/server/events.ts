@@ -40,6 +40,15 @@ export interface PolicyRefusedEvent {
   reason: 'disabled' | 'max_channels' | 'quota';
 }
 
+/** [linksocks-ts] A token's quota became used up: its channels are closed, new ones refused. */
+export interface QuotaExhaustedEvent {
+  /** The plain token (see ClientConnectionEvent). */
+  token: string;
+  quotaBytes: number;
+  /** RFC 3339 time the usage resets, for a quota with a period. */
+  resetsAt?: string;
+}
+
 /** Events of LinkSocksServer, for `server.on(...)` with typed payloads. */
 export interface LinkSocksServerEvents extends ChannelEventMap {
   'client-connected': [ClientConnectionEvent];
@@ -49,6 +58,7 @@ export interface LinkSocksServerEvents extends ChannelEventMap {
   'auth-failed': [AuthFailedEvent];
   'provider-health': [ProviderHealthEvent];
   'policy-refused': [PolicyRefusedEvent];
+  'quota-exhausted': [QuotaExhaustedEvent];
   /** A reverse token's SOCKS5 port could not be bound. */
   'listener-error': [token: string, error: Error];
   /**

@@ -140,7 +140,11 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     this.store.on('removed', (record: TokenRecord) => this.onTokenRemoved(record));
     this.store.on('changed', (record: TokenRecord, before: TokenRecord) => this.onTokenChanged(record, before));
     this.store.on('added', () => this.expiry.reschedule());
-    const accounts = (this.accounts = new TokenAccounts({ logger, save: options.stateFile ? () => this.store.saveUsage() : undefined }));
+    const accounts = (this.accounts = new TokenAccounts({
+      logger,
+      save: options.stateFile ? () => this.store.saveUsage() : undefined,
+      onExhausted: (event) => this.emit('quota-exhausted', event),
+    }));
     for (const record of this.store.list()) accounts.configure(record.token, record.policy);
     accounts.restore(this.store.savedUsage);
     this.store.setUsageSource(() => accounts.snapshot());

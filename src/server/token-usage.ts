@@ -16,6 +16,7 @@ import { tokenLabel } from '../metrics/metrics.js';
 import type { TokenUsageEntry } from '../metrics/token-metrics.js';
 import { QUOTA_EXCEEDED, type MeteredChannel, type TrafficMeter } from '../relay/meter.js';
 import { RateLimiter } from '../relay/rate-limiter.js';
+import type { QuotaExhaustedEvent } from './events.js';
 import type { TokenPolicy } from './token-policy.js';
 
 /** One token's usage as kept in the state file. */
@@ -47,6 +48,8 @@ export interface TokenAccountsOptions {
   saveIntervalMs?: number;
   /** Wall clock for quota periods (ms since the epoch); default Date.now. */
   now?: () => number;
+  /** Called once each time a token's quota becomes used up (not again until it is admitted again). */
+  onExhausted?: (event: QuotaExhaustedEvent) => void;
 }
 
 export const DEFAULT_USAGE_SAVE_INTERVAL_MS = 60_000;
@@ -278,6 +281,11 @@ export class TokenAccounts {
         },
         'Token quota used up: its channels are closed and new ones refused',
       );
+      this.options.onExhausted?.({
+        token: account.token,
+        quotaBytes: account.quotaLimit,
+        ...(account.periodMs !== undefined && { resetsAt: new Date(account.periodStart + account.periodMs).toISOString() }),
+      });
     }
     account.closeChannels(QUOTA_EXCEEDED);
   }

@@ -335,7 +335,9 @@ describe('admin page in chromium', function () {
 
     it('shows the meter\'s bytes and quota use when the server reports them', async function () {
       server.updateToken('ctl-rev', { quotaBytes: 1024 * 1024, quotaPeriodMs: 86_400_000 });
-      server.meterUsage = (token) => (token === 'ctl-rev' ? { bytes_up: 2048, bytes_down: 4096, quota_used: 6144, quota_resets_at: '2030-01-02T00:00:00.000Z' } : undefined);
+      // Fixed figures in place of the server's own meter, so the cell's text is known exactly.
+      const meter = server.meterUsage;
+      server.meterUsage = (token) => (token === 'ctl-rev' ? { bytes_up: 2048, bytes_down: 4096, quota_used: 6144, quota_resets_at: '2030-01-02T00:00:00.000Z' } : meter?.(token));
       try {
         await page.goto(`${base}/admin#key=${KEY}`);
         const usage = page.locator('#tokens-table tr[data-token="ctl-rev"] td.usage span');
@@ -343,7 +345,7 @@ describe('admin page in chromium', function () {
         expect(await usage.allTextContents()).to.deep.equal(['0 ch open', '↑ 2.0 KiB ↓ 4.0 KiB', 'quota used 6.0 KiB of 1.0 MiB']);
         expect(await usage.nth(2).getAttribute('title')).to.equal('resets 2030-01-02T00:00:00.000Z');
       } finally {
-        server.meterUsage = undefined;
+        server.meterUsage = meter;
         server.updateToken('ctl-rev', { quotaBytes: null, quotaPeriodMs: null });
       }
     });

@@ -275,6 +275,8 @@ describe('token rate limit and quota', function () {
     const port = await socksPortFor('reverse');
     const closes: string[] = [];
     server.on('channel-close', (e) => closes.push(e.error));
+    const exhausted: unknown[] = [];
+    server.on('quota-exhausted', (e) => exhausted.push(e));
     let received = 0;
     const s = await open(port, servers.flood.port);
     s.on('data', (chunk: Buffer) => {
@@ -291,6 +293,8 @@ describe('token rate limit and quota', function () {
     expect(lines).to.have.length(1);
     expect(lines[0]!['token']).to.match(/^[0-9a-f]{8}$/);
     expect(JSON.stringify(lines[0])).not.to.contain('"rev"');
+    // The server event (the admin page's event list): once, with the plain token.
+    expect(exhausted).to.deep.equal([{ token: 'rev', quotaBytes: quota }]);
     // Raising the quota admits channels again.
     configure('rev', { quotaBytes: quota * 10 });
     const again = await open(port, servers.flood.port);

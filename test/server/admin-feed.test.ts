@@ -149,6 +149,16 @@ describe('AdminFeed', function () {
     expect(f.events(20)[6]?.remote_address).to.equal('127.0.0.1:40000');
   });
 
+  it('records a used-up quota with its reset time', function () {
+    const f = feed();
+    server.emit('quota-exhausted', { token: 'q', quotaBytes: 1000, resetsAt: '2026-01-02T00:00:00.000Z' });
+    server.emit('quota-exhausted', { token: 'r', quotaBytes: 5 });
+    expect(f.events(2).map((e) => [e.kind, e.message])).to.deep.equal([
+      ['quota-exhausted', 'quota of token r used up (5 bytes): its channels are closed and new ones refused'],
+      ['quota-exhausted', 'quota of token q used up (1000 bytes): its channels are closed and new ones refused until 2026-01-02T00:00:00.000Z'],
+    ]);
+  });
+
   it('folds policy refusals per token and reason, and bounds them like authentication failures', function () {
     const f = feed({ authEntriesPerWindow: 2 });
     for (let i = 0; i < 5; i += 1) server.emit('policy-refused', { token: 'a', reason: 'max_channels' });

@@ -78,6 +78,25 @@ describe('unit: TokenAccounts', function () {
     expect(accounts.status('t')).to.include({ quota_used: 1010 });
   });
 
+  it('reports a used-up quota once to onExhausted, with the reset time of a period', function () {
+    const events: unknown[] = [];
+    const reporting = new TokenAccounts({ logger: log.logger, onExhausted: (event) => events.push(event) });
+    try {
+      reporting.configure('p', { quotaBytes: 1000, quotaPeriodMs: 86_400_000 });
+      reporting.configure('q', { quotaBytes: 10 });
+      const start = Date.now();
+      reporting.meterFor('p')!.countUpload(1000);
+      reporting.meterFor('p')!.countUpload(5);
+      reporting.meterFor('q')!.countDownload(10);
+      expect(events).to.deep.equal([
+        { token: 'p', quotaBytes: 1000, resetsAt: new Date(start + 86_400_000).toISOString() },
+        { token: 'q', quotaBytes: 10 },
+      ]);
+    } finally {
+      reporting.close();
+    }
+  });
+
   it('the period resets usage by one timer, and channels are admitted again', function () {
     accounts.configure('a', { quotaBytes: 1000, quotaPeriodMs: DAY });
     accounts.configure('b', { quotaBytes: 1000, quotaPeriodMs: 30 * DAY });
