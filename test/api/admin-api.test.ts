@@ -94,10 +94,10 @@ describe('[linksocks-ts] admin API routes and page', function () {
     expect(answer.body.toString()).not.to.contain('pw-not-shown');
     const { tokens } = JSON.parse(answer.body.toString()) as { tokens: TokenDetailEntry[] };
     expect(tokens).to.deep.equal([
-      { token: 'rev', kind: 'reverse', clients_count: 0, port: socksPort, socks_username: 'alice', socks_password_set: true, usage: { channels: 0 } },
-      { token: 'auto', kind: 'autonomy', clients_count: 0, port: -1, usage: { channels: 0 } },
-      { token: 'conn', kind: 'connector', clients_count: 0, reverse_token: 'rev', usage: { channels: 0 } },
-      { token: 'fwd', kind: 'forward', clients_count: 0, usage: { channels: 0 } },
+      { token: 'rev', kind: 'reverse', clients_count: 0, port: socksPort, socks_username: 'alice', socks_password_set: true, usage: { channels: 0, bytes_up: 0, bytes_down: 0 } },
+      { token: 'auto', kind: 'autonomy', clients_count: 0, port: -1, usage: { channels: 0, bytes_up: 0, bytes_down: 0 } },
+      { token: 'conn', kind: 'connector', clients_count: 0, reverse_token: 'rev', usage: { channels: 0, bytes_up: 0, bytes_down: 0 } },
+      { token: 'fwd', kind: 'forward', clients_count: 0, usage: { channels: 0, bytes_up: 0, bytes_down: 0 } },
     ]);
   });
 
