@@ -7,6 +7,7 @@
 import type Koa from 'koa';
 import type { Router } from '@koa/router';
 import { AccessRuleError } from '../access/index.js';
+import { isClusterUnavailable } from './unavailable.js';
 import type { AccessRuleInput } from '../server/tokens.js';
 import { encodeLikeGo } from './go-json.js';
 import { scanFirstValue } from './json-scan.js';
@@ -62,8 +63,12 @@ export function registerAccessRoutes(router: Router, options: AccessRoutesOption
       throw err;
     }
     try {
-      admin.setAccessRules(change);
+      await admin.setAccessRules(change);
     } catch (err) {
+      if (isClusterUnavailable(err)) {
+        send(ctx, 503, JSON_TYPE, failure(err.message));
+        return;
+      }
       if (!(err instanceof AccessRuleError)) throw err;
       send(ctx, 400, JSON_TYPE, failure(err.message));
       return;

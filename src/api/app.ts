@@ -18,6 +18,7 @@ import type { ServerMonitor, TokenAdmin } from './types.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { loadAdminAssets } from './admin-assets.js';
 import { AccessRuleError } from '../access/index.js';
+import { isClusterUnavailable } from './unavailable.js';
 import type { AccessRuleInput } from '../server/tokens.js';
 import { registerAccessRoutes } from './access-routes.js';
 import { registerClientRoutes } from './client-routes.js';
@@ -213,13 +214,13 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
       try {
         switch (request.type) {
           case 'forward': {
-            const token = admin.addForwardToken(request.token, rulesOf(request.rules), policy);
+            const token = await admin.addForwardToken(request.token, rulesOf(request.rules), policy);
             logger.info({ type: 'forward' }, 'Token added via API');
             send(ctx, 200, JSON_TYPE, tokenResponse({ success: true, token }));
             return;
           }
           case 'reverse': {
-            const result = admin.addReverseToken({
+            const result = await admin.addReverseToken({
               token: request.token,
               port: request.port,
               ...(request.username !== '' && { username: request.username }),
@@ -238,7 +239,7 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
               send(ctx, 200, JSON_TYPE, tokenResponse({ success: false, error: TOKEN_ERROR_TEXT.reverseRequired }));
               return;
             }
-            const token = admin.addConnectorToken(request.token, request.reverseToken, rulesOf(request.rules), policy);
+            const token = await admin.addConnectorToken(request.token, request.reverseToken, rulesOf(request.rules), policy);
             logger.info({ type: 'connector' }, 'Token added via API');
             send(ctx, 200, JSON_TYPE, tokenResponse({ success: true, token }));
             return;
@@ -247,6 +248,10 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
             send(ctx, 400, JSON_TYPE, tokenResponse({ success: false, error: INVALID_TYPE }));
         }
       } catch (err) {
+        if (isClusterUnavailable(err)) {
+          send(ctx, 503, JSON_TYPE, tokenResponse({ success: false, error: err.message }));
+          return;
+        }
         if (err instanceof AccessRuleError) {
           // Upstream answers 200 here; a malformed request deserves 400 (the body is the same).
           send(ctx, 400, JSON_TYPE, tokenResponse({ success: false, error: err.message }));
@@ -285,8 +290,12 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
       }
       let policy;
       try {
-        policy = admin.updateToken!(token, change);
+        policy = await admin.updateToken!(token, change);
       } catch (err) {
+        if (isClusterUnavailable(err)) {
+          fail(503, err.message);
+          return;
+        }
         if (!(err instanceof TokenError)) throw err;
         fail(err.code === 'ERR_LINKSOCKS_TOKEN_UNKNOWN' ? 404 : 400, err.message);
         return;
@@ -311,7 +320,14 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
         }
       }
       // Go reports success for unknown tokens too (API.md §4.2).
-      const existed = admin.removeToken(token);
+      let existed: boolean;
+      try {
+        existed = await admin.removeToken(token);
+      } catch (err) {
+        if (!isClusterUnavailable(err)) throw err;
+        send(ctx, 503, JSON_TYPE, tokenResponse({ success: false, error: err.message }));
+        return;
+      }
       if (existed) logger.info('Token removed via API');
       send(ctx, 200, JSON_TYPE, tokenResponse({ success: true, token }));
     };

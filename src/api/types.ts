@@ -10,20 +10,29 @@ import type { TokenPolicyChange } from '../server/token-policy-input.js';
 import type { ClientEntry, TokenClientEntry, TokenDetailEntry } from '../server/admin-views.js';
 import type { AdminEvent, LiveStats } from '../server/admin-feed.js';
 
-/** What the HTTP API needs from the server. Add methods throw TokenError on refusal. */
+/**
+ * What the HTTP API needs from the server. Add methods throw (or reject with) TokenError on
+ * refusal; writes may return promises (cluster mode: Redis), which reject with a LinkSocksError
+ * coded ERR_CLUSTER_UNAVAILABLE while the cluster store is unreachable (answered 503).
+ */
 export interface TokenAdmin {
   /** `rules` (access control) are parsed first: a malformed one throws AccessRuleError, nothing is added. */
-  addForwardToken(token?: string, rules?: readonly AccessRuleInput[], policy?: Omit<TokenPolicyChange, 'strategy'>): string;
-  addReverseToken(request: ReverseTokenOptions): { token: string; port: number };
-  addConnectorToken(token: string | undefined, reverseToken: string, rules?: readonly AccessRuleInput[], policy?: Omit<TokenPolicyChange, 'strategy'>): string;
+  addForwardToken(token?: string, rules?: readonly AccessRuleInput[], policy?: Omit<TokenPolicyChange, 'strategy'>): string | Promise<string>;
+  addReverseToken(request: ReverseTokenOptions): { token: string; port: number } | Promise<{ token: string; port: number }>;
+  addConnectorToken(
+    token: string | undefined,
+    reverseToken: string,
+    rules?: readonly AccessRuleInput[],
+    policy?: Omit<TokenPolicyChange, 'strategy'>,
+  ): string | Promise<string>;
   /** [linksocks-ts] PATCH /api/token/{token}; throws TokenError (unknown token, bad field), nothing changed then. */
-  updateToken?(token: string, change: TokenPolicyChange): TokenPolicy | undefined;
+  updateToken?(token: string, change: TokenPolicyChange): TokenPolicy | undefined | Promise<TokenPolicy | undefined>;
   /** Server-wide access rules in Go's output form (GET /api/config/access). */
   accessRules?(): { entry: AccessRuleJson[] | null; dial: AccessRuleJson[] | null };
   /** Absent side unchanged, `[]` clears; throws AccessRuleError (nothing changed) for a bad rule. */
-  setAccessRules?(change: { entry?: readonly AccessRuleInput[] | null; dial?: readonly AccessRuleInput[] | null }): void;
+  setAccessRules?(change: { entry?: readonly AccessRuleInput[] | null; dial?: readonly AccessRuleInput[] | null }): void | Promise<void>;
   /** Removes any kind of token with its dependants; false when the token was unknown. */
-  removeToken(token: string): boolean;
+  removeToken(token: string): boolean | Promise<boolean>;
   status(): ServerStatus;
   /** [linksocks-ts] Connected WebSocket clients, all tokens. */
   clients(): ClientEntry[];

@@ -11,9 +11,12 @@ import { createClient } from 'redis';
 import { LinkSocksError } from '../errors.js';
 import type { Logger } from '../log.js';
 
-export type ClusterErrorCode = 'ERR_CLUSTER_CONNECT' | 'ERR_CLUSTER_UNAVAILABLE' | 'ERR_CLUSTER_AUTH' | 'ERR_CLUSTER_DATA';
+export type ClusterErrorCode = 'ERR_CLUSTER_CONNECT' | 'ERR_CLUSTER_UNAVAILABLE' | 'ERR_CLUSTER_AUTH' | 'ERR_CLUSTER_DATA' | 'ERR_CLUSTER_ASYNC_ONLY';
 
-/** Redis could not be reached (at start-up or now), a peer failed cluster authentication, or data in Redis is unusable. */
+/**
+ * Redis could not be reached (at start-up or now), a peer failed cluster authentication, data in
+ * Redis is unusable, or a synchronous token method was called in cluster mode (ASYNC_ONLY).
+ */
 export class ClusterError extends LinkSocksError {
   override readonly name = 'ClusterError';
   declare readonly code: ClusterErrorCode;

@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import type { ConnectorMessage } from '../protocol/index.js';
 import type { Link } from '../relay/link.js';
 import type { TokenStore } from './token-store.js';
+import type { ClusterTokenWriter } from './handlers/context.js';
 import { isInternal } from './token-store.js';
 
 export const UNAUTHORIZED_CONNECTOR_MANAGEMENT = 'Unauthorized connector management attempt';
@@ -17,9 +18,13 @@ const NIL_UUID = '00000000-0000-0000-0000-000000000000';
  * The private pool of an autonomy provider. Keyed on the client's instance id (what Go meant to
  * do, MODES.md §5.4), so a reconnecting provider and all its threads land on the same one.
  */
-export function internalTokenFor(store: TokenStore, token: string, instance: string): string {
+export function internalTokenFor(store: TokenStore, token: string, instance: string): string;
+/** Cluster mode: the pool is written to the cluster's store (and so exists on every instance). */
+export function internalTokenFor(store: TokenStore, token: string, instance: string, cluster: ClusterTokenWriter): Promise<string>;
+export function internalTokenFor(store: TokenStore, token: string, instance: string, cluster?: ClusterTokenWriter): string | Promise<string> {
   const id = instance && instance !== NIL_UUID ? instance : randomUUID();
   const internal = `${token}/${id}`;
+  if (cluster !== undefined) return store.get(internal) ? Promise.resolve(internal) : cluster.addInternal(token, internal).then(() => internal);
   if (!store.get(internal)) store.addInternal(token, internal);
   return internal;
 }
@@ -55,6 +60,40 @@ export function manageConnector(
         return;
       }
       store.remove(msg.connectorToken);
+      reply(true, '');
+    }
+  } catch (err) {
+    reply(false, err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** The same in cluster mode: changes go through the cluster's store; never rejects. */
+export async function manageConnectorInCluster(
+  link: Link,
+  poolToken: string,
+  msg: ConnectorMessage,
+  { store, logger, cluster }: { store: TokenStore; logger: Logger; cluster: ClusterTokenWriter },
+): Promise<void> {
+  const reply = (success: boolean, error: string, connectorToken = ''): void => {
+    if (!link.isClosed) replyConnector(link, msg, success, error, connectorToken);
+  };
+  const pool = store.get(poolToken);
+  if (pool === undefined || !isInternal(pool)) {
+    reply(false, UNAUTHORIZED_CONNECTOR_MANAGEMENT);
+    return;
+  }
+  try {
+    if (msg.operation === 'add') {
+      const added = await cluster.addConnector(msg.connectorToken || undefined, poolToken);
+      logger.info('New connector token added');
+      reply(true, '', added.token);
+    } else {
+      const existing = store.get(msg.connectorToken);
+      if (existing?.kind !== 'connector' || existing.reverseToken !== poolToken) {
+        reply(false, UNAUTHORIZED_CONNECTOR_MANAGEMENT);
+        return;
+      }
+      await cluster.remove(msg.connectorToken);
       reply(true, '');
     }
   } catch (err) {

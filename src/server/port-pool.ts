@@ -50,6 +50,20 @@ export class PortPool {
     return requested;
   }
 
+  /**
+   * A random port of the range that is not allocated here, without taking it (undefined when none
+   * is left); `skip` excludes ports already tried. The cluster store reserves the candidate in
+   * Redis, where another instance may have taken it meanwhile.
+   */
+  candidate(skip: ReadonlySet<number> = new Set()): number | undefined {
+    if (this.free.length === 0) return undefined;
+    for (let attempt = 0; attempt < 32; attempt++) {
+      const port = this.free[randomInt(this.free.length)]!;
+      if (!skip.has(port)) return port;
+    }
+    return this.free.find((port) => !skip.has(port));
+  }
+
   /** Returns a port to the pool; unknown ports are ignored. */
   release(port: number): void {
     if (!this.allocated.delete(port)) return;

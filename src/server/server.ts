@@ -24,7 +24,8 @@ import { VERSION } from '../version.js';
 import { dialCheck, entryCheck, tokenCheck } from '../access/guard.js';
 import { AccessRules, DenyList, DestinationPolicy, type AccessRuleJson } from '../access/index.js';
 import type { ClusterDirectory } from '../cluster/directory.js';
-import type { ClusterRedis } from '../cluster/redis.js';
+import { ClusterError, type ClusterRedis } from '../cluster/redis.js';
+import { RedisTokens } from '../cluster/redis-tokens.js';
 import { sha256Hex } from '../util/secrets.js';
 import { AuditLog } from './audit-log.js';
 import { AuthHandshakes, refuseAuth } from './auth-handshake.js';
@@ -121,6 +122,10 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
   /** Cluster mode with `cluster.url`: the one Redis connection of this server (closed last). */
   private clusterRedis: ClusterRedis | undefined;
   private clusterLeft: Promise<void> | undefined;
+  /** Cluster mode with `cluster.url`: tokens live in Redis, `store` is the local view (start()). */
+  private clusterTokens: RedisTokens | undefined;
+  /** Access rules given as options: written to the cluster store once it is loaded. */
+  private readonly initialAccess: { entry?: AccessRules; dial?: AccessRules } | undefined;
 
   /** Throws InvalidArgumentError (naming the option) for an option of the wrong type or range. */
   constructor(userOptions: LinkSocksServerOptions = {}) {
@@ -129,10 +134,10 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     const logger = (this.logger = options.logger);
     // Rules and presets were checked by resolveServerOptions; parsed here for use.
     this.denyTargets = DenyList.fromPresets(options.denyTargets);
-    const initialAccess = options.access && {
+    const initialAccess = (this.initialAccess = options.access && {
       ...(options.access.entry !== undefined && { entry: AccessRules.parse(options.access.entry, 'access.entry') }),
       ...(options.access.dial !== undefined && { dial: AccessRules.parse(options.access.dial, 'access.dial') }),
-    };
+    });
     this.store = new TokenStore({ portRange: options.portPool, stateFile: options.stateFile });
     this.directory = options.cluster?.directory;
     // Rules given as options win over the state file's (and are written to it).
@@ -224,6 +229,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       gate: this.channelGate,
       agentObserver: agentObserver(eventObserver(this, logger, 'agent'), this.sessions),
       isDraining: () => this.draining,
+      clusterTokens: () => this.clusterTokens,
       dialingOptions: (token) => ({
         ...dialingOptions(dialTcp, upstream, options, forwardObserver),
         meter: accounts.meterFor(token),
@@ -261,6 +267,11 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     this.expiry = new TokenExpiry({
       list: () => this.store.list(),
       expire: (record) => {
+        // Cluster: removed from Redis too (every instance's timer tries, the first one removes it);
+        // here at once in any case, so an expired token is not served while Redis is unreachable.
+        this.clusterTokens?.remove(record.token).catch((err: unknown) => {
+          this.logger.warn({ err: (err as Error).message }, 'cannot remove an expired token from the cluster store yet');
+        });
         if (this.store.remove(record.token).length > 0) this.logger.info({ type: record.kind }, 'Token expired and removed');
       },
       onError: (_record, err) => this.logger.error({ err: (err as Error).message }, 'cannot remove an expired token, retrying'),
@@ -287,12 +298,14 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
    * `policy` [linksocks-ts]: limits, quota, expiry; a bad value throws TokenError naming the field.
    */
   addForwardToken(token?: string, rules?: readonly AccessRuleInput[], policy?: Omit<TokenPolicyChange, 'strategy'>): string {
+    this.assertLocalTokens('addForwardToken');
     const added = this.store.addForward(token, parseRules(rules), resolvePolicy(policy));
     this.logger.info('New forward proxy token added');
     return added.token;
   }
 
   addReverseToken(options: ReverseTokenOptions = {}): { token: string; port: number } {
+    this.assertLocalTokens('addReverseToken');
     const added = this.store.addReverse({ ...options, rules: parseRules(options.rules), policy: resolvePolicy(options.policy) });
     if (options.allowManageConnector) this.logger.info('New autonomy reverse token added');
     else this.logger.info({ port: added.port }, 'New reverse proxy token added');
@@ -305,6 +318,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     rules?: readonly AccessRuleInput[],
     policy?: Omit<TokenPolicyChange, 'strategy'>,
   ): string {
+    this.assertLocalTokens('addConnectorToken');
     const added = this.store.addConnector(token, reverseToken, parseRules(rules), resolvePolicy(policy));
     this.logger.info('New connector token added');
     return added.token;
@@ -312,6 +326,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
 
   /** Removes any token, closing its connections and listener. Returns false for unknown tokens. */
   removeToken(token: string): boolean {
+    this.assertLocalTokens('removeToken');
     return this.store.remove(token).length > 0;
   }
 
@@ -324,6 +339,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
    * Returns the token's policy after the change (undefined: none left).
    */
   updateToken(token: string, change: TokenPolicyChange): TokenPolicy | undefined {
+    this.assertLocalTokens('updateToken');
     const after = this.store.update(token, change);
     this.logger.info({ type: after.kind }, 'Token policy changed');
     return after.policy;
@@ -332,6 +348,82 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
   /** [linksocks-ts] What a token uses now: open channels, and the meter's figures when it runs. */
   tokenUsage(token: string): TokenUsage {
     return { channels: this.channelGate.count(token), ...this.meterUsage?.(token) };
+  }
+
+  /**
+   * The token methods that work in every mode: in cluster mode (`cluster.url`) they write to Redis
+   * and resolve once the change applies here (every other instance applies it as it arrives); they
+   * reject with ClusterError ERR_CLUSTER_UNAVAILABLE while Redis is unreachable. Without a
+   * cluster they do what the synchronous methods do.
+   */
+  async addForwardTokenAsync(token?: string, rules?: readonly AccessRuleInput[], policy?: Omit<TokenPolicyChange, 'strategy'>): Promise<string> {
+    const cluster = this.clusterTokensOrLocal();
+    if (cluster === undefined) return this.addForwardToken(token, rules, policy);
+    const added = await cluster.addForward(token, parseRules(rules), resolvePolicy(policy));
+    this.logger.info('New forward proxy token added');
+    return added.token;
+  }
+
+  async addReverseTokenAsync(options: ReverseTokenOptions = {}): Promise<{ token: string; port: number }> {
+    const cluster = this.clusterTokensOrLocal();
+    if (cluster === undefined) return this.addReverseToken(options);
+    const added = await cluster.addReverse({ ...options, rules: parseRules(options.rules), policy: resolvePolicy(options.policy) });
+    if (options.allowManageConnector) this.logger.info('New autonomy reverse token added');
+    else this.logger.info({ port: added.port }, 'New reverse proxy token added');
+    return { token: added.token, port: added.port };
+  }
+
+  async addConnectorTokenAsync(
+    token: string | undefined,
+    reverseToken: string,
+    rules?: readonly AccessRuleInput[],
+    policy?: Omit<TokenPolicyChange, 'strategy'>,
+  ): Promise<string> {
+    const cluster = this.clusterTokensOrLocal();
+    if (cluster === undefined) return this.addConnectorToken(token, reverseToken, rules, policy);
+    const added = await cluster.addConnector(token, reverseToken, parseRules(rules), resolvePolicy(policy));
+    this.logger.info('New connector token added');
+    return added.token;
+  }
+
+  /** [linksocks-ts] updateToken in every mode (see addForwardTokenAsync). */
+  async updateTokenAsync(token: string, change: TokenPolicyChange): Promise<TokenPolicy | undefined> {
+    const cluster = this.clusterTokensOrLocal();
+    if (cluster === undefined) return this.updateToken(token, change);
+    const after = await cluster.update(this.store.updated(token, change));
+    this.logger.info({ type: after.kind }, 'Token policy changed');
+    return after.policy;
+  }
+
+  async removeTokenAsync(token: string): Promise<boolean> {
+    const cluster = this.clusterTokensOrLocal();
+    if (cluster === undefined) return this.removeToken(token);
+    return cluster.remove(token);
+  }
+
+  async setAccessRulesAsync(change: { entry?: readonly AccessRuleInput[] | null; dial?: readonly AccessRuleInput[] | null }): Promise<void> {
+    const cluster = this.clusterTokensOrLocal();
+    if (cluster === undefined) {
+      this.setAccessRules(change);
+      return;
+    }
+    const entry = change.entry === undefined ? undefined : AccessRules.parse(change.entry, 'entry');
+    const dial = change.dial === undefined ? undefined : AccessRules.parse(change.dial, 'dial');
+    await cluster.setAccess({ ...(entry && { entry }), ...(dial && { dial }) });
+    this.logger.info({ entry: this.store.access.entry.size, dial: this.store.access.dial.size }, 'Access rules updated');
+  }
+
+  /** Undefined without a Redis cluster; the cluster store once started; refuses before start(). */
+  private clusterTokensOrLocal(): RedisTokens | undefined {
+    if (this.options.cluster?.url === undefined) return undefined;
+    if (this.clusterTokens === undefined) throw new ClusterError('ERR_CLUSTER_UNAVAILABLE', 'cluster store (Redis) is not connected yet: call start() first');
+    return this.clusterTokens;
+  }
+
+  /** The synchronous token methods cannot wait for Redis: in cluster mode they point to the async ones. */
+  private assertLocalTokens(method: string): void {
+    if (this.options.cluster?.url === undefined) return;
+    throw new ClusterError('ERR_CLUSTER_ASYNC_ONLY', `${method}() cannot write the cluster's token store (Redis); use ${method}Async() in cluster mode`);
   }
 
   /** Token list as `/api/status` shows it; idle forward tokens count 0 (API.md §5, unlike Go). */
@@ -353,6 +445,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
    * side stays, `[]` clears it. Both sides are parsed before either changes (AccessRuleError).
    */
   setAccessRules(change: { entry?: readonly AccessRuleInput[] | null; dial?: readonly AccessRuleInput[] | null }): void {
+    this.assertLocalTokens('setAccessRules');
     const entry = change.entry === undefined ? undefined : AccessRules.parse(change.entry, 'entry');
     const dial = change.dial === undefined ? undefined : AccessRules.parse(change.dial, 'dial');
     this.store.setAccess({ ...(entry && { entry }), ...(dial && { dial }) });
@@ -404,12 +497,16 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       this.clusterRedis = joined.redis;
     }
     try {
+      // Every token is loaded before the server listens.
+      await this.startClusterTokens();
       await this.front.start();
       if (cluster && this.directory) {
         await this.directory.announce(advertiseUrl(cluster.advertiseUrl, this.front.address(), this.options.tls !== undefined, this.logger));
         this.logger.info({ node: this.directory.nodeId }, 'cluster: instance announced');
       }
     } catch (err) {
+      this.clusterTokens?.close();
+      this.clusterTokens = undefined;
       await this.leaveCluster();
       await this.clusterRedis?.close();
       throw err;
@@ -508,6 +605,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     await ending;
     this.accounts.close();
     await this.auditLog?.close();
+    this.clusterTokens?.close();
     await this.clusterRedis?.close();
   }
 
@@ -522,6 +620,20 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
   /** Publishes how many clients of `token` this instance holds (summed by /api/status elsewhere). */
   private publishClients(token: string): void {
     this.directory?.setLocalClients(this.store.get(token)?.hash ?? sha256Hex(token), this.sessions.countFor(token));
+  }
+
+  /**
+   * Cluster mode with `cluster.url`: the cluster's token store on the shared Redis connection,
+   * loaded whole (ClusterError ERR_CLUSTER_AUTH for another cluster secret, ERR_CLUSTER_UNAVAILABLE
+   * when Redis fails meanwhile); options' access rules then win, as they do over a state file's.
+   */
+  private async startClusterTokens(): Promise<void> {
+    const cluster = this.options.cluster;
+    if (cluster?.url === undefined || this.clusterRedis === undefined || this.clusterTokens !== undefined) return;
+    const tokens = new RedisTokens(this.clusterRedis, this.store, { secret: cluster.secret, logger: this.logger });
+    this.clusterTokens = tokens;
+    await tokens.start();
+    if (this.initialAccess) await tokens.setAccess(this.initialAccess);
   }
 
   // ---- wiring -------------------------------------------------------------------------------
@@ -644,13 +756,13 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
 
   private admin(): TokenAdmin {
     return {
-      addForwardToken: (token, rules, policy) => this.addForwardToken(token, rules, policy),
-      addReverseToken: (opts) => this.addReverseToken(opts),
-      addConnectorToken: (token, reverseToken, rules, policy) => this.addConnectorToken(token, reverseToken, rules, policy),
-      updateToken: (token, change) => this.updateToken(token, change),
+      addForwardToken: (token, rules, policy) => this.addForwardTokenAsync(token, rules, policy),
+      addReverseToken: (opts) => this.addReverseTokenAsync(opts),
+      addConnectorToken: (token, reverseToken, rules, policy) => this.addConnectorTokenAsync(token, reverseToken, rules, policy),
+      updateToken: (token, change) => this.updateTokenAsync(token, change),
       accessRules: () => this.accessRules(),
-      setAccessRules: (change) => this.setAccessRules(change),
-      removeToken: (token) => this.removeToken(token),
+      setAccessRules: (change) => this.setAccessRulesAsync(change),
+      removeToken: (token) => this.removeTokenAsync(token),
       status: () => this.status(),
       clients: () => this.clients(),
       tokenClients: (token) => this.tokenClients(token),

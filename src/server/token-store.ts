@@ -261,6 +261,23 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
    */
   update(token: string, change: TokenPolicyChange): TokenRecord {
     const before = this.records.get(token);
+    const after = this.updated(token, change);
+    this.replace(after);
+    if (this.isPersisted(after)) {
+      try {
+        this.persist();
+      } catch (err) {
+        this.replace(before!);
+        throw err;
+      }
+    }
+    this.emit('changed', after, before!);
+    return after;
+  }
+
+  /** The record `update` would make (checked the same way), without changing anything. */
+  updated(token: string, change: TokenPolicyChange): TokenRecord {
+    const before = this.records.get(token);
     if (before === undefined) throw new TokenError('ERR_LINKSOCKS_TOKEN_UNKNOWN', TOKEN_ERROR_TEXT.unknown);
     const policy = applyPolicyChange(before.policy, change);
     if (change.strategy !== undefined) {
@@ -274,18 +291,29 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     const { hash: _hash, policy: _policy, ...fields } = before as TokenRecord & { strategy?: unknown };
     if (change.strategy === null) delete fields.strategy;
     else if (change.strategy !== undefined) fields.strategy = change.strategy;
-    const after = this.makeRecord<TokenRecord>({ ...fields, ...withPolicy(policy) } as Omit<TokenRecord, 'hash'>);
-    this.replace(after);
-    if (this.isPersisted(after)) {
-      try {
-        this.persist();
-      } catch (err) {
-        this.replace(before);
-        throw err;
+    return this.makeRecord<TokenRecord>({ ...fields, ...withPolicy(policy) } as Omit<TokenRecord, 'hash'>);
+  }
+
+  /**
+   * [cluster] Makes the store hold exactly `record`, as the cluster store (Redis) has it: added when
+   * new; replaced in place when only settings changed (rules, policy, credentials, strategy), so
+   * open connections stay; removed (with its dependants, clients dropped) and added again when its
+   * kind, port or target changed. Never persisted: a cluster has no state file.
+   */
+  put(record: TokenRecord): 'added' | 'replaced' | 'unchanged' {
+    const existing = this.records.get(record.token);
+    if (existing !== undefined) {
+      if (sameSettings(existing, record)) return 'unchanged';
+      if (sameShape(existing, record)) {
+        this.replace(record);
+        this.emit('changed', record, existing);
+        return 'replaced';
       }
+      this.remove(record.token);
     }
-    this.emit('changed', after, before);
-    return after;
+    this.link(record);
+    this.emit('added', record);
+    return 'added';
   }
 
   get(token: string): TokenRecord | undefined {
@@ -376,7 +404,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   }
 
   private makeRecord<T extends TokenRecord>(fields: Omit<T, 'hash'>): T {
-    return Object.freeze({ ...fields, hash: sha256Hex(fields.token) }) as T;
+    return makeTokenRecord<T>(fields);
   }
 
   private commitAdd<T extends TokenRecord>(record: T): T {
@@ -495,6 +523,26 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       }
     }
   }
+}
+
+/** A frozen record with its hash, as the store keeps it (the cluster store builds them from Redis). */
+export function makeTokenRecord<T extends TokenRecord>(fields: Omit<T, 'hash'>): T {
+  return Object.freeze({ ...fields, hash: sha256Hex(fields.token) }) as T;
+}
+
+/** Same kind, port, target and parent: a change between them can be applied in place. */
+function sameShape(a: TokenRecord, b: TokenRecord): boolean {
+  if (a.kind !== b.kind) return false;
+  if (a.kind === 'connector') return b.kind === 'connector' && a.reverseToken === b.reverseToken;
+  if (a.kind === 'forward') return true;
+  if (b.kind !== 'reverse' || a.port !== b.port || isInternal(a) !== isInternal(b)) return false;
+  return !isInternal(a) || (isInternal(b) && a.parentToken === b.parentToken);
+}
+
+function sameSettings(a: TokenRecord, b: TokenRecord): boolean {
+  if (!sameShape(a, b) || !sameRules(a.rules, b.rules) || JSON.stringify(a.policy ?? {}) !== JSON.stringify(b.policy ?? {})) return false;
+  if (a.kind !== 'reverse' || b.kind !== 'reverse') return true;
+  return a.username === b.username && a.password === b.password && a.allowManageConnector === b.allowManageConnector && a.strategy === b.strategy;
 }
 
 /** Rules are kept on a record only when there are some. */

@@ -13,6 +13,14 @@ import type { TokenStore } from '../token-store.js';
 import { CHANNEL_REFUSAL_TEXT, type ChannelGate } from '../channel-gate.js';
 import type { ConnectMessage } from '../../protocol/index.js';
 import type { TokenAccounts } from '../token-usage.js';
+import type { ConnectorTokenRecord, InternalTokenRecord } from '../tokens.js';
+
+/** The cluster token store's writes that autonomy providers cause (cluster/redis-tokens.ts). */
+export interface ClusterTokenWriter {
+  addInternal(parentToken: string, internalToken: string): Promise<InternalTokenRecord>;
+  addConnector(token: string | undefined, reverseToken: string): Promise<ConnectorTokenRecord>;
+  remove(token: string): Promise<boolean>;
+}
 
 export interface RoleContext {
   readonly options: ResolvedServerOptions;
@@ -27,6 +35,11 @@ export interface RoleContext {
   readonly gate: ChannelGate;
   /** Events (and audit lines) of agent-mode routes. */
   readonly agentObserver?: ChannelObserver;
+  /**
+   * Cluster mode with Redis: the cluster's token store, through which autonomy providers' internal
+   * and connector tokens are written (so they exist on every instance); undefined otherwise.
+   */
+  clusterTokens?(): ClusterTokenWriter | undefined;
   /** True once drain() has started: new channels are refused. */
   isDraining(): boolean;
   /** How the server dials targets for the forward clients of `token` (its rules included). */

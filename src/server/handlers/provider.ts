@@ -3,7 +3,7 @@
  * token's SOCKS5 port or its connectors' channels. An autonomy token's providers each get a
  * private pool and manage its connector tokens themselves (connector-management.ts).
  */
-import { internalTokenFor, manageConnector } from '../connector-management.js';
+import { internalTokenFor, manageConnector, manageConnectorInCluster } from '../connector-management.js';
 import type { Session } from '../sessions.js';
 import type { RoleContext } from './context.js';
 
@@ -11,7 +11,24 @@ export async function startProvider(session: Session, instance: string, ctx: Rol
   const { link, token } = session;
   const record = ctx.store.get(token);
   const reverse = record?.kind === 'reverse' ? record : undefined;
-  const poolToken = reverse?.allowManageConnector ? internalTokenFor(ctx.store, token, instance) : token;
+  const cluster = ctx.clusterTokens?.();
+  let poolToken = token;
+  if (reverse?.allowManageConnector) {
+    if (cluster === undefined) {
+      poolToken = internalTokenFor(ctx.store, token, instance);
+    } else {
+      // Cluster: the private pool exists on every instance, so its connectors work anywhere.
+      try {
+        poolToken = await internalTokenFor(ctx.store, token, instance, cluster);
+      } catch (err) {
+        ctx.logger.warn({ link: link.id, err: (err as Error).message }, 'autonomy provider refused: its pool cannot be registered in the cluster');
+        link.send({ type: 'authResponse', success: false, error: 'cluster store unavailable, try again later' });
+        link.close(1011);
+        return;
+      }
+      if (link.isClosed) return;
+    }
+  }
   session.poolToken = poolToken;
   const pool = ctx.sessions.poolFor(poolToken);
   if (reverse !== undefined && reverse.port > 0 && !reverse.allowManageConnector) {
@@ -40,7 +57,8 @@ export async function startProvider(session: Session, instance: string, ctx: Rol
       // Go dials for providers too (a quirk); a provider has no business asking the server to dial.
       link.send({ type: 'connectResponse', success: false, channelId: msg.channelId, error: 'connect is not allowed for providers' });
     } else if (msg.type === 'connector') {
-      manageConnector(link, poolToken, msg, ctx);
+      if (cluster === undefined) manageConnector(link, poolToken, msg, ctx);
+      else void manageConnectorInCluster(link, poolToken, msg, { ...ctx, cluster });
     }
   });
 }
