@@ -17,6 +17,11 @@ import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { socksEcho } from '../helpers/socks.js';
 import { waitForDefined, waitForValue } from '../helpers/wait.js';
 import { createClient } from 'redis';
+import type { RedisTokens } from '../../src/cluster/redis-tokens.js';
+import { TokenSeal } from '../../src/cluster/token-seal.js';
+import { encodeRecord } from '../../src/cluster/token-record.js';
+import { makeTokenRecord } from '../../src/server/token-store.js';
+import type { ForwardTokenRecord } from '../../src/server/tokens.js';
 
 const KEY = 'KEY';
 const SECRET = 'cluster-secret-for-tests';
@@ -288,6 +293,61 @@ describe('cluster: tokens in Redis', function () {
     for (const secret of ['very-secret-reverse', 'very-secret-password', 'very-secret-forward', 'very-secret-connector', SECRET]) {
       expect(all).to.not.include(secret);
     }
+  });
+
+  it('carries a token policy and rule changes to every instance without dropping its clients', async () => {
+    const [a, b] = [await startServer(), await startServer()];
+    await a.addForwardTokenAsync('fwd-policy');
+    const onB = client(b, { token: 'fwd-policy', socksPort: 0 });
+    await onB.start();
+    const tokensA = (a as unknown as { clusterTokens: RedisTokens }).clusterTokens;
+    await tokensA.update('fwd-policy', { policy: { maxChannels: 3, rateLimit: 1000, disabled: false } });
+    await waitForDefined(() => b.store.get('fwd-policy')?.policy, 'policy on B');
+    expect(b.store.get('fwd-policy')?.policy).to.deep.equal({ maxChannels: 3, rateLimit: 1000, disabled: false });
+    expect(JSON.parse((await raw.hGet('linksocks:tokens', sha256Hex('fwd-policy')))!)).to.have.property('policy');
+    // Still connected: a settings change is applied in place.
+    const payload = Buffer.from('after a policy change');
+    expect(await socksEcho(onB.socksAddress()!.port, echo.port, payload)).to.deep.equal(payload);
+    // A third instance loads it from Redis.
+    const c = await startServer();
+    expect(c.store.get('fwd-policy')?.policy).to.deep.equal({ maxChannels: 3, rateLimit: 1000, disabled: false });
+  });
+
+  it('notices an emptied Redis at the next write, re-seeds it and does not bring back removed tokens', async () => {
+    const [a, b] = [await startServer(), await startServer()];
+    await a.addForwardTokenAsync('kept');
+    await a.addForwardTokenAsync('removed');
+    await b.removeTokenAsync('removed');
+    await raw.flushAll();
+    const err = await a.addForwardTokenAsync('first-after').then(() => undefined, (e: unknown) => e);
+    expect((err as ClusterError).code).to.equal('ERR_CLUSTER_UNAVAILABLE');
+    await until(async () => (await raw.hLen('linksocks:tokens')) === 1, 're-seeded', 10_000);
+    expect(await raw.hExists('linksocks:tokens', sha256Hex('kept'))).to.equal(1);
+    expect(await retryWhileUnavailable(() => a.addForwardTokenAsync('second-after'))).to.equal('second-after');
+    await waitForValue(() => b.store.has('second-after'), true, 'B follows the re-seeded store');
+    expect(tokensOf(b)).to.deep.equal(['kept', 'second-after']);
+  });
+
+  it('loads 10,000 tokens at start-up (figure printed)', async function () {
+    const a = await startServer();
+    const seal = new TokenSeal(SECRET);
+    const batch = raw.multi();
+    for (let i = 0; i < 10_000; i++) {
+      const record = makeTokenRecord<ForwardTokenRecord>({ token: `bulk-${i}`, kind: 'forward' });
+      batch.hSet('linksocks:tokens', record.hash, JSON.stringify(encodeRecord(record, seal)));
+    }
+    await batch.exec();
+    const started = Date.now();
+    const b = await startServer();
+    const loadMs = Date.now() - started;
+    expect(b.store.list()).to.have.length(10_000);
+    // An instance already running loads everything again on a reload.
+    const reloadStarted = Date.now();
+    await raw.publish('linksocks:changes', '{"op":"reload"}');
+    await waitForValue(() => a.store.list().length, 10_000, 'A reloaded', 20_000);
+    const reloadMs = Date.now() - reloadStarted;
+    console.log(`      10,000 tokens: start-up load ${loadMs} ms, reload of a running instance ${reloadMs} ms`);
+    expect(loadMs).to.be.below(20_000);
   });
 
   it('points the synchronous token methods to the async ones in cluster mode', async () => {
