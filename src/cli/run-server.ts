@@ -17,7 +17,8 @@ import { serverSummary, SUMMARY_MESSAGE } from './summary.js';
 
 /** The part of LinkSocksServer the CLI uses (tests pass a fake). */
 export interface CliServer
-  extends Pick<LinkSocksServer, 'addForwardToken' | 'addReverseToken' | 'addConnectorToken' | 'start' | 'close' | 'address'> {
+  extends Pick<LinkSocksServer, 'addForwardToken' | 'addReverseToken' | 'addConnectorToken' | 'start' | 'close' | 'address'>,
+    Partial<Pick<LinkSocksServer, 'addForwardTokenAsync' | 'addReverseTokenAsync' | 'addConnectorTokenAsync' | 'status'>> {
   reloadTls?(tls: { cert: string | Buffer; key: string | Buffer }): void;
   reopenAuditLog?(): void;
   drain?(timeoutMs: number): Promise<void>;
@@ -55,14 +56,26 @@ export async function runServer(config: ServerCliConfig, deps: RunServerDeps): P
   const onError = (err: unknown): void => failed?.(err);
   server.on('error', onError);
 
+  // Cluster mode: the tokens live in Redis, which start() connects to and loads first.
+  const clustered = options.cluster?.url !== undefined;
   try {
-    const setupError = addStartupTokens(server, config, deps);
-    if (setupError !== undefined) {
-      await closeQuietly(server);
-      server.off('error', onError);
-      return fatalToStderr(deps, setupError);
+    if (!clustered) {
+      const setupError = await addStartupTokens(server, config, deps);
+      if (setupError !== undefined) {
+        await closeQuietly(server);
+        server.off('error', onError);
+        return fatalToStderr(deps, setupError);
+      }
     }
     await server.start();
+    if (clustered) {
+      const setupError = await addStartupTokens(server, config, deps, true);
+      if (setupError !== undefined) {
+        await closeQuietly(server);
+        server.off('error', onError);
+        return fatalToStderr(deps, setupError);
+      }
+    }
   } catch (err) {
     await closeQuietly(server);
     server.off('error', onError);
@@ -133,8 +146,11 @@ export async function runServer(config: ServerCliConfig, deps: RunServerDeps): P
   return code;
 }
 
-/** Go `runServer` token set-up; returns the fatal message on failure. */
-function addStartupTokens(server: CliServer, config: ServerCliConfig, deps: CliIo): string | undefined {
+/**
+ * Go `runServer` token set-up; returns the fatal message on failure. In a cluster, a token named
+ * with `-t` that another instance already added is shared, not an error.
+ */
+async function addStartupTokens(server: CliServer, config: ServerCliConfig, deps: CliIo, clustered = false): Promise<string | undefined> {
   const { plan } = config;
   const log = (line: string): void => deps.logger.info(line);
   // Text keeps Go's lines verbatim (scripts scrape them). JSON output goes to log collectors, so a
@@ -148,9 +164,11 @@ function addStartupTokens(server: CliServer, config: ServerCliConfig, deps: CliI
     case 'forward': {
       let token: string;
       try {
-        token = server.addForwardToken(plan.token);
+        token = await (server.addForwardTokenAsync ? server.addForwardTokenAsync(plan.token) : server.addForwardToken(plan.token));
       } catch (err) {
-        return `failed to add forward token: ${errorMessage(err)}`;
+        const shared = clustered && plan.token !== undefined && sharedToken(server, plan.token, 'forward');
+        if (!shared) return `failed to add forward token: ${errorMessage(err)}`;
+        token = plan.token!;
       }
       log('Configuration:');
       log('  Mode: forward proxy (SOCKS5 on client -> server -> network)');
@@ -161,23 +179,28 @@ function addStartupTokens(server: CliServer, config: ServerCliConfig, deps: CliI
     case 'autonomy': {
       const autonomy = plan.mode === 'autonomy';
       let result: { token: string; port: number };
+      const request = {
+        ...(plan.token !== undefined && { token: plan.token }),
+        port: plan.port,
+        ...(plan.username !== undefined && { username: plan.username }),
+        ...(plan.password !== undefined && { password: plan.password }),
+        allowManageConnector: autonomy,
+        ...(config.strategy !== undefined && { strategy: config.strategy }),
+      };
       try {
-        result = server.addReverseToken({
-          ...(plan.token !== undefined && { token: plan.token }),
-          port: plan.port,
-          ...(plan.username !== undefined && { username: plan.username }),
-          ...(plan.password !== undefined && { password: plan.password }),
-          allowManageConnector: autonomy,
-          ...(config.strategy !== undefined && { strategy: config.strategy }),
-        });
+        result = await (server.addReverseTokenAsync ? server.addReverseTokenAsync(request) : server.addReverseToken(request));
       } catch (err) {
-        return `failed to add reverse token: ${errorMessage(err)}`;
+        const shared = clustered && plan.token !== undefined && sharedToken(server, plan.token, 'reverse');
+        if (!shared) return `failed to add reverse token: ${errorMessage(err)}`;
+        result = { token: plan.token!, port: shared.port ?? -1 };
       }
       if (result.port === 0) return `cannot allocate SOCKS5 port: ${config.serverOptions.socksHost}:${plan.port}`;
       let connectorToken: string | undefined;
       if (plan.mode === 'reverse') {
         try {
-          connectorToken = server.addConnectorToken(plan.connectorToken, result.token);
+          connectorToken = await (server.addConnectorTokenAsync
+            ? server.addConnectorTokenAsync(plan.connectorToken, result.token)
+            : server.addConnectorToken(plan.connectorToken, result.token));
         } catch (err) {
           return `failed to add connector token: ${errorMessage(err)}`;
         }
@@ -192,6 +215,12 @@ function addStartupTokens(server: CliServer, config: ServerCliConfig, deps: CliI
       return undefined;
     }
   }
+}
+
+/** Cluster: the `-t` token as another instance already added it (same kind), if so. */
+function sharedToken(server: CliServer, token: string, type: 'forward' | 'reverse'): { port?: number } | undefined {
+  const entry = server.status?.().tokens.find((candidate) => candidate.token === token);
+  return entry?.type === type ? entry : undefined;
 }
 
 /**

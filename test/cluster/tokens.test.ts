@@ -17,6 +17,9 @@ import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { socksEcho } from '../helpers/socks.js';
 import { waitForDefined, waitForValue } from '../helpers/wait.js';
 import { createClient } from 'redis';
+import { parseServerFlags } from '../../src/cli/parse-server.js';
+import { runServer } from '../../src/cli/run-server.js';
+import { Harness } from '../cli/fakes.js';
 import type { RedisTokens } from '../../src/cluster/redis-tokens.js';
 import { TokenSeal } from '../../src/cluster/token-seal.js';
 import { encodeRecord } from '../../src/cluster/token-record.js';
@@ -348,6 +351,28 @@ describe('cluster: tokens in Redis', function () {
     const reloadMs = Date.now() - reloadStarted;
     console.log(`      10,000 tokens: start-up load ${loadMs} ms, reload of a running instance ${reloadMs} ms`);
     expect(loadMs).to.be.below(20_000);
+  });
+
+  it('CLI: two instances started with the same -r -t token share it (one port) instead of failing', async () => {
+    const run = (): { h: Harness; done: Promise<number> } => {
+      const h = new Harness();
+      const config = parseServerFlags({ reverse: true, token: 'cli-rev', connectorToken: 'cli-con', wsHost: '127.0.0.1', wsPort: '0' }, {});
+      const serverOptions = { ...config.serverOptions, cluster: { url: redis.url, secret: SECRET } };
+      return { h, done: runServer({ ...config, serverOptions }, h) };
+    };
+    const first = run();
+    await first.h.subscribed;
+    const second = run();
+    await second.h.subscribed;
+    const portLine = (h: Harness): string | undefined => h.goMessages().find((line) => line.includes('SOCKS5 port:'));
+    expect(portLine(first.h)).to.match(/SOCKS5 port: \d+/);
+    expect(portLine(second.h)).to.equal(portLine(first.h));
+    expect(second.h.goMessages()).to.include('INF   Connector Token: cli-con');
+    expect(await raw.hLen('linksocks:tokens')).to.equal(2);
+    first.h.signal();
+    second.h.signal();
+    expect(await first.done).to.equal(0);
+    expect(await second.done).to.equal(0);
   });
 
   it('points the synchronous token methods to the async ones in cluster mode', async () => {
