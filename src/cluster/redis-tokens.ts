@@ -58,6 +58,8 @@ const MAX_QUEUED = 10_000;
 const MAX_REPORTED = 1_000;
 /** Random ports tried before a pool is called exhausted (others may take candidates meanwhile). */
 const PORT_ATTEMPTS = 16;
+/** A load that keeps failing (wrong secret, broken data) is logged at most this often. */
+const SYNC_ERROR_LOG_EVERY_MS = 10_000;
 const CHECK_TEXT = 'linksocks-ts cluster token store';
 const CHECK_BINDING = 'check';
 
@@ -194,6 +196,7 @@ export class RedisTokens {
   private readonly waiters = new Set<{ rev: number; resolve: () => void }>();
   private readonly reported = new Set<string>();
   private retryTimer: NodeJS.Timeout | undefined;
+  private lastSyncErrorLog = 0;
   private closed = false;
   private readonly shas = new Map<string, string>();
   private readonly onUp = (): void => this.requestSync();
@@ -590,7 +593,9 @@ export class RedisTokens {
     this.fullSync().catch((err: unknown) => {
       if (this.closed) return;
       const code = err instanceof ClusterError ? err.code : undefined;
-      if (code !== 'ERR_CLUSTER_UNAVAILABLE') {
+      const now = Date.now();
+      if (code !== 'ERR_CLUSTER_UNAVAILABLE' && now - this.lastSyncErrorLog >= SYNC_ERROR_LOG_EVERY_MS) {
+        this.lastSyncErrorLog = now;
         this.logger.error({ err: (err as Error).message, code }, 'cluster store (Redis) cannot be loaded; serving the tokens known here');
       }
       // While Redis is down the next 'up' retries; otherwise try again shortly.
