@@ -193,7 +193,7 @@ export class RedisTokens {
   private syncing: Promise<void> | undefined;
   private resyncWanted = false;
   private queue: Change[] = [];
-  private readonly waiters = new Set<{ rev: number; resolve: () => void }>();
+  private readonly waiters = new Set<{ rev: number; resolve: (applied: boolean) => void }>();
   private readonly reported = new Set<string>();
   private retryTimer: NodeJS.Timeout | undefined;
   private lastSyncErrorLog = 0;
@@ -203,7 +203,7 @@ export class RedisTokens {
   private readonly onDown = (): void => {
     this.stale = true;
     // Writes acknowledged by Redis are in Redis: their callers need not wait for the reload.
-    this.releaseWaiters();
+    this.releaseWaiters(Infinity, false);
   };
 
   constructor(
@@ -242,7 +242,7 @@ export class RedisTokens {
     this.redis.off('up', this.onUp);
     this.redis.off('down', this.onDown);
     clearTimeout(this.retryTimer);
-    this.releaseWaiters();
+    this.releaseWaiters(Infinity, false);
   }
 
   // ---- writes ---------------------------------------------------------------------------------
@@ -355,8 +355,8 @@ export class RedisTokens {
       // Unknown in Redis: a local leftover (e.g. missed while disconnected) goes too.
       return this.store.remove(token).length > 0;
     }
-    await this.ack(Number(result));
-    this.store.remove(token); // normally done by the change itself; a no-op then
+    // Applied by the change itself, unless it could not come back (then the next load confirms).
+    if (!(await this.ack(Number(result)))) this.store.remove(token);
     return true;
   }
 
@@ -367,8 +367,7 @@ export class RedisTokens {
     const value = JSON.stringify({ entry: next.entry.toJSON(), dial: next.dial.toJSON() });
     const result = await this.evalScript(ACCESS_SCRIPT, [this.prefix, value]);
     if (result === 'noepoch') throw this.lostData();
-    await this.ack(Number(result));
-    this.store.setAccess(next);
+    if (!(await this.ack(Number(result)))) this.store.setAccess(next);
   }
 
   // ---- internals: writing ---------------------------------------------------------------------
@@ -418,9 +417,9 @@ export class RedisTokens {
       case 'port':
         throw new TokenError('ERR_LINKSOCKS_PORT_UNAVAILABLE', TOKEN_ERROR_TEXT.portUnavailable(Number(port)));
     }
-    await this.ack(Number(result));
-    // Normally the change itself has put it there; after a reload race, put it here directly.
-    this.store.put(record);
+    // Normally the change itself has put it there (and a later change may already have removed it
+    // again: then it stays removed); when it could not come back, put it here until the next load.
+    if (!(await this.ack(Number(result)))) this.store.put(record);
     return (this.store.get(record.token) as T | undefined) ?? record;
   }
 
@@ -437,30 +436,33 @@ export class RedisTokens {
     return new ClusterError('ERR_CLUSTER_UNAVAILABLE', 'cluster store (Redis) lost its data and is being re-seeded; try again later');
   }
 
-  /** Resolves once the change numbered `rev` (or a full load that includes it) was applied here. */
-  private ack(rev: number): Promise<void> {
-    if (this.appliedRev >= rev && !this.stale) return Promise.resolve();
-    return new Promise<void>((resolve) => {
+  /**
+   * Resolves true once the change numbered `rev` (or a full load that includes it) was applied
+   * here; false when it could not come back (Redis lost, or not within ackTimeoutMs: a load is
+   * started, which will include it).
+   */
+  private ack(rev: number): Promise<boolean> {
+    if (this.appliedRev >= rev && !this.stale) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
       const waiter = {
         rev,
-        resolve: () => {
+        resolve: (applied: boolean) => {
           clearTimeout(timer);
           this.waiters.delete(waiter);
-          resolve();
+          resolve(applied);
         },
       };
-      // Our own change did not come back in time: load everything, which includes it.
       const timer = setTimeout(() => {
         this.resyncWanted = true;
         this.requestSync();
-        waiter.resolve();
+        waiter.resolve(false);
       }, this.ackTimeoutMs);
       this.waiters.add(waiter);
     });
   }
 
-  private releaseWaiters(upTo = Infinity): void {
-    for (const waiter of [...this.waiters]) if (waiter.rev <= upTo) waiter.resolve();
+  private releaseWaiters(upTo = Infinity, applied = true): void {
+    for (const waiter of [...this.waiters]) if (waiter.rev <= upTo) waiter.resolve(applied);
   }
 
   private async evalScript(script: string, args: string[]): Promise<unknown> {
