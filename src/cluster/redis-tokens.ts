@@ -641,8 +641,9 @@ export class RedisTokens {
       if (this.epoch !== undefined && snapshot.epoch !== this.epoch && this.store.list().length > 0) {
         // Redis lost its data and another instance started a new set: add what only we know.
         this.logger.warn('cluster store (Redis) holds a new data set; adding the tokens known here that it lacks');
-        this.epoch = snapshot.epoch;
         await this.seed('merge', snapshot.epoch);
+        // Only once written: a merge cut short by an outage is tried again, not skipped.
+        this.epoch = snapshot.epoch;
         continue;
       }
       const started = Date.now();

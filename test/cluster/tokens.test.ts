@@ -344,6 +344,23 @@ describe('cluster: tokens in Redis', function () {
       expect(tokensOf(b)).to.deep.equal(['kept', 'second-after']);
     });
 
+    it('merges what it knows into a data set another instance started, except removed tokens', async () => {
+      const [a, b] = [await startServer(), await startServer()];
+      await a.addForwardTokenAsync('old-1');
+      await a.addForwardTokenAsync('old-2');
+      await b.addReverseTokenAsync({ token: 'old-rev' });
+      await raw.flushAll();
+      // old-2 counts as removed in the new data set that a fresh instance starts in the empty Redis
+      // (its start is announced at once: A and B add what it lacks, old-2 excepted).
+      await raw.zAdd('linksocks:deleted', { score: Date.now(), value: sha256Hex('old-2') });
+      const c = await startServer();
+      await retryWhileUnavailable(() => c.addForwardTokenAsync('new-1'));
+      for (const server of [a, b, c]) {
+        await waitForValue(() => tokensOf(server).join(), 'new-1,old-1,old-rev', 'merged everywhere', 10_000);
+      }
+      expect(await raw.hLen('linksocks:ports')).to.equal(1);
+    });
+
     it('loads 10,000 tokens at start-up (figure printed)', async function () {
       const a = await startServer();
       const seal = new TokenSeal(SECRET);
