@@ -14,7 +14,7 @@ import { sha256Hex } from '../../src/util/secrets.js';
 import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 import { freePort, startEchoServer, waitForEvent, type EchoServer } from '../helpers/net.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { socksEcho } from '../helpers/socks.js';
+import { socksConnect, socksEcho } from '../helpers/socks.js';
 import { waitForDefined, waitForValue } from '../helpers/wait.js';
 import { createClient } from 'redis';
 import { parseServerFlags } from '../../src/cli/parse-server.js';
@@ -432,6 +432,8 @@ describe('cluster: tokens in Redis', function () {
       await a.removeTokenAsync('fwd-deleted');
       const forward = client(b, { token: 'fwd-keep', socksPort: 0 });
       await forward.start();
+      const provider = client(c, { token: 'rev-keep', reverse: true });
+      await provider.start();
 
       await redis.stop();
       await waitForValue(() => a.status().tokens.length > 0 && !(a as unknown as { clusterRedis: { isUp: boolean } }).clusterRedis.isUp, true, 'A sees Redis down', 10_000);
@@ -443,9 +445,18 @@ describe('cluster: tokens in Redis', function () {
         () => expect.fail('write while Redis is down'),
         (err: unknown) => expect((err as ClusterError).code).to.equal('ERR_CLUSTER_UNAVAILABLE'),
       );
-      // The tunnel through B keeps working, and every instance still knows its tokens.
+      // The tunnels through B and C keep working, a new client is accepted on A, and every
+      // instance still knows its tokens.
       const payload = Buffer.from('while Redis is down');
       expect(await socksEcho(forward.socksAddress()!.port, echo.port, payload)).to.deep.equal(payload);
+      const socks = await socksConnect({ proxyPort: port, host: '127.0.0.1', port: echo.port, userId: 'u', password: 'pw' });
+      socks.write(payload);
+      const [echoed] = await waitForEvent<[Buffer]>(socks, 'data', 5000);
+      expect(echoed).to.deep.equal(payload);
+      socks.destroy();
+      const late = client(a, { token: 'fwd-keep', socksPort: 0 });
+      await late.start();
+      expect(await socksEcho(late.socksAddress()!.port, echo.port, payload)).to.deep.equal(payload);
       for (const server of [a, b, c]) expect(tokensOf(server)).to.deep.equal(['fwd-keep', 'rev-keep']);
 
       // Back, empty: re-seeded from the instances' view (not the removed token), then a token added
