@@ -18,6 +18,7 @@ import { socksConnect, socksEcho } from '../helpers/socks.js';
 import { waitForDefined, waitForValue } from '../helpers/wait.js';
 import { createClient } from 'redis';
 import { parseServerFlags } from '../../src/cli/parse-server.js';
+import { ApiClient } from '../../src/cli/api-client.js';
 import { runServer } from '../../src/cli/run-server.js';
 import { Harness } from '../cli/fakes.js';
 import type { RedisTokens } from '../../src/cluster/redis-tokens.js';
@@ -441,6 +442,12 @@ describe('cluster: tokens in Redis', function () {
       expect(refused).to.deep.equal({ status: 503, json: { success: false, error: 'cluster store (Redis) is unreachable; try again later' } });
       expect((await api(a, 'DELETE', '/api/token/fwd-keep')).status).to.equal(503);
       expect((await api(a, 'PUT', '/api/config/access', { dial: [] })).status).to.equal(503);
+      // The `token` command's client reports the server's reason.
+      const viaCli = await new ApiClient({ url: `http://127.0.0.1:${c.address().port}`, apiKey: KEY }).addToken({ type: 'forward' }).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(viaCli?.message).to.equal('cluster store (Redis) is unreachable; try again later');
       await a.addForwardTokenAsync('x').then(
         () => expect.fail('write while Redis is down'),
         (err: unknown) => expect((err as ClusterError).code).to.equal('ERR_CLUSTER_UNAVAILABLE'),
