@@ -470,7 +470,9 @@ export class RedisTokens {
       return false;
     }
     // A stale local token still holding the port (missed removal): the change in Redis wins.
-    if (record.kind === 'reverse' && record.port > 0 && this.store.ports.isAllocated(record.port)) {
+    const own = this.store.get(record.token);
+    const keepsPort = record.kind === 'reverse' && own?.kind === 'reverse' && own.port === record.port;
+    if (record.kind === 'reverse' && record.port > 0 && !keepsPort && this.store.ports.isAllocated(record.port)) {
       const holder = this.store.list().find((r) => r.kind === 'reverse' && r.port === record.port && r.token !== record.token);
       if (holder !== undefined) this.store.remove(holder.token);
     }

@@ -25,7 +25,7 @@ import type { RedisTokens } from '../../src/cluster/redis-tokens.js';
 import { TokenSeal } from '../../src/cluster/token-seal.js';
 import { encodeRecord } from '../../src/cluster/token-record.js';
 import { makeTokenRecord } from '../../src/server/token-store.js';
-import type { ForwardTokenRecord } from '../../src/server/tokens.js';
+import type { ForwardTokenRecord, PlainReverseTokenRecord } from '../../src/server/tokens.js';
 
 const KEY = 'KEY';
 const SECRET = 'cluster-secret-for-tests';
@@ -366,9 +366,13 @@ describe('cluster: tokens in Redis', function () {
       const a = await startServer();
       const seal = new TokenSeal(SECRET);
       const batch = raw.multi();
+      // Half forward, half reverse tokens with a port and SOCKS credentials each.
       for (let i = 0; i < 10_000; i++) {
-        const record = makeTokenRecord<ForwardTokenRecord>({ token: `bulk-${i}`, kind: 'forward' });
+        const record = i % 2 === 0
+          ? makeTokenRecord<ForwardTokenRecord>({ token: `bulk-${i}`, kind: 'forward' })
+          : makeTokenRecord<PlainReverseTokenRecord>({ token: `bulk-${i}`, kind: 'reverse', port: 20_000 + i, username: 'u', password: `pw-${i}` });
         batch.hSet('linksocks:tokens', record.hash, JSON.stringify(encodeRecord(record, seal)));
+        if (record.kind === 'reverse') batch.hSet('linksocks:ports', String(record.port), record.hash);
       }
       await batch.exec();
       const started = Date.now();
