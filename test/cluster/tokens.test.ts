@@ -21,7 +21,6 @@ import { parseServerFlags } from '../../src/cli/parse-server.js';
 import { ApiClient } from '../../src/cli/api-client.js';
 import { runServer } from '../../src/cli/run-server.js';
 import { Harness } from '../cli/fakes.js';
-import type { RedisTokens } from '../../src/cluster/redis-tokens.js';
 import { TokenSeal } from '../../src/cluster/token-seal.js';
 import { encodeRecord } from '../../src/cluster/token-record.js';
 import { makeTokenRecord } from '../../src/server/token-store.js';
@@ -312,22 +311,30 @@ describe('cluster: tokens in Redis', function () {
       }
     });
 
-    it('carries a token policy and rule changes to every instance without dropping its clients', async () => {
+    it('carries token policies (add, PATCH, disable) to every instance; a disable disconnects there', async () => {
       const [a, b] = [await startServer(), await startServer()];
-      await a.addForwardTokenAsync('fwd-policy');
+      const added = await api(a, 'POST', '/api/token', { type: 'forward', token: 'fwd-policy', max_channels: 5 });
+      expect(added.json).to.include({ success: true });
+      expect(b.store.get('fwd-policy')?.policy).to.deep.equal({ maxChannels: 5 });
       const onB = client(b, { token: 'fwd-policy', socksPort: 0 });
       await onB.start();
-      const tokensA = (a as unknown as { clusterTokens: RedisTokens }).clusterTokens;
-      await tokensA.update('fwd-policy', { policy: { maxChannels: 3, rateLimit: 1000, disabled: false } });
-      await waitForDefined(() => b.store.get('fwd-policy')?.policy, 'policy on B');
-      expect(b.store.get('fwd-policy')?.policy).to.deep.equal({ maxChannels: 3, rateLimit: 1000, disabled: false });
-      expect(JSON.parse((await raw.hGet('linksocks:tokens', sha256Hex('fwd-policy')))!)).to.have.property('policy');
+      const patched = await api(a, 'PATCH', '/api/token/fwd-policy', { max_channels: 3 });
+      expect(patched.status).to.equal(200);
+      expect(b.store.get('fwd-policy')?.policy).to.deep.equal({ maxChannels: 3 });
+      expect(JSON.parse((await raw.hGet('linksocks:tokens', sha256Hex('fwd-policy')))!)).to.have.deep.property('policy', { maxChannels: 3 });
       // Still connected: a settings change is applied in place.
       const payload = Buffer.from('after a policy change');
       expect(await socksEcho(onB.socksAddress()!.port, echo.port, payload)).to.deep.equal(payload);
       // A third instance loads it from Redis.
       const c = await startServer();
-      expect(c.store.get('fwd-policy')?.policy).to.deep.equal({ maxChannels: 3, rateLimit: 1000, disabled: false });
+      expect(c.store.get('fwd-policy')?.policy).to.deep.equal({ maxChannels: 3 });
+      // Disabled through C: the client on B is thrown out.
+      const gone = waitForEvent(onB, 'disconnected', 5000);
+      expect(await c.updateTokenAsync('fwd-policy', { disabled: true })).to.deep.equal({ maxChannels: 3, disabled: true });
+      await gone;
+      expect(b.store.get('fwd-policy')?.policy).to.deep.equal({ maxChannels: 3, disabled: true });
+      // Unknown token: the same refusal as without a cluster.
+      expect((await api(b, 'PATCH', '/api/token/nope', { max_channels: 1 })).status).to.equal(404);
     });
 
     it('notices an emptied Redis at the next write, re-seeds it and does not bring back removed tokens', async () => {
