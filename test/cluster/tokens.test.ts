@@ -337,6 +337,17 @@ describe('cluster: tokens in Redis', function () {
       expect((await api(b, 'PATCH', '/api/token/nope', { max_channels: 1 })).status).to.equal(404);
     });
 
+    it('expires a token on every instance and in Redis', async () => {
+      const [a, b] = [await startServer(), await startServer()];
+      await a.addForwardTokenAsync('fwd-expiring', undefined, { expiresAt: Date.now() + 1500 });
+      expect(b.store.get('fwd-expiring')?.policy?.expiresAt).to.be.a('number');
+      const onB = client(b, { token: 'fwd-expiring', socksPort: 0 });
+      await onB.start();
+      await waitForEvent(onB, 'disconnected', 10_000);
+      for (const server of [a, b]) await waitForValue(() => server.store.has('fwd-expiring'), false, 'expired everywhere');
+      await until(async () => (await raw.hLen('linksocks:tokens')) === 0, 'removed from Redis', 5000);
+    });
+
     it('notices an emptied Redis at the next write, re-seeds it and does not bring back removed tokens', async () => {
       const [a, b] = [await startServer(), await startServer()];
       await a.addForwardTokenAsync('kept');
