@@ -144,7 +144,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     if (initialAccess) this.store.setAccess(initialAccess);
     this.store.on('removed', (record: TokenRecord) => this.onTokenRemoved(record));
     this.store.on('changed', (record: TokenRecord, before: TokenRecord) => this.onTokenChanged(record, before));
-    this.store.on('added', () => this.expiry.reschedule());
+    this.store.on('added', (record: TokenRecord) => this.expiry.added(record));
     const accounts = (this.accounts = new TokenAccounts({
       logger,
       save: options.stateFile ? () => this.store.saveUsage() : undefined,

@@ -58,6 +58,18 @@ export class TokenExpiry {
     this.arm();
   }
 
+  /**
+   * A token was added: the nearest expiry can only come earlier, so only a token that expires
+   * before the armed time re-arms. Keeps a bulk load (a cluster loading 10,000 tokens) linear,
+   * where a rescan per token would be quadratic.
+   */
+  added(record: TokenRecord): void {
+    const expiresAt = record.policy?.expiresAt;
+    if (expiresAt === undefined || this.sweeping || this.stopped) return;
+    if (this.due !== undefined && this.due <= Math.max(expiresAt, this.holdUntil)) return;
+    this.arm();
+  }
+
   /** Re-arms for the nearest expiry (call after any token change). */
   reschedule(): void {
     if (!this.sweeping) this.arm();
