@@ -13,8 +13,8 @@ import { checkDestinationWithin, type DestinationCheck, type HostLookup } from '
 /** Opens the outbound TCP connection for a channel (directly or through an upstream proxy). */
 export type TcpDialer = (host: string, port: number) => Promise<Socket>;
 
-/** Serves UDP Connects; provided by the UDP module when UDP is enabled. */
-export type UdpChannelOpener = (link: Link, channelId: string) => void;
+/** Serves UDP Connects; provided by the UDP module when UDP is enabled. `grace`: as for TCP channels. */
+export type UdpChannelOpener = (link: Link, channelId: string, grace?: DialingSideOptions['grace']) => void;
 
 export interface DialingSideOptions {
   dialTcp: TcpDialer;
@@ -64,7 +64,7 @@ export function handleConnect(link: Link, msg: ConnectMessage, options: DialingS
     if (active) {
       link.send({ type: 'connectResponse', success: false, channelId, error: active.refusal(msg.address, msg.port) });
     } else if (options.openUdp) {
-      options.openUdp(link, channelId);
+      options.openUdp(link, channelId, options.grace);
     } else {
       link.send({ type: 'connectResponse', success: false, channelId, error: 'udp is not supported' });
     }

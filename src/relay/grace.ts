@@ -1,5 +1,24 @@
 import type { Link } from './link.js';
-import type { GraceRegistry, TcpChannel } from './tcp-channel.js';
+import type { GraceRegistry } from './tcp-channel.js';
+
+/** A channel of the resume owner (a TCP channel or a UDP association on the SOCKS side). */
+export interface OwnedChannel {
+  /** The link the channel is (or was last) bound to. */
+  readonly currentLink: Link;
+  /** Re-opens the channel on `link` with a Connect carrying Resume. */
+  resumeOn(link: Link): void;
+  /** Ends it now: Disconnect with `reason` where a link can carry it, reset of the local side. */
+  close(reason: string): void;
+}
+
+/** A channel of the dialing side (a TCP channel or a UDP channel's socket). */
+export interface DialedChannel {
+  readonly channelId: string;
+  readonly isSuspended: boolean;
+  /** Re-binds the channel to the link a Resume arrived on; false when it cannot be resumed. */
+  rebind(link: Link): boolean;
+  close(reason: string): void;
+}
 
 /** Upstream's default transport grace (NEWEST.md §3.4). */
 export const DEFAULT_TRANSPORT_GRACE_MS = 30_000;
@@ -10,7 +29,7 @@ export const DEFAULT_TRANSPORT_GRACE_MS = 30_000;
  */
 export class SuspendedOwners implements GraceRegistry {
   /** Waiting channels and the key of the peer that holds their other end. */
-  private readonly waiting = new Map<TcpChannel, string>();
+  private readonly waiting = new Map<OwnedChannel, string>();
 
   /**
    * `pickLink(key)`: a live link to the peer `key` whose peer announced grace, if any (another
@@ -26,14 +45,14 @@ export class SuspendedOwners implements GraceRegistry {
     return this.waiting.size;
   }
 
-  suspended(channel: TcpChannel): void {
+  suspended(channel: OwnedChannel): void {
     const key = this.keyOf(channel.currentLink);
     const link = this.pickLink(key);
     if (link) channel.resumeOn(link);
     else this.waiting.set(channel, key);
   }
 
-  ended(channel: TcpChannel): void {
+  ended(channel: OwnedChannel): void {
     this.waiting.delete(channel);
   }
 
@@ -59,13 +78,13 @@ export class SuspendedOwners implements GraceRegistry {
  * token cannot take a channel over.
  */
 export class ResumableChannels implements GraceRegistry {
-  private readonly byId = new Map<string, TcpChannel>();
+  private readonly byId = new Map<string, DialedChannel>();
 
   get size(): number {
     return this.byId.size;
   }
 
-  opened(channel: TcpChannel): void {
+  opened(channel: DialedChannel): void {
     this.byId.set(channel.channelId, channel);
   }
 
@@ -73,7 +92,7 @@ export class ResumableChannels implements GraceRegistry {
     // Waits for the owner's Resume.
   }
 
-  ended(channel: TcpChannel): void {
+  ended(channel: DialedChannel): void {
     if (this.byId.get(channel.channelId) === channel) this.byId.delete(channel.channelId);
   }
 

@@ -276,8 +276,10 @@ class ChannelRoute implements MeteredChannel {
     const to = from === this.connectorLeg ? this.providerLeg : this.connectorLeg;
     if (this.downLegs.size > 0 || this.resyncing.has(from)) {
       // The other side is away or this side is not re-synchronised: Data and an end of stream are
-      // replayed by the sender after the byte-count exchange; an abort ends the route.
+      // replayed by the sender after the byte-count exchange; an abort ends the route. A UDP
+      // datagram is not replayed: it is lost, as UDP may be, and counted.
       if (msg.type === 'disconnect' && msg.error !== 'EOF') this.abort(msg.error);
+      else if (msg.type === 'data' && msg.protocol === 'udp') from.link.counters.udpDatagramsDropped += 1;
       return;
     }
     if (!to) {

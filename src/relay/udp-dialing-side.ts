@@ -14,6 +14,12 @@
  * with a SOCKS5 upstream proxy a UDP ASSOCIATE on it (udp-socks5-transport.ts); when that
  * association dies the channel ends with a Disconnect like on a socket error. An HTTP upstream
  * cannot carry UDP, so UDP stays direct with one.
+ *
+ * Transport grace (the SOCKS side announced it, see grace-wire.ts): when the link is lost
+ * abruptly, the channel keeps its transport (the same local port towards the targets) for the
+ * grace period; replies arriving meanwhile wait in a bounded queue (udp-grace-queue.ts). The SOCKS
+ * side's Connect(udp) with Resume re-binds it (ResumableChannels, grace.ts); after the exchange of
+ * counts the queue is sent. Past the grace it ends with `transport link not restored`.
  */
 import net from 'node:net';
 import type { DataMessage } from '../protocol/index.js';
@@ -26,6 +32,9 @@ import { directUdpTransport } from './udp-direct-transport.js';
 import type { UdpLookup } from './udp-direct-transport.js';
 import { socks5UdpTransport } from './udp-socks5-transport.js';
 import type { UdpTransport, UdpTransportHandlers, UdpTransportOpener } from './udp-transport.js';
+import type { ResumableChannels } from './grace.js';
+import { graceOffset } from './grace-wire.js';
+import { UdpGraceQueue } from './udp-grace-queue.js';
 
 export interface UdpDialingSideOptions {
   /** Close the channel after this long without a datagram either way; default 5 min (Go: 12 h). */
@@ -65,12 +74,15 @@ export function udpChannelOpener(options: UdpDialingSideOptions = {}): UdpChanne
       ? socks5UdpTransport(upstream, options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_UDP_TIMEOUT_MS)
       : directUdpTransport(options.lookup));
   const openPerLink = new Map<Link, number>();
-  const release = (link: Link): void => {
-    const count = openPerLink.get(link) ?? 1;
-    if (count <= 1) openPerLink.delete(link);
-    else openPerLink.set(link, count - 1);
+  const slots: LinkSlots = {
+    take: (link) => openPerLink.set(link, (openPerLink.get(link) ?? 0) + 1),
+    release: (link) => {
+      const count = openPerLink.get(link) ?? 1;
+      if (count <= 1) openPerLink.delete(link);
+      else openPerLink.set(link, count - 1);
+    },
   };
-  return (link, channelId) => {
+  return (link, channelId, grace) => {
     if (link.isClosed || link.channels.has(channelId)) return;
     const open = openPerLink.get(link) ?? 0;
     if (open >= cap) {
@@ -78,9 +90,22 @@ export function udpChannelOpener(options: UdpDialingSideOptions = {}): UdpChanne
       link.send({ type: 'connectResponse', success: false, channelId, error: `too many udp associations (limit ${cap})` });
       return;
     }
-    openPerLink.set(link, open + 1);
-    new UdpDialingChannel(link, channelId, idleMs, () => release(link), options.meter).start(openTransport);
+    slots.take(link);
+    new UdpDialingChannel(link, channelId, idleMs, slots, options.meter, grace).start(openTransport);
   };
+}
+
+/** A channel's place under the per-link cap; it moves with the channel when a Resume re-binds it. */
+interface LinkSlots {
+  take(link: Link): void;
+  release(link: Link): void;
+}
+
+/** A reply from a target kept while the link is down. */
+interface HeldReply {
+  data: Buffer;
+  host: string;
+  port: number;
 }
 
 /** Serves one Connect(udp): opens a transport, answers with a ConnectResponse, relays datagrams. */
@@ -90,17 +115,28 @@ class UdpDialingChannel implements ChannelEndpoint, UdpTransportHandlers, Metere
   private lastTraffic = Date.now();
   private readonly idleTimer = new IdleTimer();
   private closed = false;
+  /** Grace applies: the link's peer announced it when the channel was opened. */
+  private readonly resumable: boolean;
+  /** The link is lost (suspended) or the re-bound channel waits for the peer's count: replies queue. */
+  private holding = false;
+  private suspended = false;
+  private awaitingOffset = false;
+  private graceTimer: NodeJS.Timeout | undefined;
+  private held: UdpGraceQueue<HeldReply> | undefined;
 
   constructor(
-    private readonly link: Link,
-    private readonly channelId: string,
+    private link: Link,
+    readonly channelId: string,
     idleMs: number,
-    /** Gives the channel's place under the per-link cap back; called once. */
-    private readonly onClosed: () => void,
+    /** The channel's place under the per-link cap, given back once when it ends. */
+    private readonly slots: LinkSlots,
     private readonly meter: TrafficMeter | undefined,
+    private readonly grace: { ms: number; registry: ResumableChannels } | undefined,
   ) {
+    this.resumable = grace !== undefined && grace.ms > 0 && link.peerResumes;
     // Registered before the transport opens so datagrams right behind the Connect are kept (bounded).
     link.attach(channelId, this);
+    if (this.resumable) grace!.registry.opened(this);
     meter?.channelOpened(this);
     this.idleTimer.start(idleMs, () => this.lastTraffic, () => this.onIdle());
   }
@@ -121,7 +157,68 @@ class UdpDialingChannel implements ChannelEndpoint, UdpTransportHandlers, Metere
   }
 
   onLinkClosed(): void {
+    // Only a channel whose transport is open waits; one still opening fails as without grace.
+    if (this.resumable && this.link.lostAbruptly && this.transport !== null) {
+      this.suspended = true;
+      this.holding = true;
+      this.startGraceTimer();
+      return;
+    }
     this.close(null);
+  }
+
+  // ---- transport grace --------------------------------------------------------------------
+
+  get isSuspended(): boolean {
+    return this.suspended;
+  }
+
+  private startGraceTimer(): void {
+    this.graceTimer ??= setTimeout(() => {
+      this.graceTimer = undefined;
+      this.close('transport link not restored');
+    }, this.grace!.ms);
+  }
+
+  /**
+   * A Resume for this channel arrived on `link`: move there (the old link may not look dead yet:
+   * leave it), send our count, hold replies until the peer's count arrives.
+   */
+  rebind(link: Link): boolean {
+    if (this.closed || !this.resumable || this.transport === null) return false;
+    this.startGraceTimer();
+    this.holding = true;
+    this.awaitingOffset = true;
+    if (link !== this.link) {
+      if (!this.suspended) this.link.detach(this.channelId, this);
+      this.slots.release(this.link);
+      this.slots.take(link);
+      this.link = link;
+      link.attach(this.channelId, this);
+    }
+    this.suspended = false;
+    link.send(graceOffset(this.channelId, 0));
+    return true;
+  }
+
+  /** The peer's count after a resume: the path is whole again, the held replies go. */
+  onPeerOffset(): void {
+    if (this.closed || !this.resumable || this.suspended) return;
+    // The peer resumed without this side losing its link (a relay re-bound the other leg): answer.
+    if (!this.awaitingOffset) this.link.send(graceOffset(this.channelId, 0));
+    this.awaitingOffset = false;
+    this.holding = false;
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.graceTimer = undefined;
+    const held = this.held;
+    if (held === undefined) return;
+    if (held.dropped > 0) {
+      this.link.logger.debug({ link: this.link.id, channel: this.channelId, dropped: held.dropped }, 'UDP replies dropped while the link was down');
+    }
+    for (const reply of held.take()) {
+      this.onDatagram(reply.data, reply.host, reply.port);
+      if (this.closed) return;
+    }
   }
 
   /** MeteredChannel: ends the channel and tells the SOCKS side why. */
@@ -158,6 +255,11 @@ class UdpDialingChannel implements ChannelEndpoint, UdpTransportHandlers, Metere
   onDatagram(data: Buffer, host: string, port: number): void {
     if (this.closed) return;
     this.lastTraffic = Date.now();
+    if (this.holding) {
+      this.held ??= new UdpGraceQueue();
+      this.held.push({ data, host, port }, data.length, this.link.counters);
+      return;
+    }
     if (this.link.congested) {
       this.onDrop(); // no flow control for UDP: shed load instead of queueing without bound
       return;
@@ -225,7 +327,11 @@ class UdpDialingChannel implements ChannelEndpoint, UdpTransportHandlers, Metere
     this.meter?.channelClosed(this);
     this.idleTimer.stop();
     this.queued.length = 0;
-    this.onClosed();
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.graceTimer = undefined;
+    this.held?.clear(this.link.counters);
+    if (this.resumable) this.grace!.registry.ended(this);
+    this.slots.release(this.link);
     this.link.detach(this.channelId, this);
     const transport = this.transport;
     if (transport === null) return;

@@ -17,12 +17,22 @@
  *
  * UDP has no flow control: when the link is congested, client datagrams are dropped and counted
  * (`udpDatagramsDropped`), never queued.
+ *
+ * Transport grace (peer announced it, see grace-wire.ts): when the link is lost abruptly, an open
+ * association stays up (relay socket and control connection) for the grace period. Client datagrams
+ * arriving meanwhile wait in a bounded queue (udp-grace-queue.ts); once a link to the same peer is
+ * back, a Connect(udp) with Resume re-opens the channel, both sides exchange a byte-count
+ * LogMessage as TCP channels do (UDP ignores the count: it only says "the path is whole again"),
+ * and the queue is sent. Past the grace the control connection is reset and the sockets closed.
  */
 import { randomUUID } from 'node:crypto';
 import { Reply } from '../socks5/types.js';
 import type { SocksUdpRequest, UdpAssociation, UdpDatagram } from '../socks5/types.js';
 import type { ChannelEndpoint, ChannelMessage, Link } from './link.js';
 import type { MeteredChannel, TrafficMeter } from './meter.js';
+import type { SuspendedOwners } from './grace.js';
+import { graceOffset } from './grace-wire.js';
+import { UdpGraceQueue } from './udp-grace-queue.js';
 
 export interface UdpSocksSideOptions {
   /** Reply success before the dialing side confirms (Go `-f`). */
@@ -31,6 +41,8 @@ export interface UdpSocksSideOptions {
   connectTimeoutMs: number;
   /** Counts the datagrams' bytes (the account of the port's token); UDP is counted, never rate-limited. */
   meter?: TrafficMeter;
+  /** Transport grace: the association is kept across a lost link and re-opened with Resume on a new one. */
+  grace?: { ms: number; registry: SuspendedOwners };
 }
 
 /** Opens a UDP channel over `link` for a SOCKS5 UDP ASSOCIATE and answers the SOCKS client. */
@@ -46,7 +58,7 @@ export function openUdpSocksSide(link: Link, req: SocksUdpRequest, options: UdpS
 type State = 'connecting' | 'accepting' | 'open' | 'closed';
 
 class UdpSocksChannel implements ChannelEndpoint, MeteredChannel {
-  private readonly channelId = randomUUID();
+  readonly channelId = randomUUID();
   private state: State = 'connecting';
   /** The dialing side answered with success. */
   private confirmed = false;
@@ -54,12 +66,22 @@ class UdpSocksChannel implements ChannelEndpoint, MeteredChannel {
   private timer: NodeJS.Timeout | null = null;
   private lastTraffic = Date.now();
   private readonly onControlClosed = (): void => this.finish(true);
+  /** Grace applies: the link's peer announced it when the association was opened. */
+  private readonly resumable: boolean;
+  /** The link is lost (suspended) or the re-opened channel waits for the peer's count: datagrams queue. */
+  private holding = false;
+  private suspended = false;
+  private awaitingOffset = false;
+  private graceTimer: NodeJS.Timeout | undefined;
+  private queue: UdpGraceQueue<UdpDatagram> | undefined;
 
   constructor(
-    private readonly link: Link,
+    private link: Link,
     private readonly req: SocksUdpRequest,
     private readonly options: UdpSocksSideOptions,
-  ) {}
+  ) {
+    this.resumable = options.grace !== undefined && options.grace.ms > 0 && link.peerResumes;
+  }
 
   start(): void {
     this.link.attach(this.channelId, this);
@@ -80,12 +102,80 @@ class UdpSocksChannel implements ChannelEndpoint, MeteredChannel {
   }
 
   onLinkClosed(): void {
+    // Only a confirmed, open association waits; one still connecting fails as without grace.
+    if (this.resumable && this.link.lostAbruptly && this.state === 'open' && this.confirmed) {
+      this.suspend();
+      return;
+    }
     this.finish(false);
   }
 
-  /** Ends the association from outside (its meter's quota ran out). */
-  close(): void {
-    this.finish(true);
+  /**
+   * Ends the association from outside: its meter's quota ran out (no reason), or the owner shuts
+   * down while it waits for a link (a reason: said where a link can carry it, control connection reset).
+   */
+  close(reason?: string): void {
+    if (reason === undefined) this.finish(true);
+    else this.expire(reason);
+  }
+
+  // ---- transport grace --------------------------------------------------------------------
+
+  /** The link the association is (or was last) bound to. */
+  get currentLink(): Link {
+    return this.link;
+  }
+
+  private suspend(): void {
+    this.suspended = true;
+    this.holding = true;
+    this.graceTimer ??= setTimeout(() => this.expire('transport link not restored'), this.options.grace!.ms);
+    this.options.grace!.registry.suspended(this);
+  }
+
+  /** Re-opens the channel on `link`: Connect(udp) with Resume, then our count; datagrams wait for the peer's. */
+  resumeOn(link: Link): void {
+    if (this.state === 'closed' || !this.suspended) return;
+    this.suspended = false;
+    this.link = link;
+    link.attach(this.channelId, this);
+    link.send({ type: 'connect', protocol: 'udp', channelId: this.channelId, address: '', port: 0, resume: true });
+    this.awaitingOffset = true;
+    link.send(graceOffset(this.channelId, 0));
+  }
+
+  /** The peer's count after a resume: the path is whole again, the queued datagrams go. */
+  onPeerOffset(): void {
+    if (this.state === 'closed' || !this.resumable || this.suspended) return;
+    // The peer resumed without this side losing its link (a relay re-bound the other leg): answer.
+    if (!this.awaitingOffset) this.link.send(graceOffset(this.channelId, 0));
+    this.awaitingOffset = false;
+    this.holding = false;
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.graceTimer = undefined;
+    const queue = this.queue;
+    if (queue === undefined) return;
+    if (queue.dropped > 0) {
+      this.link.logger.debug({ link: this.link.id, channel: this.channelId, dropped: queue.dropped }, 'UDP datagrams dropped while the link was down');
+    }
+    for (const d of queue.take()) {
+      this.onClientDatagram(d);
+      if (this.state !== 'open') return;
+    }
+  }
+
+  /** Grace ran out (or the owner shuts down): upstream's text where a link can carry it, control connection reset. */
+  private expire(reason: string): void {
+    this.graceTimer = undefined;
+    if (this.state === 'closed') return;
+    if (!this.req.socket.destroyed) this.req.socket.resetAndDestroy();
+    if (!this.link.isClosed) this.link.send({ type: 'disconnect', channelId: this.channelId, error: reason });
+    this.finish(false);
+  }
+
+  private hold(d: UdpDatagram): void {
+    this.queue ??= new UdpGraceQueue();
+    this.queue.push(d, d.data.length, this.link.counters);
   }
 
   onChannelMessage(msg: ChannelMessage): void {
@@ -159,6 +249,10 @@ class UdpSocksChannel implements ChannelEndpoint, MeteredChannel {
   private onClientDatagram(d: UdpDatagram): void {
     if (this.state !== 'open') return;
     this.lastTraffic = Date.now();
+    if (this.holding) {
+      this.hold(d);
+      return;
+    }
     if (this.link.congested) {
       this.link.counters.udpDatagramsDropped += 1;
       return;
@@ -195,6 +289,10 @@ class UdpSocksChannel implements ChannelEndpoint, MeteredChannel {
     this.state = 'closed';
     this.options.meter?.channelClosed(this);
     this.clearTimer();
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.graceTimer = undefined;
+    this.queue?.clear(this.link.counters);
+    if (this.resumable) this.options.grace!.registry.ended(this);
     this.req.socket.off('close', this.onControlClosed);
     this.link.detach(this.channelId, this);
     if (wasOpen && this.association !== null) {

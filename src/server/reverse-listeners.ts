@@ -46,6 +46,7 @@ export class ReverseListeners {
       const credentials =
         record.username && record.password ? { username: record.username, password: record.password } : undefined;
       const meter = this.options.meterFor?.(record.token);
+      const grace = this.options.graceFor?.(record.token);
       listener = new ReverseListener(this.options.poolFor(record.token), {
         host: server.socksHost,
         port: record.port,
@@ -53,11 +54,11 @@ export class ReverseListeners {
         httpConnect: server.httpConnect,
         handshakeTimeoutMs: server.socksHandshakeTimeoutMs,
         providerWaitMs: server.providerWaitMs,
-        channel: { ...this.options.channel, grace: this.options.graceFor?.(record.token), meter },
+        channel: { ...this.options.channel, grace, meter },
         entryChecks: entryChecks && (() => entryChecks(record.token)),
         gate: gate && (() => gate(record.token)),
         checkTimeoutMs: server.connectTimeoutMs,
-        udp: (link, req) => openUdpSocksSide(link, req, { ...this.options.channel, meter }),
+        udp: (link, req) => openUdpSocksSide(link, req, { ...this.options.channel, grace, meter }),
         logger,
       });
       this.listeners.set(record.token, listener);
