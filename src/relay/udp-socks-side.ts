@@ -166,6 +166,7 @@ class UdpSocksChannel implements ChannelEndpoint, MeteredChannel {
 
   /** Grace ran out (or the owner shuts down): upstream's text where a link can carry it, control connection reset. */
   private expire(reason: string): void {
+    if (this.graceTimer) clearTimeout(this.graceTimer); // called early on shutdown
     this.graceTimer = undefined;
     if (this.state === 'closed') return;
     if (!this.req.socket.destroyed) this.req.socket.resetAndDestroy();

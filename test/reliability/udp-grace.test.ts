@@ -13,6 +13,7 @@ import { endingOf, freePort, LOCALHOST, waitForEvent, withTimeout } from '../hel
 import { SocksUdpAssociation } from '../helpers/socks-udp.js';
 import { assertNoLeakedHandles, snapshotResources } from '../helpers/leaks.js';
 import { startCutProxy, waitUntil } from './rig.js';
+import { UDP_GRACE_QUEUE_DATAGRAMS } from '../../src/relay/udp-grace-queue.js';
 import type { CutProxy } from './rig.js';
 
 /** A UDP echo server that remembers every source port it saw (the dialing side's socket). */
@@ -186,6 +187,51 @@ describe('reliability: transport grace for UDP associations (linksocks-ts on bot
     expect(controlClosed, 'SOCKS control connection still open').to.equal(false);
     expect([...scene.echo.sources], 'one source port at the target side').to.have.length(1);
     expect(provider.counters.udpSocketsOpen).to.equal(1);
+  });
+
+  it('forward: past the queue bound the oldest datagrams are dropped, and counted', async function () {
+    const server = await scene.server();
+    server.addForwardToken('ugrace-bound');
+    const proxy = await scene.proxy(server);
+    const client = await scene.client({ url: proxy.url, token: 'ugrace-bound', reconnectDelayMs: 1000 });
+    const association = await scene.associate(client.socksAddress()!.port);
+    await roundTrip(association, scene.echo, 'before');
+    const down = waitForEvent(client, 'disconnected', 5000);
+    const up = waitForEvent(client, 'connected', 10_000);
+    proxy.cut();
+    await down;
+    const total = UDP_GRACE_QUEUE_DATAGRAMS + 44;
+    for (let i = 0; i < total; i += 1) {
+      association.send(LOCALHOST, scene.echo.port, Buffer.from(`q-${i}`));
+      // Let the relay socket read them: a burst could overflow its kernel buffer before the queue.
+      if (i % 25 === 24) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await waitUntil(() => client.counters.udpDatagramsDropped === 44, 5000, 'the 44 oldest counted as dropped');
+    await up;
+    const replies = await association.collect(UDP_GRACE_QUEUE_DATAGRAMS, 2000);
+    const indexes = replies.map((r) => Number(r.data.toString().slice(2)));
+    expect(indexes.length).to.be.greaterThan(0);
+    expect(Math.min(...indexes), 'only the newest were kept').to.be.at.least(44);
+    expect(client.counters.udpDatagramsDropped).to.equal(44);
+  });
+
+  it('shutting down during the grace releases the waiting association and sockets at once', async function () {
+    const server = await scene.server();
+    server.addForwardToken('ugrace-stop');
+    const proxy = await scene.proxy(server);
+    const client = await scene.client({ url: proxy.url, token: 'ugrace-stop', reconnectDelayMs: 5000 });
+    const association = await scene.associate(client.socksAddress()!.port);
+    await roundTrip(association, scene.echo, 'before');
+    const down = waitForEvent(client, 'disconnected', 5000);
+    proxy.cut();
+    await down;
+    const ending = endingOf(association.control);
+    await client.close();
+    expect(await withTimeout(ending, 2000, 'control connection reset on shutdown')).to.equal('ECONNRESET');
+    expect(client.counters.udpAssociationsOpen).to.equal(0);
+    await waitUntil(() => server.counters.udpSocketsOpen === 1, 2000, 'the server still waits for the client');
+    await server.close();
+    expect(server.counters.udpSocketsOpen).to.equal(0);
   });
 
   for (const cutWhich of ['connector', 'provider', 'both'] as const) {
