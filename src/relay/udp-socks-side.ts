@@ -186,6 +186,8 @@ class UdpSocksChannel implements ChannelEndpoint, MeteredChannel {
         this.onConnectResponse(msg.success);
         return;
       case 'disconnect':
+        // A refused resume (the peer no longer holds the channel): broken, not ended, so a reset.
+        if (this.awaitingOffset && !this.req.socket.destroyed) this.req.socket.resetAndDestroy();
         this.finish(false);
         return;
       case 'data':

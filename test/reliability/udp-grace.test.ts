@@ -215,6 +215,21 @@ describe('reliability: transport grace for UDP associations (linksocks-ts on bot
     expect(client.counters.udpDatagramsDropped).to.equal(44);
   });
 
+  it('a resume the peer refuses (its own grace ran out first) resets the control connection', async function () {
+    const server = await scene.server({ transportGraceMs: 300 });
+    server.addForwardToken('ugrace-refused');
+    const proxy = await scene.proxy(server);
+    const client = await scene.client({ url: proxy.url, token: 'ugrace-refused', reconnectDelayMs: 1000 });
+    const association = await scene.associate(client.socksAddress()!.port);
+    await roundTrip(association, scene.echo, 'before');
+    const ending = endingOf(association.control);
+    proxy.cut();
+    await waitUntil(() => server.counters.udpSocketsOpen === 0, 3000, 'the server expired its side');
+    expect(await withTimeout(ending, 5000, 'control connection reset after the refused resume')).to.equal('ECONNRESET');
+    expect(server.counters.resumesRefused).to.equal(1);
+    expect(client.counters.udpAssociationsOpen).to.equal(0);
+  });
+
   it('shutting down during the grace releases the waiting association and sockets at once', async function () {
     const server = await scene.server();
     server.addForwardToken('ugrace-stop');
