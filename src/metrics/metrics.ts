@@ -79,7 +79,7 @@ export function attachMetrics(source: MetricsSource, options: MetricsOptions = {
   fromCounters('linksocks_unsupported_messages_total', 'Messages of types this implementation does not use (newer peers), ignored', () => counters.unsupportedMessages);
   fromCounters('linksocks_early_data_dropped_total', 'Data messages received before their Connect and dropped (limit, timeout, refused Connect)', () => counters.earlyDataDropped);
   fromCounters('linksocks_backpressure_pauses_total', 'Times a slow reader paused a WebSocket or a socket', () => counters.inboundPauses + counters.producerPauses);
-  fromCounters('linksocks_udp_datagrams_dropped_total', 'UDP datagrams dropped (malformed, congested, unresolvable)', () => counters.udpDatagramsDropped);
+  fromCounters('linksocks_udp_datagrams_dropped_total', 'UDP datagrams dropped (malformed, congested, unresolvable, past the transport grace queue)', () => counters.udpDatagramsDropped);
 
   const opened = new Counter({ name: 'linksocks_channels_opened_total', help: 'TCP channels opened', labelNames: ['mode'], registers: [registry] });
   const closed = new Counter({ name: 'linksocks_channels_closed_total', help: 'TCP channels closed', labelNames: ['mode', 'result'], registers: [registry] });

@@ -31,6 +31,6 @@ export class RelayCounters {
   /** UDP datagrams sent over a link as Data, and received from one and delivered. */
   udpDatagramsToLink = 0;
   udpDatagramsFromLink = 0;
-  /** UDP datagrams dropped (congested link, unresolvable target, bad port, send error, cap). */
+  /** UDP datagrams dropped (congested link, unresolvable target, bad port, send error, cap, grace queue). */
   udpDatagramsDropped = 0;
 }
