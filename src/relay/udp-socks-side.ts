@@ -111,12 +111,12 @@ class UdpSocksChannel implements ChannelEndpoint, MeteredChannel {
   }
 
   /**
-   * Ends the association from outside: its meter's quota ran out (no reason), or the owner shuts
-   * down while it waits for a link (a reason: said where a link can carry it, control connection reset).
+   * Ends the association from outside: its meter's quota ran out, or the owner shuts down while it
+   * waits for a link (then, as on expiry: the reason where a link can carry it, control connection reset).
    */
-  close(reason?: string): void {
-    if (reason === undefined) this.finish(true);
-    else this.expire(reason);
+  close(reason = ''): void {
+    if (this.holding) this.expire(reason);
+    else this.finish(true);
   }
 
   // ---- transport grace --------------------------------------------------------------------
