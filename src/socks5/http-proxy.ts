@@ -39,9 +39,9 @@ import {
   type ResponseHead,
 } from './http-message.js';
 import { OriginStream, type OriginStreamSink } from './origin-stream.js';
-import { createConnectRequest, type PendingRequest } from './requests.js';
+import { createConnectRequest, failureCode, type ConnectAnswer, type PendingRequest } from './requests.js';
 import { endGracefully } from './socket-util.js';
-import { Reply, type RejectReason, type ReplyCode, type SocksConnectRequest } from './types.js';
+import { type RejectReason, type ReplyCode, type SocksConnectRequest } from './types.js';
 
 export interface HttpProxySettings {
   /** Null when no authentication is required. */
@@ -291,21 +291,8 @@ export class HttpProxySession {
   private connect(origin: Origin, target: AbsoluteTarget): void {
     this.state = 'connecting';
     this.socket.pause();
-    let answered = false;
-    const claim = (): void => {
-      if (answered) throw new Socks5Error('ERR_SOCKS5_ALREADY_ANSWERED', 'request already answered');
-      answered = true;
-    };
-    const request: SocksConnectRequest = {
-      command: 'connect',
-      protocol: 'http-proxy',
-      host: target.host,
-      port: target.port,
-      addressType: target.addressType,
-      socket: this.socket,
-      head: Buffer.alloc(0),
+    const answer: ConnectAnswer = {
       accept: (): Socket => {
-        claim();
         const stream = new OriginStream(this.sinkFor(origin), this.socket);
         if (this.origin !== origin || this.state === 'closed') {
           // Too late: the client left or moved on. Let the relay see the stream close.
@@ -318,15 +305,15 @@ export class HttpProxySession {
         return stream.asSocket();
       },
       reject: (code: ReplyCode, reason?: RejectReason): void => {
-        claim();
         if (this.origin !== origin || this.state === 'closed') return;
         origin.state = 'gone';
         this.origin = undefined;
-        const failure = code === Reply.Succeeded ? Reply.GeneralFailure : code;
+        const failure = failureCode(code);
         this.refuseWith(httpResponseForReply(failure, reason), new Socks5Error('ERR_SOCKS5_HTTP_REFUSED', `connect to ${origin.key} failed with SOCKS reply ${failure}`));
       },
     };
-    this.callbacks.submit({ request, answered: () => answered });
+    const { host, port, addressType } = target;
+    this.callbacks.submit(createConnectRequest({ protocol: 'http-proxy', socket: this.socket, host, port, addressType, head: Buffer.alloc(0), answer }));
   }
 
   /** The origin is connected: send the head and start streaming the body. */

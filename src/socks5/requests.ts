@@ -19,8 +19,13 @@ export interface PendingRequest<T> {
   answered(): boolean;
 }
 
-interface ConnectRequestInit {
-  protocol: RequestProtocol;
+/** How a request is answered when the default (a reply written to the client socket) won't do. */
+export interface ConnectAnswer {
+  accept(): Socket;
+  reject(code: ReplyCode, reason?: RejectReason): void;
+}
+
+interface ConnectRequestFields {
   socket: Socket;
   host: string;
   port: number;
@@ -30,16 +35,20 @@ interface ConnectRequestInit {
   session?: string;
 }
 
+/**
+ * SOCKS5 and CONNECT requests are answered with their protocol's reply; a forwarding HTTP proxy
+ * request has no reply of its own, so its session says what accepting and refusing mean.
+ */
+type ConnectRequestInit = ConnectRequestFields &
+  ({ protocol: RequestProtocol; answer?: undefined } | { protocol: 'http-proxy'; answer: ConnectAnswer });
+
 export function createConnectRequest(init: ConnectRequestInit): PendingRequest<SocksConnectRequest> {
-  const { socket, protocol } = init;
-  let answered = false;
-  const claim = (): void => {
-    if (answered) throw new Socks5Error('ERR_SOCKS5_ALREADY_ANSWERED', 'request already answered');
-    answered = true;
-  };
+  const { socket } = init;
+  const once = answerOnce();
+  const answer = init.answer ?? replyAnswer(socket, init.protocol);
   const request: SocksConnectRequest = {
     command: 'connect',
-    protocol,
+    protocol: init.protocol,
     host: init.host,
     port: init.port,
     addressType: init.addressType,
@@ -48,7 +57,21 @@ export function createConnectRequest(init: ConnectRequestInit): PendingRequest<S
     socket,
     head: init.head,
     accept(): Socket {
-      claim();
+      once.claim();
+      return answer.accept();
+    },
+    reject(code: ReplyCode, reason?: RejectReason): void {
+      once.claim();
+      answer.reject(code, reason);
+    },
+  };
+  return { request, answered: once.answered };
+}
+
+/** The default answer: the protocol's reply on the client socket, which then carries the data. */
+function replyAnswer(socket: Socket, protocol: RequestProtocol): ConnectAnswer {
+  return {
+    accept(): Socket {
       if (!socket.destroyed) {
         socket.write(
           protocol === 'http-connect'
@@ -59,11 +82,9 @@ export function createConnectRequest(init: ConnectRequestInit): PendingRequest<S
       return socket;
     },
     reject(code: ReplyCode, reason?: RejectReason): void {
-      claim();
       endGracefully(socket, failureReply(protocol, code, reason));
     },
   };
-  return { request, answered: () => answered };
 }
 
 interface UdpRequestInit {
@@ -76,18 +97,14 @@ interface UdpRequestInit {
 
 export function createUdpRequest(init: UdpRequestInit): PendingRequest<SocksUdpRequest> {
   const { socket } = init;
-  let answered = false;
-  const claim = (): void => {
-    if (answered) throw new Socks5Error('ERR_SOCKS5_ALREADY_ANSWERED', 'request already answered');
-    answered = true;
-  };
+  const once = answerOnce();
   const request: SocksUdpRequest = {
     command: 'udp',
     host: init.host,
     port: init.port,
     socket,
     async accept(): Promise<UdpAssociation> {
-      claim();
+      once.claim();
       let bound: Awaited<ReturnType<UdpRequestInit['associate']>>;
       try {
         bound = await init.associate();
@@ -99,15 +116,31 @@ export function createUdpRequest(init: UdpRequestInit): PendingRequest<SocksUdpR
       return bound.association;
     },
     reject(code: ReplyCode): void {
-      claim();
+      once.claim();
       endGracefully(socket, failureReply('socks5', code));
     },
   };
-  return { request, answered: () => answered };
+  return { request, answered: once.answered };
+}
+
+/** Lets a request be answered once: a second accept or reject throws instead of writing twice. */
+function answerOnce(): { claim(): void; answered(): boolean } {
+  let answered = false;
+  return {
+    claim(): void {
+      if (answered) throw new Socks5Error('ERR_SOCKS5_ALREADY_ANSWERED', 'request already answered');
+      answered = true;
+    },
+    answered: () => answered,
+  };
+}
+
+/** The code a rejection reports: a "success" code there would make the client relay into a closed socket. */
+export function failureCode(code: ReplyCode): ReplyCode {
+  return code === Reply.Succeeded ? Reply.GeneralFailure : code;
 }
 
 function failureReply(protocol: RequestProtocol, code: ReplyCode, reason?: RejectReason): Buffer {
-  // A "success" code in a rejection would make the client start relaying into a closed socket.
-  const failure = code === Reply.Succeeded ? Reply.GeneralFailure : code;
+  const failure = failureCode(code);
   return protocol === 'http-connect' ? httpResponseForReply(failure, reason) : formatSocksReply(failure);
 }
