@@ -5,61 +5,21 @@
 import { expect } from 'chai';
 import net from 'node:net';
 
-import { LinkSocksClient } from '../../src/client/client.js';
-import type { LinkSocksClientOptions } from '../../src/client/options.js';
-import { LinkSocksServer } from '../../src/server/server.js';
-import type { LinkSocksServerOptions } from '../../src/server/options.js';
-import type { ReverseTokenOptions } from '../../src/server/tokens.js';
 import { connectHttp, curlViaHttpProxy, readToEnd } from '../helpers/http-connect-client.js';
 import { LOCALHOST, startEchoServer, startHttpServer, withTimeout } from '../helpers/net.js';
 import type { EchoServer, HttpTestServer } from '../helpers/net.js';
 import { makePayload, sendAndCollect } from '../helpers/payload.js';
+import { forwardRig, reverseRig, stopRig, type ProxyPortRig } from '../helpers/proxy-port-rig.js';
 import { socksEcho } from '../helpers/socks.js';
-import { waitForDefined } from '../helpers/wait.js';
 import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 
 const BODY = 'hello over http connect\n';
-
-interface Rig {
-  server: LinkSocksServer;
-  clients: LinkSocksClient[];
-  /** The port under test: the client's SOCKS port (forward) or the token's port (reverse). */
-  proxyPort: number;
-}
-
-async function forwardRig(clientOptions: LinkSocksClientOptions = {}): Promise<Rig> {
-  const server = new LinkSocksServer({ host: LOCALHOST, port: 0 });
-  server.addForwardToken('fwd');
-  await server.start();
-  const client = new LinkSocksClient({ url: `ws://${LOCALHOST}:${server.address().port}`, token: 'fwd', socksPort: 0, ...clientOptions });
-  const rig: Rig = { server, clients: [client], proxyPort: 0 };
-  await client.start();
-  rig.proxyPort = client.socksAddress()!.port;
-  return rig;
-}
-
-async function reverseRig(token: Omit<ReverseTokenOptions, 'token' | 'port'> = {}, serverOptions: LinkSocksServerOptions = {}): Promise<Rig> {
-  const server = new LinkSocksServer({ host: LOCALHOST, port: 0, ...serverOptions });
-  server.addReverseToken({ token: 'rev', port: 0, ...token });
-  await server.start();
-  const provider = new LinkSocksClient({ url: `ws://${LOCALHOST}:${server.address().port}`, token: 'rev', reverse: true });
-  const rig: Rig = { server, clients: [provider], proxyPort: 0 };
-  await provider.start();
-  rig.proxyPort = (await waitForDefined(() => server.socksAddress('rev'), 'reverse SOCKS listener')).port;
-  return rig;
-}
-
-async function stopRig(rig: Rig | undefined): Promise<void> {
-  if (!rig) return;
-  await Promise.all(rig.clients.map((c) => c.close()));
-  await rig.server.close();
-}
 
 describe('HTTP CONNECT on the SOCKS port', function () {
   checkNoLeaksAfterSuite();
   let http: HttpTestServer;
   let echo: EchoServer;
-  let rig: Rig | undefined;
+  let rig: ProxyPortRig | undefined;
 
   beforeEach(async function () {
     http = await startHttpServer(BODY);

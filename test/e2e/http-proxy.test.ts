@@ -8,50 +8,11 @@ import path from 'node:path';
 
 import { expect } from 'chai';
 
-import { LinkSocksClient } from '../../src/client/client.js';
-import type { LinkSocksClientOptions } from '../../src/client/options.js';
-import { LinkSocksServer } from '../../src/server/server.js';
-import type { ReverseTokenOptions } from '../../src/server/tokens.js';
 import { startRecordingOrigin, sha256, type RecordingOrigin } from '../helpers/http-origin.js';
 import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
-import { LOCALHOST } from '../helpers/net.js';
 import { makePayload } from '../helpers/payload.js';
+import { forwardRig, reverseRig, stopRig, type ProxyPortRig } from '../helpers/proxy-port-rig.js';
 import { requireTool, runTool } from '../helpers/tools.js';
-import { waitForDefined } from '../helpers/wait.js';
-
-interface Rig {
-  server: LinkSocksServer;
-  clients: LinkSocksClient[];
-  proxyPort: number;
-}
-
-async function forwardRig(clientOptions: LinkSocksClientOptions = {}): Promise<Rig> {
-  const server = new LinkSocksServer({ host: LOCALHOST, port: 0 });
-  server.addForwardToken('fwd');
-  await server.start();
-  const client = new LinkSocksClient({ url: `ws://${LOCALHOST}:${server.address().port}`, token: 'fwd', socksPort: 0, ...clientOptions });
-  const rig: Rig = { server, clients: [client], proxyPort: 0 };
-  await client.start();
-  rig.proxyPort = client.socksAddress()!.port;
-  return rig;
-}
-
-async function reverseRig(token: Omit<ReverseTokenOptions, 'token' | 'port'> = {}): Promise<Rig> {
-  const server = new LinkSocksServer({ host: LOCALHOST, port: 0 });
-  server.addReverseToken({ token: 'rev', port: 0, ...token });
-  await server.start();
-  const provider = new LinkSocksClient({ url: `ws://${LOCALHOST}:${server.address().port}`, token: 'rev', reverse: true });
-  const rig: Rig = { server, clients: [provider], proxyPort: 0 };
-  await provider.start();
-  rig.proxyPort = (await waitForDefined(() => server.socksAddress('rev'), 'reverse SOCKS listener')).port;
-  return rig;
-}
-
-async function stopRig(rig: Rig | undefined): Promise<void> {
-  if (!rig) return;
-  await Promise.all(rig.clients.map((c) => c.close()));
-  await rig.server.close();
-}
 
 /** curl through the proxy; `-w` prints `CODE CONNECTS` per URL after a marker. */
 async function curl(proxyPort: number, args: readonly string[]): Promise<{ code: number; body: string; stats: string[][]; stderr: string }> {
@@ -79,7 +40,7 @@ describe('HTTP proxy on the SOCKS port (curl, wget, Chromium)', function () {
   checkNoLeaksAfterSuite({ graceMs: 5000 });
   let origin: RecordingOrigin;
   let other: RecordingOrigin;
-  let rig: Rig | undefined;
+  let rig: ProxyPortRig | undefined;
   let dir: string;
 
   before(async function () {
@@ -128,13 +89,9 @@ describe('HTTP proxy on the SOCKS port (curl, wget, Chromium)', function () {
 
   it('reverse port: a refused origin is 502; once the provider is gone, 503 No backend available', async function () {
     requireTool(this, 'curl');
-    const server = new LinkSocksServer({ host: LOCALHOST, port: 0, providerWaitMs: 200 });
-    server.addReverseToken({ token: 'rev', port: 0 });
-    await server.start();
-    const provider = new LinkSocksClient({ url: `ws://${LOCALHOST}:${server.address().port}`, token: 'rev', reverse: true });
-    rig = { server, clients: [provider], proxyPort: 0 };
-    await provider.start();
-    const port = (await waitForDefined(() => server.socksAddress('rev'), 'reverse SOCKS listener')).port;
+    rig = await reverseRig({}, { providerWaitMs: 200 });
+    const port = rig.proxyPort;
+    const provider = rig.clients[0]!;
     const closedPort = other.port;
     await other.close();
     const refused = await curl(port, [`http://127.0.0.1:${closedPort}/gone`]);
