@@ -1,24 +1,19 @@
 // The single executable as users get it: `npm run build:exe`, the file copied alone into an empty
 // folder and run with a PATH that holds no `node`, against LinkSocks Go.
 import { expect } from 'chai';
-import { copyFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 
 import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 import {
-  checkClientAgainstGo,
-  checkConnectorAgainstGo,
-  checkForwardAgainstGo,
-  checkReverseAgainstGo,
-  missingGoBinary,
+  expectAdminPage,
+  itRunsAgainstGo,
   REPO_ROOT,
-  requireOrSkip,
   run,
+  startShippedApiServer,
   tempDir,
-  spawnShipped,
   type ShippedCommand,
 } from './shipped.js';
-import { SERVER_READY } from '../../interop/peers.js';
 import { freePort, LOCALHOST } from '../helpers/net.js';
 import { VERSION } from '../../src/version.js';
 
@@ -65,37 +60,16 @@ describe('single executable, alone in a folder without node on PATH', function (
 
   it('token: adds and lists tokens through the API of an executable server, which serves the admin page', async () => {
     const port = await freePort();
-    const server = spawnShipped(cli, ['server', '-k', 'dist-api-key', '-H', LOCALHOST, '-P', String(port)]);
-    await server.waitForLine(SERVER_READY, 20_000);
+    const server = await startShippedApiServer(cli, port);
     const api = ['--url', `http://${LOCALHOST}:${port}`, '-k', 'dist-api-key'];
     await run(cli.command, ['token', 'add', '--type', 'forward', '-t', 'dist-added-token', ...api], { env: cli.env, cwd: folder.dir });
     const { stdout } = await run(cli.command, ['token', 'list', ...api], { env: cli.env, cwd: folder.dir });
     expect(stdout).to.match(/^dist-added-token +forward/m);
     // The page's files are inside the executable (a package reads them from its admin/ folder).
-    const page = await fetch(`http://${LOCALHOST}:${port}/admin`);
-    expect(page.status).to.equal(200);
-    expect(await page.text()).to.equal(readFileSync(path.join(REPO_ROOT, 'admin', 'index.html'), 'utf8'));
+    await expectAdminPage(port);
     expect(server.findLine(/admin page files not found/), 'server warning').to.equal(undefined);
     await server.stop();
   });
 
-  it('forward: executable server, LinkSocks Go client, 4 MiB hashed echo', async function () {
-    requireOrSkip(this, missingGoBinary());
-    await checkForwardAgainstGo(cli);
-  });
-
-  it('reverse: LinkSocks Go server, executable provider, 4 MiB hashed echo', async function () {
-    requireOrSkip(this, missingGoBinary());
-    await checkReverseAgainstGo(cli);
-  });
-
-  it('forward: LinkSocks Go server, executable client, 4 MiB hashed echo', async function () {
-    requireOrSkip(this, missingGoBinary());
-    await checkClientAgainstGo(cli);
-  });
-
-  it('agent: LinkSocks Go server and provider, executable connector, 4 MiB hashed echo', async function () {
-    requireOrSkip(this, missingGoBinary());
-    await checkConnectorAgainstGo(cli);
-  });
+  itRunsAgainstGo('executable', () => cli);
 });

@@ -7,20 +7,15 @@ import path from 'node:path';
 
 import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 import {
-  checkClientAgainstGo,
-  checkConnectorAgainstGo,
-  checkForwardAgainstGo,
-  checkReverseAgainstGo,
-  missingGoBinary,
+  expectAdminPage,
+  itRunsAgainstGo,
   REPO_ROOT,
-  requireOrSkip,
   run,
-  spawnShipped,
+  startShippedApiServer,
   tempDir,
   type ShippedCommand,
 } from './shipped.js';
-import { SERVER_READY } from '../../interop/peers.js';
-import { freePort, LOCALHOST } from '../helpers/net.js';
+import { freePort } from '../helpers/net.js';
 
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
@@ -103,33 +98,12 @@ describe('npm package as installed from its tarball', function () {
 
   it('the installed server serves the admin page from the package', async () => {
     const port = await freePort();
-    const server = spawnShipped(cli, ['server', '-k', 'dist-api-key', '-H', LOCALHOST, '-P', String(port)]);
-    await server.waitForLine(SERVER_READY, 20_000);
-    const page = await fetch(`http://${LOCALHOST}:${port}/admin`);
-    expect(page.status).to.equal(200);
-    expect(await page.text()).to.equal(readFileSync(path.join(REPO_ROOT, 'admin', 'index.html'), 'utf8'));
+    const server = await startShippedApiServer(cli, port);
+    await expectAdminPage(port);
     await server.stop();
   });
 
-  it('forward: installed server, LinkSocks Go client, 4 MiB hashed echo', async function () {
-    requireOrSkip(this, missingGoBinary());
-    await checkForwardAgainstGo(cli);
-  });
-
-  it('reverse: LinkSocks Go server, installed provider, 4 MiB hashed echo', async function () {
-    requireOrSkip(this, missingGoBinary());
-    await checkReverseAgainstGo(cli);
-  });
-
-  it('forward: LinkSocks Go server, installed client, 4 MiB hashed echo', async function () {
-    requireOrSkip(this, missingGoBinary());
-    await checkClientAgainstGo(cli);
-  });
-
-  it('agent: LinkSocks Go server and provider, installed connector, 4 MiB hashed echo', async function () {
-    requireOrSkip(this, missingGoBinary());
-    await checkConnectorAgainstGo(cli);
-  });
+  itRunsAgainstGo('installed', () => cli);
 
   it("a strict TypeScript project compiles `import { LinkSocksServer } from 'linksocks-ts'` and runs it", async () => {
     writeFileSync(path.join(project.dir, 'index.ts'), CONSUMER_SOURCE);

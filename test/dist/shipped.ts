@@ -3,7 +3,7 @@
 // LinkSocks Go binary with a hashed transfer through it.
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,6 +72,46 @@ export function spawnShipped(cli: ShippedCommand, args: readonly string[]): Test
   return spawnProcess(cli.command, args, { env: cli.env, name: `${cli.label} ${args[0] ?? ''}` });
 }
 
+/** The shipped server with an API key, once it says it is ready. */
+export async function startShippedApiServer(cli: ShippedCommand, port: number): Promise<TestProcess> {
+  const server = spawnShipped(cli, ['server', '-k', 'dist-api-key', '-H', LOCALHOST, '-P', String(port)]);
+  await server.waitForLine(SERVER_READY, 20_000);
+  return server;
+}
+
+/** The server on this port serves the repository's admin page as it is. */
+export async function expectAdminPage(port: number): Promise<void> {
+  const page = await fetch(`http://${LOCALHOST}:${port}/admin`);
+  expect(page.status).to.equal(200);
+  expect(await page.text()).to.equal(readFileSync(path.join(REPO_ROOT, 'admin', 'index.html'), 'utf8'));
+}
+
+/**
+ * The four modes against LinkSocks Go, one test each; `shipped` names the form in the titles
+ * ("executable", "installed"), `cli` is read when the tests run (it is set in a before hook).
+ */
+export function itRunsAgainstGo(shipped: string, cli: () => ShippedCommand): void {
+  it(`forward: ${shipped} server, LinkSocks Go client, 4 MiB hashed echo`, async function () {
+    requireOrSkip(this, missingGoBinary());
+    await checkForwardAgainstGo(cli());
+  });
+
+  it(`reverse: LinkSocks Go server, ${shipped} provider, 4 MiB hashed echo`, async function () {
+    requireOrSkip(this, missingGoBinary());
+    await checkReverseAgainstGo(cli());
+  });
+
+  it(`forward: LinkSocks Go server, ${shipped} client, 4 MiB hashed echo`, async function () {
+    requireOrSkip(this, missingGoBinary());
+    await checkClientAgainstGo(cli());
+  });
+
+  it(`agent: LinkSocks Go server and provider, ${shipped} connector, 4 MiB hashed echo`, async function () {
+    requireOrSkip(this, missingGoBinary());
+    await checkConnectorAgainstGo(cli());
+  });
+}
+
 async function started(proc: TestProcess, ready: RegExp): Promise<TestProcess> {
   try {
     await proc.waitForLine(ready, START_TIMEOUT_MS);
@@ -92,7 +132,7 @@ async function hashedTransfer(socksPort: number, echoPort: number): Promise<void
 }
 
 /** Forward mode: the shipped command is the server, a LinkSocks Go client offers SOCKS5. */
-export async function checkForwardAgainstGo(cli: ShippedCommand): Promise<void> {
+async function checkForwardAgainstGo(cli: ShippedCommand): Promise<void> {
   const token = 'dist-forward-token';
   const echo = await startEchoServer();
   const wsPort = await freePort();
@@ -111,7 +151,7 @@ export async function checkForwardAgainstGo(cli: ShippedCommand): Promise<void> 
 }
 
 /** Reverse mode: a LinkSocks Go server offers SOCKS5, the shipped command is the provider. */
-export async function checkReverseAgainstGo(cli: ShippedCommand): Promise<void> {
+async function checkReverseAgainstGo(cli: ShippedCommand): Promise<void> {
   const token = 'dist-reverse-token';
   const echo = await startEchoServer();
   const server = await startServer('go', { token, reverse: true });
@@ -132,7 +172,7 @@ export async function checkReverseAgainstGo(cli: ShippedCommand): Promise<void> 
 }
 
 /** Forward mode the other way round: a LinkSocks Go server, the shipped command is the client. */
-export async function checkClientAgainstGo(cli: ShippedCommand): Promise<void> {
+async function checkClientAgainstGo(cli: ShippedCommand): Promise<void> {
   const token = 'dist-client-token';
   const echo = await startEchoServer();
   const server = await startServer('go', { token });
@@ -154,7 +194,7 @@ export async function checkClientAgainstGo(cli: ShippedCommand): Promise<void> {
 }
 
 /** Agent mode: a LinkSocks Go server and provider, the shipped command is the connector. */
-export async function checkConnectorAgainstGo(cli: ShippedCommand): Promise<void> {
+async function checkConnectorAgainstGo(cli: ShippedCommand): Promise<void> {
   const token = 'dist-agent-token';
   const connectorToken = 'dist-connector-token';
   const echo = await startEchoServer();
