@@ -2,71 +2,32 @@
 // answer or half-close, and peers that send late, duplicate or unknown channel messages.
 import { expect } from 'chai';
 import net from 'node:net';
-import { LinkSocksClient } from '../../src/client/client.js';
-import type { LinkSocksClientOptions } from '../../src/client/options.js';
-import { LinkSocksServer } from '../../src/server/server.js';
-import type { LinkSocksServerOptions } from '../../src/server/options.js';
+import type { LinkSocksClient } from '../../src/client/client.js';
+import type { LinkSocksServer } from '../../src/server/server.js';
 import { freePort, LOCALHOST, startEchoServer, waitForEvent, withTimeout } from '../helpers/net.js';
-import type { EchoServer } from '../helpers/net.js';
 import { collectBytes, makePayload, writeAll } from '../helpers/payload.js';
-import { socksConnect, socksConnectReply, socksEcho, SocksReply } from '../helpers/socks.js';
-import { assertNoLeakedHandles, snapshotResources } from '../helpers/leaks.js';
-import type { ResourceSnapshot } from '../helpers/leaks.js';
-import { closedOf, RawPeer, socksConnectHalfOpen, startBlackHole, startCutProxy, waitUntil } from './rig.js';
-import type { CutProxy } from './rig.js';
+import { socksConnectReply, socksEcho, SocksReply } from '../helpers/socks.js';
+import { closedOf, RawPeer, socksConnectHalfOpen, startBlackHole, waitUntil } from './rig.js';
+import { Scene, type SceneDefaults } from './scene.js';
 
 const CLOSE_BOUND_MS = 2000;
 
-/** Everything a test started, torn down in afterEach whatever happened. */
-class Scene {
-  readonly servers: LinkSocksServer[] = [];
-  readonly clients: LinkSocksClient[] = [];
-  readonly proxies: CutProxy[] = [];
-  readonly sockets: net.Socket[] = [];
-  readonly peers: RawPeer[] = [];
-  readonly extra: Array<{ close(): Promise<void> }> = [];
-  echo!: EchoServer;
-  /** Taken before the test starts anything; close() fails if a socket or server outlives it. */
-  private readonly handles: ResourceSnapshot = snapshotResources();
+// Transport grace off: these tests are about tearing down at once (grace.test.ts covers it on).
+const SCENE_DEFAULTS: SceneDefaults = { server: { transportGraceMs: 0 }, client: { transportGraceMs: 0 } };
 
-  async server(options: LinkSocksServerOptions = {}): Promise<LinkSocksServer> {
-    // Transport grace off: these tests are about tearing down at once (grace.test.ts covers it on).
-    const server = new LinkSocksServer({ host: LOCALHOST, port: 0, transportGraceMs: 0, ...options });
-    this.servers.push(server);
-    await server.start();
-    return server;
-  }
+/** What the current test started, torn down in afterEach whatever happened. */
+let scene: Scene;
 
-  async client(options: LinkSocksClientOptions): Promise<LinkSocksClient> {
-    const client = new LinkSocksClient({ socksPort: 0, transportGraceMs: 0, ...options });
-    this.clients.push(client);
-    await client.start();
-    return client;
-  }
+/** For a describe: a fresh scene with an echo target before each test, closed after it. */
+function sceneForEachTest(): void {
+  beforeEach(async function () {
+    scene = new Scene(SCENE_DEFAULTS);
+    scene.echo = await startEchoServer();
+  });
 
-  async proxy(server: LinkSocksServer): Promise<CutProxy> {
-    const proxy = await startCutProxy(server.address().port);
-    this.proxies.push(proxy);
-    return proxy;
-  }
-
-  async socks(proxyPort: number, targetPort = this.echo.port): Promise<net.Socket> {
-    const socket = await socksConnect({ proxyPort, host: LOCALHOST, port: targetPort });
-    socket.on('error', () => undefined);
-    this.sockets.push(socket);
-    return socket;
-  }
-
-  async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    for (const p of this.peers) p.ws.terminate();
-    await Promise.all(this.clients.map((c) => c.close()));
-    await Promise.all(this.servers.map((s) => s.close()));
-    await Promise.all(this.proxies.map((p) => p.close()));
-    await Promise.all(this.extra.map((e) => e.close()));
-    await this.echo.close();
-    await assertNoLeakedHandles(this.handles, { graceMs: 3000 });
-  }
+  afterEach(async function () {
+    await scene.close();
+  });
 }
 
 /** Starts an endless upload through `socket` and resolves once echoed bytes flow back. */
@@ -84,16 +45,7 @@ async function expectNoChannels(...sides: Array<{ counters: { channelsOpen: numb
 }
 
 describe('reliability: WebSocket cut mid-transfer', function () {
-  let scene: Scene;
-
-  beforeEach(async function () {
-    scene = new Scene();
-    scene.echo = await startEchoServer();
-  });
-
-  afterEach(async function () {
-    await scene.close();
-  });
+  sceneForEachTest();
 
   it('forward: SOCKS sockets close in < 2 s, the client reconnects, another token keeps transferring', async function () {
     const server = await scene.server();
@@ -177,16 +129,7 @@ describe('reliability: WebSocket cut mid-transfer', function () {
 });
 
 describe('reliability: server restart', function () {
-  let scene: Scene;
-
-  beforeEach(async function () {
-    scene = new Scene();
-    scene.echo = await startEchoServer();
-  });
-
-  afterEach(async function () {
-    await scene.close();
-  });
+  sceneForEachTest();
 
   it('forward clients and providers reconnect by themselves; SOCKS requests during the outage are refused, not hung', async function () {
     const reversePort = await freePort();
@@ -231,22 +174,17 @@ describe('reliability: server restart', function () {
 });
 
 describe('reliability: misbehaving targets', function () {
-  let scene: Scene;
   let server: LinkSocksServer;
   let client: LinkSocksClient;
   let socksPort: number;
 
+  sceneForEachTest();
+
   beforeEach(async function () {
-    scene = new Scene();
-    scene.echo = await startEchoServer();
     server = await scene.server({ connectTimeoutMs: 300 });
     server.addForwardToken('targets');
     client = await scene.client({ url: `ws://${LOCALHOST}:${server.address().port}`, token: 'targets' });
     socksPort = client.socksAddress()!.port;
-  });
-
-  afterEach(async function () {
-    await scene.close();
   });
 
   /** A one-off TCP target whose behaviour the test defines. */
@@ -309,18 +247,13 @@ describe('reliability: misbehaving targets', function () {
 });
 
 describe('reliability: late, duplicate and unknown channel messages', function () {
-  let scene: Scene;
   let server: LinkSocksServer;
 
+  sceneForEachTest();
+
   beforeEach(async function () {
-    scene = new Scene();
-    scene.echo = await startEchoServer();
     server = await scene.server();
     server.addForwardToken('raw-peer');
-  });
-
-  afterEach(async function () {
-    await scene.close();
   });
 
   it('ignores them, counts them, and keeps the WebSocket serving', async function () {
@@ -361,16 +294,7 @@ describe('reliability: late, duplicate and unknown channel messages', function (
 });
 
 describe('reliability: a provider that stops reading', function () {
-  let scene: Scene;
-
-  beforeEach(async function () {
-    scene = new Scene();
-    scene.echo = await startEchoServer();
-  });
-
-  afterEach(async function () {
-    await scene.close();
-  });
+  sceneForEachTest();
 
   /**
    * Bound on what the server takes in for a provider that never reads: the Link stops its

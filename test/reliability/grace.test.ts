@@ -3,64 +3,11 @@
 // every byte arrives once, in order, over the one target connection.
 import { expect } from 'chai';
 import net from 'node:net';
-import { LinkSocksClient } from '../../src/client/client.js';
-import type { LinkSocksClientOptions } from '../../src/client/options.js';
-import { LinkSocksServer } from '../../src/server/server.js';
-import type { LinkSocksServerOptions } from '../../src/server/options.js';
 import { endingOf, freePort, LOCALHOST, startEchoServer, waitForEvent, withTimeout } from '../helpers/net.js';
-import type { EchoServer } from '../helpers/net.js';
 import { makePayload, sha256, writeAll } from '../helpers/payload.js';
-import { socksConnect } from '../helpers/socks.js';
-import { assertNoLeakedHandles, snapshotResources } from '../helpers/leaks.js';
-import { startCutProxy } from './rig.js';
-import type { CutProxy } from './rig.js';
+import { Scene } from './scene.js';
 
 const SIZE = 64 * 1024 * 1024;
-
-class Scene {
-  readonly servers: LinkSocksServer[] = [];
-  readonly clients: LinkSocksClient[] = [];
-  readonly proxies: CutProxy[] = [];
-  readonly sockets: net.Socket[] = [];
-  echo!: EchoServer;
-  private readonly handles = snapshotResources();
-
-  async server(options: LinkSocksServerOptions = {}): Promise<LinkSocksServer> {
-    const server = new LinkSocksServer({ host: LOCALHOST, port: 0, ...options });
-    this.servers.push(server);
-    await server.start();
-    return server;
-  }
-
-  async client(options: LinkSocksClientOptions): Promise<LinkSocksClient> {
-    const client = new LinkSocksClient({ socksPort: 0, reconnect: true, reconnectDelayMs: 50, ...options });
-    this.clients.push(client);
-    await client.start();
-    return client;
-  }
-
-  async proxy(server: LinkSocksServer): Promise<CutProxy> {
-    const proxy = await startCutProxy(server.address().port);
-    this.proxies.push(proxy);
-    return proxy;
-  }
-
-  async socks(port: number): Promise<net.Socket> {
-    const socket = await socksConnect({ proxyPort: port, host: LOCALHOST, port: this.echo.port });
-    socket.on('error', () => undefined);
-    this.sockets.push(socket);
-    return socket;
-  }
-
-  async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await Promise.all(this.clients.map((c) => c.close()));
-    await Promise.all(this.servers.map((s) => s.close()));
-    await Promise.all(this.proxies.map((p) => p.close()));
-    await this.echo.close();
-    await assertNoLeakedHandles(this.handles, { graceMs: 3000 });
-  }
-}
 
 /**
  * Echoes SIZE bytes through `socket`, calling `cut` once `cutAt` bytes came back; resolves with
@@ -97,7 +44,7 @@ describe('reliability: transport grace (linksocks-ts on both sides)', function (
   let scene: Scene;
 
   beforeEach(async function () {
-    scene = new Scene();
+    scene = new Scene({ client: { reconnect: true, reconnectDelayMs: 50 } });
     scene.echo = await startEchoServer();
   });
 
