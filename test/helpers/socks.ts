@@ -152,16 +152,19 @@ export function curlViaSocks(proxyPort: number, url: string, extraArgs: string[]
 }
 
 /**
- * One UDP ASSOCIATE round trip: sends `data` to 127.0.0.1:targetPort through the proxy's UDP relay
- * and resolves with the first datagram payload that comes back.
+ * A UDP ASSOCIATE through the `socks` package: the control connection (errors ignored: the test
+ * closes it) and the relay address the proxy answered, if any.
  */
-export async function socksUdpRoundTrip(proxyPort: number, targetPort: number, data: Buffer, timeoutMs = 10_000): Promise<Buffer> {
+export async function socksAssociate(
+  proxyPort: number,
+  timeoutMs?: number,
+): Promise<{ control: net.Socket; remoteHost?: { host: string; port: number } }> {
   // createConnection() only accepts CONNECT; ASSOCIATE goes through the event API.
   const client = new SocksClient({
     command: 'associate',
     proxy: { host: LOCALHOST, port: proxyPort, type: 5 },
     destination: { host: '0.0.0.0', port: 0 },
-    timeout: timeoutMs,
+    ...(timeoutMs !== undefined && { timeout: timeoutMs }),
   });
   const established = new Promise<{ socket: net.Socket; remoteHost?: { host: string; port: number } }>((resolve, reject) => {
     client.once('established', resolve);
@@ -170,6 +173,15 @@ export async function socksUdpRoundTrip(proxyPort: number, targetPort: number, d
   client.connect();
   const { socket: control, remoteHost } = await established;
   control.on('error', () => undefined);
+  return { control, ...(remoteHost !== undefined && { remoteHost }) };
+}
+
+/**
+ * One UDP ASSOCIATE round trip: sends `data` to 127.0.0.1:targetPort through the proxy's UDP relay
+ * and resolves with the first datagram payload that comes back.
+ */
+export async function socksUdpRoundTrip(proxyPort: number, targetPort: number, data: Buffer, timeoutMs = 10_000): Promise<Buffer> {
+  const { control, remoteHost } = await socksAssociate(proxyPort, timeoutMs);
   const udp = dgram.createSocket('udp4');
   try {
     if (!remoteHost) throw new Error('proxy returned no UDP relay address');

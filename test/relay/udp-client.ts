@@ -5,6 +5,8 @@ import type net from 'node:net';
 
 import { SocksClient } from 'socks';
 
+import { socksAssociate } from '../helpers/socks.js';
+
 export interface UdpReply {
   host: string;
   port: number;
@@ -36,20 +38,7 @@ export class UdpAssociateClient {
   }
 
   static async open(proxyPort: number, timeoutMs = 10_000): Promise<UdpAssociateClient> {
-    // createConnection() accepts only CONNECT; ASSOCIATE goes through the event API.
-    const client = new SocksClient({
-      command: 'associate',
-      proxy: { host: '127.0.0.1', port: proxyPort, type: 5 },
-      destination: { host: '0.0.0.0', port: 0 },
-      timeout: timeoutMs,
-    });
-    const established = new Promise<{ socket: net.Socket; remoteHost?: { host: string; port: number } }>((resolve, reject) => {
-      client.once('established', resolve);
-      client.once('error', reject);
-    });
-    client.connect();
-    const { socket, remoteHost } = await established;
-    socket.on('error', () => undefined);
+    const { control: socket, remoteHost } = await socksAssociate(proxyPort, timeoutMs);
     if (!remoteHost) throw new Error('proxy returned no UDP relay address');
     const udp = dgram.createSocket('udp4');
     await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { SocksClient } from 'socks';
 
 import { startEchoServer, startHttpServer, startUdpEchoServer, waitForEvent, withTimeout, type EchoServer } from '../helpers/net.js';
-import { curlViaSocks } from '../helpers/socks.js';
+import { curlViaSocks, socksAssociate } from '../helpers/socks.js';
 import { makePayload, sendAndCollect } from '../helpers/payload.js';
 import { execFile } from 'node:child_process';
 import { Reply, type SocksConnectRequest } from '../../src/socks5/types.js';
@@ -316,19 +316,7 @@ describe('socks5/Socks5Server', function () {
 
   describe('UDP ASSOCIATE', () => {
     async function associate(port: number): Promise<{ control: net.Socket; relay: { host: string; port: number }; udp: dgram.Socket }> {
-      // createConnection() only does CONNECT; UDP ASSOCIATE goes through an instance.
-      const client = new SocksClient({
-        command: 'associate',
-        proxy: { host: '127.0.0.1', port, type: 5 },
-        destination: { host: '0.0.0.0', port: 0 },
-      });
-      const established = new Promise<{ socket: net.Socket; remoteHost?: { host: string; port: number } }>((resolve, reject) => {
-        client.once('established', resolve);
-        client.once('error', reject);
-      });
-      client.connect();
-      const { socket: control, remoteHost } = await established;
-      control.on('error', () => undefined);
+      const { control, remoteHost } = await socksAssociate(port);
       const udp = dgram.createSocket('udp4');
       cleanups.push(() => {
         control.destroy();
