@@ -4,7 +4,7 @@
 // the client really took.
 import net from 'node:net';
 
-import { LOCALHOST } from '../test/helpers/net.js';
+import { closer, listenLocal, LOCALHOST } from '../test/helpers/net.js';
 
 export interface RequestTap {
   readonly port: number;
@@ -43,22 +43,5 @@ export async function startRequestTap(targetPort: number, targetHost = LOCALHOST
     inbound.once('close', () => outbound.destroy());
     outbound.once('close', () => inbound.destroy());
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, LOCALHOST, () => resolve());
-  });
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('tap has no TCP address');
-  let closing: Promise<void> | undefined;
-  return {
-    port: address.port,
-    requestLines,
-    close() {
-      closing ??= new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      });
-      return closing;
-    },
-  };
+  return { port: await listenLocal(server), requestLines, close: closer(server, sockets) };
 }

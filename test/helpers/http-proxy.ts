@@ -3,7 +3,7 @@
 // dial timeouts). With `credentials`, a missing or wrong Proxy-Authorization gets 407 too.
 import net from 'node:net';
 
-import { LOCALHOST } from './net.js';
+import { closer, listenLocal, LOCALHOST } from './net.js';
 
 export type HttpProxyMode = 'ok' | '407' | 'hang';
 
@@ -78,12 +78,7 @@ export async function startHttpConnectProxy(options: HttpProxyOptions = {}): Pro
     };
     client.on('data', onData);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, LOCALHOST, resolve);
-  });
-  const port = (server.address() as net.AddressInfo).port;
-  let closing: Promise<void> | undefined;
+  const port = await listenLocal(server);
   return {
     host: LOCALHOST,
     port,
@@ -94,12 +89,6 @@ export async function startHttpConnectProxy(options: HttpProxyOptions = {}): Pro
     setMode(next) {
       mode = next;
     },
-    close() {
-      closing ??= new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      });
-      return closing;
-    },
+    close: closer(server, sockets),
   };
 }

@@ -61,7 +61,8 @@ function trackSockets(server: net.Server): Set<net.Socket> {
   return sockets;
 }
 
-async function listenLocal(server: net.Server, port = 0, host = LOCALHOST): Promise<number> {
+/** Listens (on 127.0.0.1 and a free port unless told) and resolves with the port; a listen error rejects. */
+export async function listenLocal(server: net.Server, port = 0, host = LOCALHOST): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -74,7 +75,8 @@ async function listenLocal(server: net.Server, port = 0, host = LOCALHOST): Prom
   return address.port;
 }
 
-function closer(server: net.Server, sockets: Set<net.Socket>): () => Promise<void> {
+/** A close function for a test server: destroys its tracked sockets, then closes it; safe to call twice. */
+export function closer(server: net.Server, sockets: Set<net.Socket>): () => Promise<void> {
   let closing: Promise<void> | undefined;
   return () => {
     closing ??= new Promise<void>((resolve) => {

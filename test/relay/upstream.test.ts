@@ -14,7 +14,7 @@ import {
 } from '../../src/relay/upstream.js';
 import { Socks5Server } from '../../src/socks5/server.js';
 import { Reply, type Socks5Credentials } from '../../src/socks5/types.js';
-import { freePort, startEchoServer, type EchoServer } from '../helpers/net.js';
+import { closer, freePort, listenLocal, startEchoServer, type EchoServer } from '../helpers/net.js';
 import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 
 /** What the scripted HTTP proxy does once it has read a CONNECT request. */
@@ -64,16 +64,7 @@ async function startHttpProxy(mode: HttpProxyMode): Promise<HttpProxy> {
     };
     client.on('data', onData);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  return { port: await listenLocal(server), requests, close: closer(server, sockets) };
 }
 
 /** The project's SOCKS5 server acting as an upstream proxy that dials directly. */

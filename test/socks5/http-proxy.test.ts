@@ -10,6 +10,7 @@ import { HttpWire } from '../helpers/http-wire.js';
 import { hasIPv6Loopback } from '../helpers/ipv6.js';
 import { startRecordingOrigin, sha256, type RecordingOrigin } from '../helpers/http-origin.js';
 import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
+import { closer, listenLocal } from '../helpers/net.js';
 import { makePayload } from '../helpers/payload.js';
 import { Reply, type SocksConnectRequest } from '../../src/socks5/types.js';
 import { ProxyFixture } from './proxy-fixture.js';
@@ -33,16 +34,7 @@ async function startRawOrigin(respond: (path: string, socket: net.Socket) => voi
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    paths,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  return { port: await listenLocal(server), paths, close: closer(server, sockets) };
 }
 
 describe('socks5/HttpProxySession (forwarding HTTP proxy on the SOCKS port)', function () {
@@ -178,15 +170,12 @@ describe('socks5/HttpProxySession (forwarding HTTP proxy on the SOCKS port)', fu
           notify?.();
         });
       });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      cleanups.push(() => new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }));
+      const originPort = await listenLocal(server);
+      cleanups.push(closer(server, sockets));
       const port = await startProxy();
       const w = await wire(port);
       const firstPart = makePayload(200_000, 4);
-      await w.write(`POST http://127.0.0.1:${(server.address() as net.AddressInfo).port}/up HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n`);
+      await w.write(`POST http://127.0.0.1:${originPort}/up HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n`);
       await w.write(firstPart);
       await new Promise<void>((resolve) => {
         notify = () => {
