@@ -58,6 +58,18 @@ describe('IPv6 end to end on ::1', function () {
     return client;
   }
 
+  /** Forward mode on ::1: an ATYP 04 CONNECT to `host`, answered with success; the server's connect event. */
+  async function forwardAtyp4Connect(host: string, port: number): Promise<{ socket: net.Socket; event: ConnectEvent }> {
+    server.addForwardToken('v6');
+    const client = await startClient({ token: 'v6', socksHost: LOCALHOST6 });
+    const dialed = waitForEvent<[ConnectEvent]>(server, 'connect');
+    const { reply, socket } = await rawSocksConnect({ proxyHost: LOCALHOST6, proxyPort: client.socksAddress()!.port, host, port, atyp: 4 });
+    sockets.push(socket);
+    expect(reply).to.equal(0);
+    const [event] = await dialed;
+    return { socket, event };
+  }
+
   it('listens on ::1: server address and the client\'s SOCKS listener are IPv6', async function () {
     server.addForwardToken('v6');
     const client = await startClient({ token: 'v6', socksHost: LOCALHOST6 });
@@ -66,19 +78,7 @@ describe('IPv6 end to end on ::1', function () {
   });
 
   it('forward: ATYP 04 CONNECT written as 0:0:0:0:0:0:0:1 reaches the IPv6 target; the Connect says ::1', async function () {
-    server.addForwardToken('v6');
-    const client = await startClient({ token: 'v6', socksHost: LOCALHOST6 });
-    const dialed = waitForEvent<[ConnectEvent]>(server, 'connect');
-    const { reply, socket } = await rawSocksConnect({
-      proxyHost: LOCALHOST6,
-      proxyPort: client.socksAddress()!.port,
-      host: '0:0:0:0:0:0:0:1',
-      port: echo6.port,
-      atyp: 4,
-    });
-    sockets.push(socket);
-    expect(reply).to.equal(0);
-    const [event] = await dialed;
+    const { socket, event } = await forwardAtyp4Connect('0:0:0:0:0:0:0:1', echo6.port);
     // The server is the dialing side here: its target text is the Connect message's address.
     expect(event).to.include({ ok: true, target: `[::1]:${echo6.port}` });
     const payload = makePayload(256 * 1024, 61);
@@ -88,19 +88,8 @@ describe('IPv6 end to end on ::1', function () {
   it('forward: an IPv4-mapped ATYP 04 address (::ffff:127.0.0.1) travels as 127.0.0.1, as Go prints it', async function () {
     const echo4 = await startEchoServer();
     closers.push(() => echo4.close());
-    server.addForwardToken('v6');
-    const client = await startClient({ token: 'v6', socksHost: LOCALHOST6 });
-    const dialed = waitForEvent<[ConnectEvent]>(server, 'connect');
-    const { reply, socket } = await rawSocksConnect({
-      proxyHost: LOCALHOST6,
-      proxyPort: client.socksAddress()!.port,
-      host: '0:0:0:0:0:ffff:7f00:1',
-      port: echo4.port,
-      atyp: 4,
-    });
-    sockets.push(socket);
-    expect(reply).to.equal(0);
-    expect((await dialed)[0]).to.include({ ok: true, target: `${LOCALHOST}:${echo4.port}` });
+    const { event } = await forwardAtyp4Connect('0:0:0:0:0:ffff:7f00:1', echo4.port);
+    expect(event).to.include({ ok: true, target: `${LOCALHOST}:${echo4.port}` });
   });
 
   it('reverse: the server\'s SOCKS listener on ::1 (socksHost) relays to the IPv6 target via the provider', async function () {
