@@ -12,6 +12,7 @@ import { startRecordingOrigin, sha256, type RecordingOrigin } from '../helpers/h
 import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
 import { closer, listenLocal } from '../helpers/net.js';
 import { makePayload } from '../helpers/payload.js';
+import { Socks5Error } from '../../src/socks5/errors.js';
 import { Reply, type SocksConnectRequest } from '../../src/socks5/types.js';
 import { ProxyFixture } from './proxy-fixture.js';
 
@@ -87,6 +88,16 @@ describe('socks5/HttpProxySession (forwarding HTTP proxy on the SOCKS port)', fu
       expect(request!.headers.host).to.equal(`origin.test:${origin.port}`);
       const connect = proxy!.requests[0] as SocksConnectRequest;
       expect(connect).to.include({ protocol: 'http-proxy', host: 'origin.test', port: origin.port, addressType: 'domain' });
+    });
+
+    it('its connect request is answered once: a second accept or reject throws', async () => {
+      const port = await startProxy();
+      const w = await wire(port);
+      await w.write(`GET http://origin.test:${origin.port}/once HTTP/1.1\r\n\r\n`);
+      expect((await w.response()).status).to.equal(200);
+      const connect = proxy!.requests[0] as SocksConnectRequest;
+      expect(() => connect.accept()).to.throw(Socks5Error).with.property('code', 'ERR_SOCKS5_ALREADY_ANSWERED');
+      expect(() => connect.reject(Reply.GeneralFailure)).to.throw(Socks5Error).with.property('code', 'ERR_SOCKS5_ALREADY_ANSWERED');
     });
 
     it('an IPv6 literal URL becomes an ATYP-4 style request with a bracketed Host', async function () {
