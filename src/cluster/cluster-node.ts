@@ -1,0 +1,193 @@
+/**
+ * A server's part in carrying channels across instances: publishes its provider counts to the
+ * directory, puts the other instances' providers into each token's pool (peer-links.ts opens the
+ * links they are reached through), serves the links other instances open to it
+ * (peer-inbound.ts), opens a reverse token's SOCKS port while a provider of it is connected
+ * anywhere, and cuts the links to a node that leaves.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { WebSocket } from 'ws';
+import type { Logger } from '../log.js';
+import type { RelayCounters } from '../relay/counters.js';
+import type { Link } from '../relay/link.js';
+import type { ChannelObserver } from '../relay/observer.js';
+import type { RemoteProviderSet } from '../server/provider-pool.js';
+import type { ReverseListeners } from '../server/reverse-listeners.js';
+import type { Sessions } from '../server/sessions.js';
+import type { TokenStore } from '../server/token-store.js';
+import type { TokenRecord } from '../server/tokens.js';
+import { sha256Hex } from '../util/secrets.js';
+import type { ClusterCounters } from './cluster-counters.js';
+import type { ClusterDirectory } from './directory.js';
+import { PeerAuth } from './peer-auth.js';
+import { PeerInbound } from './peer-inbound.js';
+import { PeerLinks } from './peer-links.js';
+
+export interface ClusterNodeOptions {
+  directory: ClusterDirectory;
+  secret: string;
+  store: TokenStore;
+  sessions: Sessions;
+  listeners: ReverseListeners;
+  logger: Logger;
+  relayCounters: RelayCounters;
+  clusterCounters: ClusterCounters;
+  channelIdleTimeoutMs: number;
+  maxChannelsPerLink: number;
+  providerWaitMs: number;
+  observer?: ChannelObserver;
+  isDraining(): boolean;
+  /** An instance link was refused for a bad or missing cluster secret (rate limiting, events). */
+  onAuthFailure(reason: string, socket: Socket): void;
+}
+
+const UNAUTHORIZED_RESPONSE = 'HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
+const UNKNOWN_TOKEN_RESPONSE = 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
+
+export class ClusterNode {
+  readonly directory: ClusterDirectory;
+  private readonly auth: PeerAuth;
+  private readonly peers: PeerLinks;
+  private readonly inbound: PeerInbound;
+  private readonly onProviders = (tokenHash: string): void => this.providersChanged(tokenHash);
+  private readonly onNodeGone = (nodeId: string): void => this.peers.dropNode(nodeId);
+  private readonly onTokenAdded = (record: TokenRecord): void => this.providersChanged(sha256Hex(record.token));
+  private withdrawn: Promise<void> | undefined;
+
+  constructor(private readonly options: ClusterNodeOptions) {
+    this.directory = options.directory;
+    this.auth = new PeerAuth(options.secret, options.directory.nodeId);
+    this.peers = new PeerLinks({
+      auth: this.auth,
+      nodeUrl: (nodeId) => this.directory.nodeUrl(nodeId),
+      logger: options.logger,
+      relayCounters: options.relayCounters,
+      clusterCounters: options.clusterCounters,
+      channelIdleTimeoutMs: options.channelIdleTimeoutMs,
+    });
+    this.inbound = new PeerInbound({
+      logger: options.logger,
+      relayCounters: options.relayCounters,
+      clusterCounters: options.clusterCounters,
+      channelIdleTimeoutMs: options.channelIdleTimeoutMs,
+      maxChannelsPerLink: options.maxChannelsPerLink,
+      providerWaitMs: options.providerWaitMs,
+      observer: options.observer,
+      isDraining: options.isDraining,
+    });
+  }
+
+  /** Joins: follows the directory, announces `url`, opens the ports of tokens served elsewhere. */
+  async start(url: string): Promise<void> {
+    this.directory.on('providers', this.onProviders);
+    this.directory.on('node-gone', this.onNodeGone);
+    this.options.store.on('added', this.onTokenAdded);
+    await this.directory.announce(url);
+    for (const record of this.options.store.list()) this.providersChanged(sha256Hex(record.token));
+  }
+
+  /** The providers of `token` on other instances, for its pool. */
+  remoteSet(token: string): RemoteProviderSet {
+    const tokenHash = sha256Hex(token);
+    return {
+      list: () => this.directory.remoteProviders(tokenHash).filter((remote) => this.peers.isReachable(remote.nodeId)),
+      open: (nodeId) => this.peers.open(nodeId, tokenHash),
+    };
+  }
+
+  /** The number of local providers of `token` changed. */
+  publish(token: string, count: number): void {
+    this.directory.setLocalProviders(sha256Hex(token), count);
+  }
+
+  /** An upgrade on the instance-link path: authenticated and served, or refused. */
+  upgrade(req: IncomingMessage, socket: Socket, accept: (onSocket: (ws: WebSocket) => void) => void): void {
+    const verdict = this.auth.verify(req.headers);
+    if (!verdict.ok) {
+      this.options.onAuthFailure(verdict.reason, socket);
+      socket.end(UNAUTHORIZED_RESPONSE);
+      return;
+    }
+    const { from, tokenHash } = verdict;
+    const { store, sessions } = this.options;
+    if (store.getByHash(tokenHash)?.kind !== 'reverse') {
+      // The peer holds the secret; the token may not have reached this instance yet.
+      this.options.logger.debug({ node: from }, 'instance link for a token unknown here refused');
+      socket.end(UNKNOWN_TOKEN_RESPONSE);
+      return;
+    }
+    accept((ws) =>
+      this.inbound.accept(ws, socket, from, tokenHash, () => {
+        const record = store.getByHash(tokenHash);
+        return record?.kind === 'reverse' ? sessions.poolFor(record.token) : undefined;
+      }),
+    );
+  }
+
+  /** Instance links (both ways) still carrying channels. */
+  busyLinks(): Link[] {
+    return [...this.peers.links().filter((link) => link.channels.size > 0), ...this.inbound.busyLinks()];
+  }
+
+  /** Open instance links: outgoing (to other instances) and incoming. */
+  links(): { outgoing: Link[]; incoming: Link[] } {
+    return { outgoing: this.peers.links(), incoming: this.inbound.links() };
+  }
+
+  tokenRemoved(token: string): void {
+    const tokenHash = sha256Hex(token);
+    this.peers.dropToken(tokenHash);
+    this.inbound.dropToken(tokenHash);
+  }
+
+  /** Leaves the directory (others stop routing here); once. */
+  withdraw(): Promise<void> {
+    this.withdrawn ??= this.directory.withdraw().catch((err: unknown) => {
+      this.options.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'cluster withdraw failed');
+    });
+    return this.withdrawn;
+  }
+
+  async close(): Promise<void> {
+    await this.withdraw();
+    this.directory.off('providers', this.onProviders);
+    this.directory.off('node-gone', this.onNodeGone);
+    this.options.store.off('added', this.onTokenAdded);
+    this.peers.closeAll();
+    this.inbound.closeAll();
+  }
+
+  /** A token's providers elsewhere changed: its waiting channels may go there; its port opens. */
+  private providersChanged(tokenHash: string): void {
+    const record = this.options.store.getByHash(tokenHash);
+    if (record?.kind !== 'reverse') return;
+    const remote = this.directory.remoteProviders(tokenHash);
+    if (remote.length === 0) return;
+    this.options.sessions.poolFor(record.token).remoteChanged();
+    // Like the first local provider, the first provider anywhere opens the port (it stays open).
+    if (record.port > 0 && !record.allowManageConnector && !this.options.isDraining()) void this.options.listeners.open(record);
+  }
+}
+
+/**
+ * A token's remote providers for a pool created before the node exists (the directory may only
+ * be ready once the server listens): resolved at first use.
+ */
+export function lazyRemoteSet(node: () => ClusterNode | undefined, token: string): RemoteProviderSet {
+  let set: RemoteProviderSet | undefined;
+  const get = (): RemoteProviderSet | undefined => (set ??= node()?.remoteSet(token));
+  return {
+    list: () => get()?.list() ?? [],
+    open: (nodeId) => get()?.open(nodeId) ?? Promise.resolve(undefined),
+  };
+}
+
+/** The URL other instances reach this one at, when none is advertised: the bound address. */
+export function defaultAdvertiseUrl(address: { address: string; port: number }, tls: boolean): string {
+  let host = address.address;
+  if (host === '0.0.0.0' || host === '') host = '127.0.0.1';
+  else if (host === '::') host = '::1';
+  if (host.includes(':')) host = `[${host}]`;
+  return `${tls ? 'wss' : 'ws'}://${host}:${address.port}`;
+}
