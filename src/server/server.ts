@@ -595,6 +595,11 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     return this.auditLog?.dropped ?? 0;
   }
 
+  /** [linksocks-ts] Cluster mode: the open instance links, to other instances and from them. */
+  clusterLinks(): { outgoing: Link[]; incoming: Link[] } {
+    return this.cluster?.links() ?? { outgoing: [], incoming: [] };
+  }
+
   /** The bound address of a reverse token's SOCKS5 listener, once a provider has opened it. */
   socksAddress(token: string): AddressInfo | undefined {
     return this.reverseListeners.address(token);

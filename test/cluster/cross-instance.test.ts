@@ -1,0 +1,180 @@
+import { expect } from 'chai';
+import type net from 'node:net';
+import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
+import { endingOf, freePort, LOCALHOST, startEchoServer, waitForPort, withTimeout } from '../helpers/net.js';
+import type { EchoServer } from '../helpers/net.js';
+import { collectBytes, makePayload, sha256, writeAll } from '../helpers/payload.js';
+import { socksConnect } from '../helpers/socks.js';
+import { waitForValue } from '../helpers/wait.js';
+import { startCluster, type ClusterRig } from './cluster-rig.js';
+
+const MiB = 1024 * 1024;
+
+/** Sends `payload` through the SOCKS port at host:port to the echo server and checks the hash of what comes back. */
+async function echoThrough(host: string, port: number, echoPort: number, payload: Buffer, timeoutMs = 60_000): Promise<void> {
+  const socket = await socksConnect({ proxyHost: host, proxyPort: port, host: LOCALHOST, port: echoPort });
+  try {
+    const received = collectBytes(socket, payload.length, timeoutMs);
+    const written = writeAll(socket, payload);
+    written.catch(() => undefined);
+    const echoed = await received;
+    await written;
+    expect(sha256(echoed)).to.equal(sha256(payload));
+  } finally {
+    socket.destroy();
+  }
+}
+
+describe('cluster: channels across instances', function () {
+  this.timeout(120_000);
+  checkNoLeaksAfterSuite();
+  let rig: ClusterRig;
+  let echo: EchoServer;
+  let port: number;
+  const sockets: net.Socket[] = [];
+
+  beforeEach(async function () {
+    echo = await startEchoServer();
+    port = await freePort();
+  });
+
+  afterEach(async function () {
+    for (const s of sockets.splice(0)) s.destroy();
+    await rig?.stop();
+    await echo.close();
+  });
+
+  it('reverse mode: SOCKS on A, provider on B, 16 MiB each way hash-exact (and the same on one instance)', async function () {
+    rig = await startCluster(2);
+    rig.everywhere((s) => s.addReverseToken({ token: 'rev', port }));
+    await rig.client(1, { token: 'rev', reverse: true });
+    await waitForPort(port, 5000, rig.socksHost(0));
+    const payload = makePayload(16 * MiB, 7);
+    let started = Date.now();
+    await echoThrough(rig.socksHost(0), port, echo.port, payload);
+    const crossMs = Date.now() - started;
+    started = Date.now();
+    await echoThrough(rig.socksHost(1), port, echo.port, payload);
+    const localMs = Date.now() - started;
+    console.log(`      16 MiB each way: across instances ${crossMs} ms, on the provider's instance ${localMs} ms`);
+    expect(rig.servers[0]!.clusterCounters!.channelsOutgoing).to.equal(1);
+    expect(rig.servers[1]!.clusterCounters!.channelsIncoming).to.equal(1);
+    expect(rig.servers[0]!.clusterCounters!.bytesSent).to.be.greaterThan(16 * MiB);
+  });
+
+  it('agent mode: connector on A, provider on B, 16 MiB each way hash-exact', async function () {
+    rig = await startCluster(2);
+    rig.everywhere((s) => {
+      s.addReverseToken({ token: 'prov', port });
+      s.addConnectorToken('conn', 'prov');
+    });
+    await rig.client(1, { token: 'prov', reverse: true });
+    const connector = await rig.client(0, { token: 'conn' });
+    await waitForValue(() => rig.servers[0]!.clusterCounters !== undefined, true, 'cluster on');
+    const payload = makePayload(16 * MiB, 9);
+    await echoThrough(LOCALHOST, connector.socksAddress()!.port, echo.port, payload);
+    expect(rig.servers[0]!.clusterCounters!.channelsOutgoing).to.equal(1);
+    expect(rig.servers[1]!.clusterCounters!.channelsIncoming).to.equal(1);
+  });
+
+  it('every ordered pair of 3 instances carries reverse and agent channels', async function () {
+    rig = await startCluster(3);
+    rig.everywhere((s) => {
+      for (let p = 0; p < 3; p += 1) {
+        s.addReverseToken({ token: `rev-${p}`, port: port + p });
+        s.addConnectorToken(`conn-${p}`, `rev-${p}`);
+      }
+    });
+    // Provider of token rev-p only on instance p.
+    for (let p = 0; p < 3; p += 1) await rig.client(p, { token: `rev-${p}`, reverse: true });
+    const payload = makePayload(256 * 1024, 3);
+    for (let entry = 0; entry < 3; entry += 1) {
+      for (let p = 0; p < 3; p += 1) {
+        if (p === entry) continue;
+        await waitForPort(port + p, 5000, rig.socksHost(entry));
+        await echoThrough(rig.socksHost(entry), port + p, echo.port, payload);
+        const connector = await rig.client(entry, { token: `conn-${p}` });
+        await echoThrough(LOCALHOST, connector.socksAddress()!.port, echo.port, payload);
+      }
+    }
+    for (const server of rig.servers) {
+      expect(server.clusterCounters!.channelsOutgoing).to.equal(4);
+      expect(server.clusterCounters!.channelsIncoming).to.equal(4);
+    }
+  });
+
+  it('round robin is fair across the cluster: 3 providers on 3 instances, 300 connections through A', async function () {
+    rig = await startCluster(3);
+    rig.everywhere((s) => s.addReverseToken({ token: 'rev', port }));
+    const providers = [];
+    for (let i = 0; i < 3; i += 1) providers.push(await rig.client(i, { token: 'rev', reverse: true }));
+    await waitForPort(port, 5000, rig.socksHost(0));
+    for (let batch = 0; batch < 10; batch += 1) {
+      await Promise.all(Array.from({ length: 30 }, () => echoThrough(rig.socksHost(0), port, echo.port, Buffer.from('x'))));
+    }
+    const counts = providers.map((p) => p.counters.channelsOpened);
+    console.log(`      channels per provider (A, B, C): ${counts.join(', ')}`);
+    expect(counts.reduce((a, b) => a + b, 0)).to.equal(300);
+    for (const count of counts) expect(count).to.be.within(95, 105);
+  });
+
+  it('weights nodes by their provider count: 1 on A, 2 on B, 300 connections → 100 per provider', async function () {
+    rig = await startCluster(2);
+    rig.everywhere((s) => s.addReverseToken({ token: 'rev', port }));
+    const providers = [await rig.client(0, { token: 'rev', reverse: true })];
+    for (let i = 0; i < 2; i += 1) providers.push(await rig.client(1, { token: 'rev', reverse: true }));
+    await waitForPort(port, 5000, rig.socksHost(0));
+    for (let batch = 0; batch < 10; batch += 1) {
+      await Promise.all(Array.from({ length: 30 }, () => echoThrough(rig.socksHost(0), port, echo.port, Buffer.from('x'))));
+    }
+    const counts = providers.map((p) => p.counters.channelsOpened);
+    expect(counts.reduce((a, b) => a + b, 0)).to.equal(300);
+    for (const count of counts) expect(count).to.be.within(95, 105);
+  });
+
+  it('an instance link cut mid-transfer fails its channels at once; the next channel opens a new link', async function () {
+    rig = await startCluster(2);
+    rig.everywhere((s) => s.addReverseToken({ token: 'rev', port }));
+    await rig.client(1, { token: 'rev', reverse: true });
+    await waitForPort(port, 5000, rig.socksHost(0));
+    const socket = await socksConnect({ proxyHost: rig.socksHost(0), proxyPort: port, host: LOCALHOST, port: echo.port });
+    sockets.push(socket);
+    const ending = endingOf(socket);
+    // Keep data flowing, then cut the TCP connection under the instance link.
+    socket.write(makePayload(MiB, 1));
+    const [link] = rig.servers[0]!.clusterLinks().outgoing;
+    expect(link).to.not.equal(undefined);
+    const started = Date.now();
+    (link as unknown as { socket: net.Socket }).socket.destroy();
+    const how = await withTimeout(ending, 5000, 'SOCKS socket on the cut link ended');
+    expect(['ECONNRESET', 'end', 'close']).to.include(how);
+    expect(Date.now() - started).to.be.below(3000);
+    await echoThrough(rig.socksHost(0), port, echo.port, makePayload(MiB, 2));
+    expect(rig.servers[0]!.clusterLinks().outgoing).to.have.length(1);
+    // B dropped its side of the old link and the route on it.
+    await waitForValue(() => rig.servers[1]!.clusterLinks().incoming.filter((l) => !l.isClosed).length, 1, 'links on B');
+  });
+
+  it('closing instance B: A stops routing to it and serves from its own provider', async function () {
+    rig = await startCluster(2);
+    rig.everywhere((s) => s.addReverseToken({ token: 'rev', port }));
+    const local = await rig.client(0, { token: 'rev', reverse: true });
+    await rig.client(1, { token: 'rev', reverse: true });
+    await waitForPort(port, 5000, rig.socksHost(0));
+    // One channel held open through B.
+    let held: net.Socket | undefined;
+    for (let i = 0; i < 2 && held === undefined; i += 1) {
+      const socket = await socksConnect({ proxyHost: rig.socksHost(0), proxyPort: port, host: LOCALHOST, port: echo.port });
+      sockets.push(socket);
+      if (rig.servers[0]!.clusterLinks().outgoing.some((l) => l.channels.size > 0)) held = socket;
+    }
+    expect(held).to.not.equal(undefined);
+    const ending = endingOf(held!);
+    await rig.servers[1]!.close();
+    expect(await withTimeout(ending, 5000, 'channel through B ended')).to.be.a('string');
+    const before = local.counters.channelsOpened;
+    for (let i = 0; i < 6; i += 1) await echoThrough(rig.socksHost(0), port, echo.port, Buffer.from('after'));
+    expect(local.counters.channelsOpened - before).to.equal(6);
+    expect(rig.servers[0]!.clusterLinks().outgoing).to.have.length(0);
+  });
+});
