@@ -54,6 +54,10 @@ export class ClusterNode {
   private readonly onNodeGone = (nodeId: string): void => this.peers.dropNode(nodeId);
   private readonly onTokenAdded = (record: TokenRecord): void => this.providersChanged(sha256Hex(record.token));
   private withdrawn: Promise<void> | undefined;
+  /** Tokens (by hash) with local providers published; bounded by the tokens with providers here. */
+  private readonly published = new Set<string>();
+  /** Set by stopServing (drain): no providers are offered to other instances any more. */
+  private serving = true;
 
   constructor(private readonly options: ClusterNodeOptions) {
     this.directory = options.directory;
@@ -98,7 +102,24 @@ export class ClusterNode {
 
   /** The number of local providers of `token` changed. */
   publish(token: string, count: number): void {
-    this.directory.setLocalProviders(sha256Hex(token), count);
+    const tokenHash = sha256Hex(token);
+    if (count > 0 && !this.serving) return;
+    if (count > 0) this.published.add(tokenHash);
+    else this.published.delete(tokenHash);
+    this.directory.setLocalProviders(tokenHash, count);
+  }
+
+  /**
+   * Drain: other instances stop choosing this one's providers for new channels (its counts go to
+   * 0), while the channels they already sent here finish; the node itself stays present, so their
+   * links to it are not cut, until close() withdraws it.
+   */
+  stopServing(): void {
+    this.serving = false;
+    for (const tokenHash of [...this.published]) {
+      this.published.delete(tokenHash);
+      this.directory.setLocalProviders(tokenHash, 0);
+    }
   }
 
   /** An upgrade on the instance-link path: authenticated and served, or refused. */

@@ -128,7 +128,10 @@ export class PeerLinks {
       entry.opening = undefined;
       entry.ws = undefined;
       if (!entry.link && this.entries.get(key) === entry) this.entries.delete(key);
-      this.failedUntil.set(entry.nodeId, Date.now() + (this.options.failureBackoffMs ?? 2000));
+      const now = Date.now();
+      // Nodes that failed and were never asked about again (they left): forgotten once expired.
+      if (this.failedUntil.size >= 64) for (const [id, until] of this.failedUntil) if (until <= now) this.failedUntil.delete(id);
+      this.failedUntil.set(entry.nodeId, now + (this.options.failureBackoffMs ?? 2000));
       logger.warn({ node: entry.nodeId, reason }, 'cannot open instance link');
       return undefined;
     };

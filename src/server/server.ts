@@ -614,8 +614,8 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     this.draining = true;
     this.emit('draining', { timeoutMs });
     this.logger.info({ timeoutMs }, 'Draining: waiting for open channels to finish');
-    // Other instances stop sending channels here first.
-    await this.cluster?.withdraw();
+    // Other instances stop sending new channels here first; the ones they sent finish.
+    this.cluster?.stopServing();
     await this.reverseListeners.stopAccepting();
     const busy = [...this.sessions.busyLinks(), ...(this.cluster?.busyLinks() ?? [])];
     const allIdle = Promise.all(

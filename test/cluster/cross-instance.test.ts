@@ -177,4 +177,30 @@ describe('cluster: channels across instances', function () {
     expect(local.counters.channelsOpened - before).to.equal(6);
     expect(rig.servers[0]!.clusterLinks().outgoing).to.have.length(0);
   });
+
+  it('draining instance B: no new channels go to it, the ones it carries finish, then it leaves', async function () {
+    rig = await startCluster(2);
+    rig.everywhere((s) => s.addReverseToken({ token: 'rev', port }));
+    const local = await rig.client(0, { token: 'rev', reverse: true });
+    await rig.client(1, { token: 'rev', reverse: true });
+    await waitForPort(port, 5000, rig.socksHost(0));
+    let held: net.Socket | undefined;
+    for (let i = 0; i < 2 && held === undefined; i += 1) {
+      const socket = await socksConnect({ proxyHost: rig.socksHost(0), proxyPort: port, host: LOCALHOST, port: echo.port });
+      sockets.push(socket);
+      if (rig.servers[0]!.clusterLinks().outgoing.some((l) => l.channels.size > 0)) held = socket;
+    }
+    expect(held).to.not.equal(undefined);
+    const drained = rig.servers[1]!.drain(20_000);
+    const before = local.counters.channelsOpened;
+    for (let i = 0; i < 4; i += 1) await echoThrough(rig.socksHost(0), port, echo.port, Buffer.from('new'));
+    expect(local.counters.channelsOpened - before).to.equal(4);
+    // The channel through B still carries data both ways.
+    const reply = collectBytes(held!, 5, 5000);
+    held!.write('still');
+    expect((await reply).toString()).to.equal('still');
+    held!.destroy();
+    await withTimeout(drained, 10_000, 'drain of B');
+    await waitForValue(() => rig.servers[0]!.clusterLinks().outgoing.length, 0, 'links to B gone');
+  });
 });
