@@ -203,4 +203,19 @@ describe('cluster: channels across instances', function () {
     await withTimeout(drained, 10_000, 'drain of B');
     await waitForValue(() => rig.servers[0]!.clusterLinks().outgoing.length, 0, 'links to B gone');
   });
+
+  it('counts cross-instance channels and link bytes in the metrics of each instance', async function () {
+    rig = await startCluster(2, { metrics: true });
+    rig.everywhere((s) => s.addReverseToken({ token: 'rev', port }));
+    await rig.client(1, { token: 'rev', reverse: true });
+    await waitForPort(port, 5000, rig.socksHost(0));
+    await echoThrough(rig.socksHost(0), port, echo.port, makePayload(MiB, 5));
+    const a = await rig.servers[0]!.metricsRegistry!.metrics();
+    const b = await rig.servers[1]!.metricsRegistry!.metrics();
+    expect(a).to.match(/linksocks_cluster_channels_total\{direction="outgoing"\} 1\b/);
+    expect(b).to.match(/linksocks_cluster_channels_total\{direction="incoming"\} 1\b/);
+    const sent = Number(/linksocks_cluster_link_bytes_total\{direction="sent"\} (\d+)/.exec(a)?.[1]);
+    expect(sent).to.be.greaterThan(MiB);
+    expect(a).to.match(/linksocks_cluster_links_open 1\b/);
+  });
 });
