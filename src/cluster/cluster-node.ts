@@ -16,7 +16,8 @@ import type { RemoteProviderSet } from '../server/provider-pool.js';
 import type { ReverseListeners } from '../server/reverse-listeners.js';
 import type { Sessions } from '../server/sessions.js';
 import type { TokenStore } from '../server/token-store.js';
-import type { TokenRecord } from '../server/tokens.js';
+import type { ReverseTokenRecord, TokenRecord } from '../server/tokens.js';
+import { isInternal } from '../server/token-store.js';
 import { sha256Hex } from '../util/secrets.js';
 import type { ClusterCounters } from './cluster-counters.js';
 import type { ClusterDirectory } from './directory.js';
@@ -52,7 +53,18 @@ export class ClusterNode {
   private readonly inbound: PeerInbound;
   private readonly onProviders = (tokenHash: string): void => this.providersChanged(tokenHash);
   private readonly onNodeGone = (nodeId: string): void => this.peers.dropNode(nodeId);
-  private readonly onTokenAdded = (record: TokenRecord): void => this.providersChanged(sha256Hex(record.token));
+  private readonly onTokenAdded = (record: TokenRecord): void => {
+    if (isInternal(record)) this.internalByHash.set(sha256Hex(record.token), record.token);
+    this.providersChanged(sha256Hex(record.token));
+  };
+  private readonly onTokenGone = (record: TokenRecord): void => {
+    if (isInternal(record)) this.internalByHash.delete(sha256Hex(record.token));
+  };
+  /**
+   * Autonomy internal tokens by hash: the store leaves them out of its hash index (no client may
+   * authenticate with one), but instance links name a pool by its token's hash.
+   */
+  private readonly internalByHash = new Map<string, string>();
   private withdrawn: Promise<void> | undefined;
   /** Tokens (by hash) with local providers published; bounded by the tokens with providers here. */
   private readonly published = new Set<string>();
@@ -87,6 +99,8 @@ export class ClusterNode {
     this.directory.on('providers', this.onProviders);
     this.directory.on('node-gone', this.onNodeGone);
     this.options.store.on('added', this.onTokenAdded);
+    this.options.store.on('removed', this.onTokenGone);
+    for (const record of this.options.store.list()) if (isInternal(record)) this.internalByHash.set(sha256Hex(record.token), record.token);
     await this.directory.announce(url);
     for (const record of this.options.store.list()) this.providersChanged(sha256Hex(record.token));
   }
@@ -131,8 +145,8 @@ export class ClusterNode {
       return;
     }
     const { from, tokenHash } = verdict;
-    const { store, sessions } = this.options;
-    if (store.getByHash(tokenHash)?.kind !== 'reverse') {
+    const { sessions } = this.options;
+    if (this.reverseByHash(tokenHash) === undefined) {
       // The peer holds the secret; the token may not have reached this instance yet.
       this.options.logger.debug({ node: from }, 'instance link for a token unknown here refused');
       socket.end(UNKNOWN_TOKEN_RESPONSE);
@@ -140,8 +154,8 @@ export class ClusterNode {
     }
     accept((ws) =>
       this.inbound.accept(ws, socket, from, tokenHash, () => {
-        const record = store.getByHash(tokenHash);
-        return record?.kind === 'reverse' ? sessions.poolFor(record.token) : undefined;
+        const record = this.reverseByHash(tokenHash);
+        return record ? sessions.poolFor(record.token) : undefined;
       }),
     );
   }
@@ -175,14 +189,22 @@ export class ClusterNode {
     this.directory.off('providers', this.onProviders);
     this.directory.off('node-gone', this.onNodeGone);
     this.options.store.off('added', this.onTokenAdded);
+    this.options.store.off('removed', this.onTokenGone);
     this.peers.closeAll();
     this.inbound.closeAll();
   }
 
+  /** The reverse (or internal) token record whose token hashes to `tokenHash`. */
+  private reverseByHash(tokenHash: string): ReverseTokenRecord | undefined {
+    const { store } = this.options;
+    const record = store.getByHash(tokenHash) ?? store.get(this.internalByHash.get(tokenHash) ?? '');
+    return record?.kind === 'reverse' ? record : undefined;
+  }
+
   /** A token's providers elsewhere changed: its waiting channels may go there; its port opens. */
   private providersChanged(tokenHash: string): void {
-    const record = this.options.store.getByHash(tokenHash);
-    if (record?.kind !== 'reverse') return;
+    const record = this.reverseByHash(tokenHash);
+    if (!record) return;
     const remote = this.directory.remoteProviders(tokenHash);
     if (remote.length === 0) return;
     this.options.sessions.poolFor(record.token).remoteChanged();

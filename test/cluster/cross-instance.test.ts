@@ -218,4 +218,20 @@ describe('cluster: channels across instances', function () {
     expect(sent).to.be.greaterThan(MiB);
     expect(a).to.match(/linksocks_cluster_links_open 1\b/);
   });
+
+  it('autonomy mode: a connector on A reaches the private pool of a provider on B (tokens synced by hand here)', async function () {
+    rig = await startCluster(2);
+    rig.everywhere((s) => s.addReverseToken({ token: 'auto', allowManageConnector: true }));
+    const provider = await rig.client(1, { token: 'auto', reverse: true });
+    expect(await provider.addConnector('auto-conn')).to.equal('auto-conn');
+    const B = rig.servers[1]!;
+    const record = B.store.get('auto-conn');
+    const internal = record?.kind === 'connector' ? record.reverseToken : '';
+    // What the cluster's token sync does: the internal and connector tokens reach A.
+    rig.servers[0]!.store.addInternal('auto', internal);
+    rig.servers[0]!.addConnectorToken('auto-conn', internal);
+    const connector = await rig.client(0, { token: 'auto-conn' });
+    await echoThrough(LOCALHOST, connector.socksAddress()!.port, echo.port, makePayload(MiB, 13));
+    expect(B.clusterCounters!.channelsIncoming).to.equal(1);
+  });
 });
