@@ -116,6 +116,8 @@ export class ClusterNode {
 
   /** The number of local providers of `token` changed. */
   publish(token: string, count: number): void {
+    // Once withdrawn, nothing is published again (providers closing with the server).
+    if (this.withdrawn !== undefined) return;
     const tokenHash = sha256Hex(token);
     if (count > 0 && !this.serving) return;
     if (count > 0) this.published.add(tokenHash);
