@@ -37,6 +37,8 @@ export interface ClusterNodeOptions {
   channelIdleTimeoutMs: number;
   maxChannelsPerLink: number;
   providerWaitMs: number;
+  /** Remote providers only while there is no local one. */
+  preferLocal: boolean;
   observer?: ChannelObserver;
   isDraining(): boolean;
   /** An instance link was refused for a bad or missing cluster secret (rate limiting, events). */
@@ -111,6 +113,7 @@ export class ClusterNode {
     return {
       list: () => this.directory.remoteProviders(tokenHash).filter((remote) => this.peers.isReachable(remote.nodeId)),
       open: (nodeId) => this.peers.open(nodeId, tokenHash),
+      preferLocal: this.options.preferLocal,
     };
   }
 
@@ -219,12 +222,13 @@ export class ClusterNode {
  * A token's remote providers for a pool created before the node exists (the directory may only
  * be ready once the server listens): resolved at first use.
  */
-export function lazyRemoteSet(node: () => ClusterNode | undefined, token: string): RemoteProviderSet {
+export function lazyRemoteSet(node: () => ClusterNode | undefined, token: string, preferLocal: boolean): RemoteProviderSet {
   let set: RemoteProviderSet | undefined;
   const get = (): RemoteProviderSet | undefined => (set ??= node()?.remoteSet(token));
   return {
     list: () => get()?.list() ?? [],
     open: (nodeId) => get()?.open(nodeId) ?? Promise.resolve(undefined),
+    preferLocal,
   };
 }
 

@@ -17,6 +17,8 @@ export interface RemoteProviderSet {
   list(): readonly { readonly nodeId: string; readonly count: number }[];
   /** The link to `nodeId` (opened on first use); undefined when it cannot be reached. */
   open(nodeId: string): Promise<Link | undefined>;
+  /** Use remote providers only while there is no local one (the cluster's `preferLocal`). */
+  readonly preferLocal?: boolean;
 }
 
 /** What one pick yields: a local provider link, or a node whose providers take the channel. */
@@ -49,7 +51,8 @@ const DEFAULT_MAX_SESSIONS = 10_000;
  *
  * In a cluster, each other instance with providers of the token is one more entry, weighted by
  * its provider count: round robin (and random) run over every provider of the cluster, so each
- * gets its share wherever it is connected. Local providers are not preferred.
+ * gets its share wherever it is connected. Local providers are not preferred unless the cluster's
+ * `preferLocal` says so.
  */
 export class ProviderPool {
   readonly health: ProviderHealth;
@@ -153,6 +156,7 @@ export class ProviderPool {
    * count), and a local slot is filled by the token's strategy among the local links.
    */
   private choose(hint: PickHint): Choice | undefined {
+    if (this.remote?.preferLocal && this.links.some((link) => !link.isClosed)) return this.next(hint);
     const remotes = this.remote?.list() ?? [];
     if (remotes.length === 0) return this.next(hint);
     for (let i = this.links.length - 1; i >= 0; i -= 1) {

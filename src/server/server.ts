@@ -194,7 +194,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       onChange: (session, ejected, backoffMs) =>
         this.emit('provider-health', { token: session.token, linkId: session.link.id, ejected, backoffMs }),
       ...(options.cluster && {
-        remoteFor: (token: string) => lazyRemoteSet(() => this.cluster, token),
+        remoteFor: (token: string) => lazyRemoteSet(() => this.cluster, token, options.cluster?.preferLocal === true),
         onPoolSize: (token: string, size: number) => this.cluster?.publish(token, size),
       }),
     });
@@ -553,6 +553,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       channelIdleTimeoutMs: options.channelIdleTimeoutMs,
       maxChannelsPerLink: options.maxChannelsPerLink,
       providerWaitMs: options.connectorWaitProviderMs,
+      preferLocal: cluster.preferLocal === true,
       observer: this.roleContext.agentObserver,
       isDraining: () => this.draining,
       onAuthFailure: (reason, socket) => {

@@ -6,7 +6,8 @@ import type { EchoServer } from '../helpers/net.js';
 import { collectBytes, makePayload, sha256, writeAll } from '../helpers/payload.js';
 import { socksConnect } from '../helpers/socks.js';
 import { waitForValue } from '../helpers/wait.js';
-import { startCluster, type ClusterRig } from './cluster-rig.js';
+import { LinkSocksServer } from '../../src/server/server.js';
+import { CLUSTER_SECRET, startCluster, type ClusterRig } from './cluster-rig.js';
 
 const MiB = 1024 * 1024;
 
@@ -233,5 +234,24 @@ describe('cluster: channels across instances', function () {
     const connector = await rig.client(0, { token: 'auto-conn' });
     await echoThrough(LOCALHOST, connector.socksAddress()!.port, echo.port, makePayload(MiB, 13));
     expect(B.clusterCounters!.channelsIncoming).to.equal(1);
+  });
+
+  it('preferLocal: an instance with a provider of its own keeps its channels; without one it uses the others', async function () {
+    rig = await startCluster(2);
+    // A third instance that prefers its own providers, in the same cluster.
+    const c = new LinkSocksServer({ host: LOCALHOST, port: 0, socksHost: '127.0.0.9', cluster: { directory: rig.memory.join('node-c'), secret: CLUSTER_SECRET, preferLocal: true } });
+    await c.start();
+    rig.servers.push(c);
+    rig.everywhere((s) => s.addReverseToken({ token: 'rev', port }));
+    const remoteProvider = await rig.client(1, { token: 'rev', reverse: true });
+    const own = await rig.client(2, { token: 'rev', reverse: true });
+    await waitForPort(port, 5000, '127.0.0.9');
+    for (let i = 0; i < 6; i += 1) await echoThrough('127.0.0.9', port, echo.port, Buffer.from('mine'));
+    expect(own.counters.channelsOpened).to.equal(6);
+    expect(remoteProvider.counters.channelsOpened).to.equal(0);
+    await own.close();
+    await waitForValue(() => c.status().tokens.find((t) => t.token === 'rev')?.clients_count ?? -1, 0, 'own provider gone');
+    await echoThrough('127.0.0.9', port, echo.port, Buffer.from('theirs'));
+    expect(remoteProvider.counters.channelsOpened).to.equal(1);
   });
 });

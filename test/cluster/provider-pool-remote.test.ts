@@ -109,4 +109,14 @@ describe('cluster: provider pool with remote providers', function () {
     pool.remove(a);
     expect(sizes).to.deep.equal([1, 2, 1]);
   });
+
+  it('preferLocal: remote providers only while there is no local one', async function () {
+    const remote = { ...remoteSet([{ nodeId: 'b', count: 5 }]), preferLocal: true };
+    const pool = new ProviderPool({ remote });
+    const a1 = stubLink('a1');
+    pool.add(a1);
+    for (let i = 0; i < 4; i += 1) expect(nameOf(await pool.waitForProvider(1000))).to.equal('a1');
+    a1.isClosed = true;
+    expect(nameOf(await pool.waitForProvider(1000))).to.equal('link-b');
+  });
 });
