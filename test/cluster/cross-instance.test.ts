@@ -88,7 +88,7 @@ describe('cluster: channels across instances', function () {
     });
     // Provider of token rev-p only on instance p.
     for (let p = 0; p < 3; p += 1) await rig.client(p, { token: `rev-${p}`, reverse: true });
-    const payload = makePayload(256 * 1024, 3);
+    const payload = makePayload(MiB, 3);
     for (let entry = 0; entry < 3; entry += 1) {
       for (let p = 0; p < 3; p += 1) {
         if (p === entry) continue;
@@ -133,27 +133,57 @@ describe('cluster: channels across instances', function () {
     for (const count of counts) expect(count).to.be.within(95, 105);
   });
 
-  it('an instance link cut mid-transfer fails its channels at once; the next channel opens a new link', async function () {
+  it('an instance link cut mid-transfer fails its channels at once on both sides; the next channel opens a new link', async function () {
     rig = await startCluster(2);
     rig.everywhere((s) => s.addReverseToken({ token: 'rev', port }));
-    await rig.client(1, { token: 'rev', reverse: true });
+    const provider = await rig.client(1, { token: 'rev', reverse: true });
     await waitForPort(port, 5000, rig.socksHost(0));
-    const socket = await socksConnect({ proxyHost: rig.socksHost(0), proxyPort: port, host: LOCALHOST, port: echo.port });
-    sockets.push(socket);
-    const ending = endingOf(socket);
-    // Keep data flowing, then cut the TCP connection under the instance link.
-    socket.write(makePayload(MiB, 1));
+    // Ten channels on the one link, each streaming when the link is cut.
+    const open = await Promise.all(
+      Array.from({ length: 10 }, () => socksConnect({ proxyHost: rig.socksHost(0), proxyPort: port, host: LOCALHOST, port: echo.port })),
+    );
+    sockets.push(...open);
+    const endings = open.map((socket) => endingOf(socket));
+    for (const socket of open) socket.write(makePayload(MiB, 1));
     const [link] = rig.servers[0]!.clusterLinks().outgoing;
     expect(link).to.not.equal(undefined);
+    expect(link!.channels.size).to.equal(10);
     const started = Date.now();
     (link as unknown as { socket: net.Socket }).socket.destroy();
-    const how = await withTimeout(ending, 5000, 'SOCKS socket on the cut link ended');
-    expect(['ECONNRESET', 'end', 'close']).to.include(how);
+    const how = await withTimeout(Promise.all(endings), 5000, 'SOCKS sockets on the cut link ended');
+    for (const ending of how) expect(['ECONNRESET', 'end', 'close']).to.include(ending);
     expect(Date.now() - started).to.be.below(3000);
+    // The provider was told too: its half of every channel is gone.
+    await waitForValue(() => provider.counters.channelsOpen, 0, 'channels open on the provider');
     await echoThrough(rig.socksHost(0), port, echo.port, makePayload(MiB, 2));
     expect(rig.servers[0]!.clusterLinks().outgoing).to.have.length(1);
-    // B dropped its side of the old link and the route on it.
     await waitForValue(() => rig.servers[1]!.clusterLinks().incoming.filter((l) => !l.isClosed).length, 1, 'links on B');
+  });
+
+  it('agent mode: a cut instance link ends the connector\'s channels at once too', async function () {
+    rig = await startCluster(2);
+    rig.everywhere((s) => {
+      s.addReverseToken({ token: 'prov', port });
+      s.addConnectorToken('conn', 'prov');
+    });
+    const provider = await rig.client(1, { token: 'prov', reverse: true });
+    const connector = await rig.client(0, { token: 'conn' });
+    const open = await Promise.all(
+      Array.from({ length: 3 }, () => socksConnect({ proxyPort: connector.socksAddress()!.port, host: LOCALHOST, port: echo.port })),
+    );
+    sockets.push(...open);
+    // Each channel carries data end to end before the cut.
+    for (const socket of open) {
+      const back = collectBytes(socket, 4, 5000);
+      socket.write('ping');
+      expect((await back).toString()).to.equal('ping');
+    }
+    const endings = open.map((socket) => endingOf(socket));
+    const [link] = rig.servers[0]!.clusterLinks().outgoing;
+    (link as unknown as { socket: net.Socket }).socket.destroy();
+    await withTimeout(Promise.all(endings), 5000, 'connector channels ended');
+    await waitForValue(() => provider.counters.channelsOpen, 0, 'channels open on the provider');
+    await echoThrough(LOCALHOST, connector.socksAddress()!.port, echo.port, Buffer.from('again'));
   });
 
   it('closing instance B: A stops routing to it and serves from its own provider', async function () {
