@@ -60,7 +60,10 @@ export class ClusterNode {
     this.providersChanged(sha256Hex(record.token));
   };
   private readonly onTokenGone = (record: TokenRecord): void => {
-    if (isInternal(record)) this.internalByHash.delete(sha256Hex(record.token));
+    const tokenHash = sha256Hex(record.token);
+    if (isInternal(record)) this.internalByHash.delete(tokenHash);
+    // Its port closed with it: a token added again under that name opens it again.
+    this.servedElsewhere.delete(tokenHash);
   };
   /**
    * Autonomy internal tokens by hash: the store leaves them out of its hash index (no client may
@@ -70,6 +73,8 @@ export class ClusterNode {
   private withdrawn: Promise<void> | undefined;
   /** Tokens (by hash) with local providers published; bounded by the tokens with providers here. */
   private readonly published = new Set<string>();
+  /** Tokens (by hash) with providers on other instances, as last seen. */
+  private readonly servedElsewhere = new Set<string>();
   /** Set by stopServing (drain): no providers are offered to other instances any more. */
   private serving = true;
 
@@ -209,13 +214,19 @@ export class ClusterNode {
   /** A token's providers elsewhere changed: its waiting channels may go there; its port opens. */
   private providersChanged(tokenHash: string): void {
     const record = this.reverseByHash(tokenHash);
-    if (!record) return;
-    const remote = this.directory.remoteProviders(tokenHash);
-    if (remote.length === 0) return;
+    const remote = record ? this.directory.remoteProviders(tokenHash) : [];
+    if (!record || remote.length === 0) {
+      this.servedElsewhere.delete(tokenHash);
+      return;
+    }
     this.options.sessions.poolFor(record.token).remoteChanged();
     // Like the first local provider, the first provider anywhere opens the port (it stays open).
+    // Only on that first one: a port that cannot be bound is reported once, not at every change.
+    if (this.servedElsewhere.has(tokenHash)) return;
+    this.servedElsewhere.add(tokenHash);
     if (record.port > 0 && !record.allowManageConnector && !this.options.isDraining()) void this.options.listeners.open(record);
   }
+
 }
 
 /**

@@ -284,4 +284,16 @@ describe('cluster: channels across instances', function () {
     await echoThrough('127.0.0.9', port, echo.port, Buffer.from('theirs'));
     expect(remoteProvider.counters.channelsOpened).to.equal(1);
   });
+
+  it('a reverse token removed and added again on A opens its port again while B holds a provider', async function () {
+    rig = await startCluster(2);
+    rig.everywhere((s) => s.addReverseToken({ token: 'rev', port }));
+    await rig.client(1, { token: 'rev', reverse: true });
+    await waitForPort(port, 5000, rig.socksHost(0));
+    expect(rig.servers[0]!.removeToken('rev')).to.equal(true);
+    await waitForValue(() => rig.servers[0]!.socksAddress('rev'), undefined, 'port closed with the token');
+    rig.servers[0]!.addReverseToken({ token: 'rev', port });
+    await waitForPort(port, 5000, rig.socksHost(0));
+    await echoThrough(rig.socksHost(0), port, echo.port, Buffer.from('back'));
+  });
 });
