@@ -108,6 +108,8 @@ export class ClusterNode {
     this.options.store.on('added', this.onTokenAdded);
     this.options.store.on('removed', this.onTokenGone);
     for (const record of this.options.store.list()) if (isInternal(record)) this.internalByHash.set(sha256Hex(record.token), record.token);
+    // Providers that arrived before this node existed (the server listens first).
+    for (const [token, size] of this.options.sessions.poolSizes()) if (size > 0) this.publish(token, size);
     await this.directory.announce(url);
     for (const record of this.options.store.list()) this.providersChanged(sha256Hex(record.token));
   }

@@ -128,6 +128,11 @@ export class Sessions {
     return pool;
   }
 
+  /** Local provider count of every pool (cluster mode publishes them when it joins). */
+  poolSizes(): Array<[token: string, size: number]> {
+    return [...this.pools].map(([token, pool]) => [token, pool.size]);
+  }
+
   /** The token is gone: its waiting SOCKS requests and connector Connects get no provider. */
   dropPool(token: string): void {
     const pool = this.pools.get(token);
