@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import type net from 'node:net';
+import net from 'node:net';
 import { checkNoLeaksAfterSuite } from '../helpers/leaks.js';
-import { endingOf, freePort, LOCALHOST, startEchoServer, waitForPort, withTimeout } from '../helpers/net.js';
+import { endingOf, freePort, LOCALHOST, startEchoServer, startSourceServer, waitForPort, withTimeout } from '../helpers/net.js';
 import type { EchoServer } from '../helpers/net.js';
 import { collectBytes, makePayload, sha256, writeAll } from '../helpers/payload.js';
 import { socksConnect } from '../helpers/socks.js';
@@ -24,6 +24,32 @@ async function echoThrough(host: string, port: number, echoPort: number, payload
   } finally {
     socket.destroy();
   }
+}
+
+/**
+ * A no-auth SOCKS5 CONNECT to 127.0.0.1:targetPort that leaves the tunnel unread: the socket stays
+ * in paused mode (client libraries keep reading in the background).
+ */
+async function pausedSocksConnect(proxyHost: string, proxyPort: number, targetPort: number): Promise<net.Socket> {
+  const socket = net.connect({ host: proxyHost, port: proxyPort });
+  socket.on('error', () => undefined);
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write(Buffer.from([5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1, targetPort >> 8, targetPort & 0xff]));
+  const replies = await withTimeout(
+    new Promise<Buffer>((resolve) => {
+      const tryRead = (): void => {
+        const chunk = socket.read(12) as Buffer | null;
+        if (!chunk) return;
+        socket.off('readable', tryRead);
+        resolve(chunk);
+      };
+      socket.on('readable', tryRead);
+    }),
+    5000,
+    'SOCKS replies',
+  );
+  expect([...replies.subarray(0, 4)]).to.deep.equal([5, 0, 5, 0]);
+  return socket;
 }
 
 describe('cluster: channels across instances', function () {
@@ -101,6 +127,35 @@ describe('cluster: channels across instances', function () {
     for (const server of rig.servers) {
       expect(server.clusterCounters!.channelsOutgoing).to.equal(4);
       expect(server.clusterCounters!.channelsIncoming).to.equal(4);
+    }
+  });
+
+  it('50 concurrent channels share one instance link, 1 MiB each way each, hash-exact', async function () {
+    rig = await startCluster(2);
+    rig.everywhere((s) => s.addReverseToken({ token: 'rev', port }));
+    await rig.client(1, { token: 'rev', reverse: true });
+    await waitForPort(port, 5000, rig.socksHost(0));
+    await Promise.all(Array.from({ length: 50 }, (_, i) => echoThrough(rig.socksHost(0), port, echo.port, makePayload(MiB, 100 + i))));
+    expect(rig.servers[0]!.clusterCounters!.channelsOutgoing).to.equal(50);
+    expect(rig.servers[0]!.clusterLinks().outgoing).to.have.length(1);
+  });
+
+  it('a slow SOCKS reader on A holds back the provider on B (backpressure over both hops), nothing lost', async function () {
+    rig = await startCluster(2);
+    rig.everywhere((s) => s.addReverseToken({ token: 'rev', port }));
+    const provider = await rig.client(1, { token: 'rev', reverse: true });
+    await waitForPort(port, 5000, rig.socksHost(0));
+    const source = await startSourceServer(48 * MiB);
+    try {
+      const socket = await pausedSocksConnect(rig.socksHost(0), port, source.port);
+      sockets.push(socket);
+      // The SOCKS socket stops taking data: A stops reading the link, B's route stops reading the provider.
+      await waitForValue(() => rig.servers[0]!.counters.inboundPauses > 0, true, 'A paused its instance link', 20_000);
+      await waitForValue(() => rig.servers[1]!.counters.producerPauses > 0 || provider.counters.producerPauses > 0, true, 'the far side held back', 20_000);
+      const received = collectBytes(socket, source.payload.length, 60_000);
+      expect(sha256(await received)).to.equal(sha256(source.payload));
+    } finally {
+      await source.close();
     }
   });
 
