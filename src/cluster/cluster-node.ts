@@ -70,7 +70,8 @@ export class ClusterNode {
    * authenticate with one), but instance links name a pool by its token's hash.
    */
   private readonly internalByHash = new Map<string, string>();
-  private withdrawn: Promise<void> | undefined;
+  /** Set by close(): the server has withdrawn from the directory (it does that first). */
+  private closed = false;
   /** Tokens (by hash) with local providers published; bounded by the tokens with providers here. */
   private readonly published = new Set<string>();
   /** Tokens (by hash) with providers on other instances, as last seen. */
@@ -101,8 +102,11 @@ export class ClusterNode {
     });
   }
 
-  /** Joins: follows the directory, announces `url`, opens the ports of tokens served elsewhere. */
-  async start(url: string): Promise<void> {
+  /**
+   * Follows the directory (the server has announced this instance), publishes the providers that
+   * arrived meanwhile, opens the ports of tokens served elsewhere.
+   */
+  start(): void {
     this.directory.on('providers', this.onProviders);
     this.directory.on('node-gone', this.onNodeGone);
     this.options.store.on('added', this.onTokenAdded);
@@ -110,7 +114,6 @@ export class ClusterNode {
     for (const record of this.options.store.list()) if (isInternal(record)) this.internalByHash.set(sha256Hex(record.token), record.token);
     // Providers that arrived before this node existed (the server listens first).
     for (const [token, size] of this.options.sessions.poolSizes()) if (size > 0) this.publish(token, size);
-    await this.directory.announce(url);
     for (const record of this.options.store.list()) this.providersChanged(sha256Hex(record.token));
   }
 
@@ -126,8 +129,8 @@ export class ClusterNode {
 
   /** The number of local providers of `token` changed. */
   publish(token: string, count: number): void {
-    // Once withdrawn, nothing is published again (providers closing with the server).
-    if (this.withdrawn !== undefined) return;
+    // Once closing, nothing is published again (providers closing with the server).
+    if (this.closed) return;
     const tokenHash = sha256Hex(token);
     if (count > 0 && !this.serving) return;
     if (count > 0) this.published.add(tokenHash);
@@ -138,7 +141,7 @@ export class ClusterNode {
   /**
    * Drain: other instances stop choosing this one's providers for new channels (its counts go to
    * 0), while the channels they already sent here finish; the node itself stays present, so their
-   * links to it are not cut, until close() withdraws it.
+   * links to it are not cut, until the server withdraws it on close.
    */
   stopServing(): void {
     this.serving = false;
@@ -188,16 +191,9 @@ export class ClusterNode {
     this.inbound.dropToken(tokenHash);
   }
 
-  /** Leaves the directory (others stop routing here); once. */
-  withdraw(): Promise<void> {
-    this.withdrawn ??= this.directory.withdraw().catch((err: unknown) => {
-      this.options.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'cluster withdraw failed');
-    });
-    return this.withdrawn;
-  }
-
-  async close(): Promise<void> {
-    await this.withdraw();
+  /** The server is closing (it withdrew from the directory first): links go, nothing more is published. */
+  close(): void {
+    this.closed = true;
     this.directory.off('providers', this.onProviders);
     this.directory.off('node-gone', this.onNodeGone);
     this.options.store.off('added', this.onTokenAdded);
@@ -243,13 +239,4 @@ export function lazyRemoteSet(node: () => ClusterNode | undefined, token: string
     open: (nodeId) => get()?.open(nodeId) ?? Promise.resolve(undefined),
     preferLocal,
   };
-}
-
-/** The URL other instances reach this one at, when none is advertised: the bound address. */
-export function defaultAdvertiseUrl(address: { address: string; port: number }, tls: boolean): string {
-  let host = address.address;
-  if (host === '0.0.0.0' || host === '') host = '127.0.0.1';
-  else if (host === '::') host = '::1';
-  if (host.includes(':')) host = `[${host}]`;
-  return `${tls ? 'wss' : 'ws'}://${host}:${address.port}`;
 }

@@ -22,7 +22,7 @@ import { udpChannelOpener } from '../relay/udp-dialing-side.js';
 import { createTcpDialer, parseUpstreamProxy, type UpstreamProxy } from '../relay/upstream.js';
 import { VERSION } from '../version.js';
 import { ClusterCounters } from '../cluster/cluster-counters.js';
-import { ClusterNode, defaultAdvertiseUrl, lazyRemoteSet } from '../cluster/cluster-node.js';
+import { ClusterNode, lazyRemoteSet } from '../cluster/cluster-node.js';
 import { CLUSTER_PATH } from '../cluster/peer-auth.js';
 import { dialCheck, entryCheck, tokenCheck } from '../access/guard.js';
 import { AccessRules, DenyList, DestinationPolicy, type AccessRuleJson } from '../access/index.js';
@@ -515,6 +515,8 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       const joined = await joinCluster(cluster, this.logger);
       this.directory = joined.directory;
       this.clusterRedis = joined.redis;
+      // Ready for instance links as soon as the port listens; it follows the directory once announced.
+      this.cluster = this.clusterNode(cluster, joined.directory);
     }
     try {
       // Every token is loaded before the server listens.
@@ -531,17 +533,14 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       await this.clusterRedis?.close();
       throw err;
     }
+    this.cluster?.start();
     this.feed?.start();
-    await this.startCluster();
   }
 
-  /** Cluster mode: channels across instances once this one listens (src/cluster/). */
-  private async startCluster(): Promise<void> {
-    const cluster = this.options.cluster;
-    const directory = this.directory;
-    if (!cluster || !directory || this.cluster) return;
+  /** Cluster mode: the part that carries channels across instances (src/cluster/). */
+  private clusterNode(cluster: NonNullable<ResolvedServerOptions['cluster']>, directory: ClusterDirectory): ClusterNode {
     const options = this.options;
-    this.cluster = new ClusterNode({
+    return new ClusterNode({
       directory,
       secret: cluster.secret,
       store: this.store,
@@ -562,7 +561,6 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
         this.emit('auth-failed', { reason, remoteAddress: socket.remoteAddress ?? '' });
       },
     });
-    await this.cluster.start(cluster.advertiseUrl ?? defaultAdvertiseUrl(this.address(), options.tls !== undefined));
   }
 
   /** [linksocks-ts] Cluster state for metrics and status; undefined outside cluster mode. */
@@ -650,7 +648,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     // links to an instance that left, and channels they carry through this one are allowed to finish.
     if (this.options.cluster) await this.leaveCluster();
     this.feed?.stop();
-    await this.cluster?.close();
+    this.cluster?.close();
     this.handshakes.terminateAll();
     // Channels end when their link's 'close' arrives (a tick later): the audit log waits for it.
     const ending = this.auditLog ? linksClosed(this.sessions.busyLinks(), 2000) : undefined;
