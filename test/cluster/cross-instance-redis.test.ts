@@ -43,8 +43,10 @@ describe('cluster: channels across instances on Redis', function () {
       });
       await server.start();
       servers.push(server);
-      server.addReverseToken({ token: 'rev', port });
     }
+    // Tokens are cluster-wide: added once, seen by both.
+    await servers[0]!.addReverseTokenAsync({ token: 'rev', port });
+    await waitForValue(() => servers[1]!.store.get('rev')?.kind, 'reverse', 'token reached B');
     const provider = new LinkSocksClient({ url: `ws://${LOCALHOST}:${servers[1]!.address().port}`, token: 'rev', reverse: true });
     clients.push(provider);
     await provider.start();
