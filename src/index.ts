@@ -11,6 +11,7 @@ export { MemoryCluster } from './cluster/memory-directory.js';
 export { ClusterError } from './cluster/redis.js';
 export type { ClusterErrorCode } from './cluster/redis.js';
 export type { ClusterDirectory, ClusterDirectoryEvents, RemoteProviders } from './cluster/directory.js';
+export type { ClusterCounters } from './cluster/cluster-counters.js';
 export type { ReverseTokenOptions, ServerStatus, TokenStatus, TokenUsage, Role } from './server/tokens.js';
 export type { TokenPolicy } from './server/token-policy.js';
 export type { TokenPolicyChange, TokenPolicyJson } from './server/token-policy-input.js';

@@ -5,6 +5,7 @@
 import { sha256Hex } from '../util/secrets.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RelayCounters } from '../relay/counters.js';
+import type { ClusterCounters } from '../cluster/cluster-counters.js';
 import type { ChannelStats, ConnectResult } from '../relay/observer.js';
 import { attachClusterMetrics, type ClusterInfo } from './cluster-metrics.js';
 import { attachProviderMetrics } from './provider-metrics.js';
@@ -19,6 +20,8 @@ export interface MetricsSource {
   readonly clusterInfo?: ClusterInfo | undefined;
   /** Servers: per-token usage (token-metrics.ts). */
   readonly accounts?: TokenUsageSource;
+  /** Servers in a cluster: cross-instance channels and bytes. */
+  readonly clusterCounters?: ClusterCounters;
   // Node's EventEmitter signature; payloads are typed where the listeners are written.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   on(event: string, listener: (...args: any[]) => void): unknown;
@@ -117,5 +120,45 @@ export function attachMetrics(source: MetricsSource, options: MetricsOptions = {
   if ('auditLinesDropped' in source) attachProviderMetrics(source, registry); // servers only
   if (source.clusterInfo !== undefined) attachClusterMetrics(() => source.clusterInfo, registry);
   if (source.accounts !== undefined) attachTokenMetrics(source.accounts, registry);
+  const cluster = source.clusterCounters;
+  if (cluster) attachCrossInstanceMetrics(cluster, registry);
   return registry;
+}
+
+/** Cross-instance channels and instance-link bytes (cluster mode); labels are fixed words. */
+function attachCrossInstanceMetrics(cluster: ClusterCounters, registry: Registry): void {
+  const seen = new Map<string, number>();
+  const delta = (key: string, now: number): number => {
+    const before = seen.get(key) ?? 0;
+    seen.set(key, now);
+    return Math.max(0, now - before);
+  };
+  new Counter({
+    name: 'linksocks_cluster_channels_total',
+    help: 'Channels carried over instance links: outgoing (to a provider on another instance) or incoming (from another instance)',
+    labelNames: ['direction'],
+    registers: [registry],
+    collect() {
+      this.inc({ direction: 'outgoing' }, delta('out', cluster.channelsOutgoing));
+      this.inc({ direction: 'incoming' }, delta('in', cluster.channelsIncoming));
+    },
+  });
+  new Counter({
+    name: 'linksocks_cluster_link_bytes_total',
+    help: 'Bytes on instance links (WebSocket, both kinds of links), sent or received by this instance',
+    labelNames: ['direction'],
+    registers: [registry],
+    collect() {
+      this.inc({ direction: 'sent' }, delta('sent', cluster.bytesSent));
+      this.inc({ direction: 'received' }, delta('received', cluster.bytesReceived));
+    },
+  });
+  new Gauge({
+    name: 'linksocks_cluster_links_open',
+    help: 'Instance links currently open (outgoing and incoming)',
+    registers: [registry],
+    collect() {
+      this.set(cluster.linksOpen);
+    },
+  });
 }

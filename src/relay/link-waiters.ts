@@ -1,24 +1,25 @@
 import type { Link } from './link.js';
 
-type Waiter = (link: Link | undefined) => void;
+type Waiter<T> = (link: T | undefined) => void;
 
 /**
  * Callers waiting, each for a bounded time, until a link becomes available: a SOCKS request on a
  * client with no authenticated WebSocket yet, or on a reverse port whose token has no provider.
- * Event driven, where Go polls every 100 ms.
+ * Event driven, where Go polls every 100 ms. `T`: what is handed over (a link, or a choice that
+ * leads to one).
  */
-export class LinkWaiters {
-  private readonly waiters = new Set<Waiter>();
+export class LinkWaiters<T = Link> {
+  private readonly waiters = new Set<Waiter<T>>();
 
   /** Resolves with the link handed over by `release`, or undefined after `timeoutMs`/`cancelAll`. */
-  wait(timeoutMs: number): Promise<Link | undefined> {
+  wait(timeoutMs: number): Promise<T | undefined> {
     if (timeoutMs <= 0) return Promise.resolve(undefined);
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.waiters.delete(waiter);
         resolve(undefined);
       }, timeoutMs);
-      const waiter: Waiter = (link) => {
+      const waiter: Waiter<T> = (link) => {
         clearTimeout(timer);
         resolve(link);
       };
@@ -27,7 +28,7 @@ export class LinkWaiters {
   }
 
   /** Hands links to waiters in arrival order for as long as `pick` yields one. */
-  release(pick: () => Link | undefined): void {
+  release(pick: () => T | undefined): void {
     for (const waiter of [...this.waiters]) {
       const link = pick();
       if (!link) return;

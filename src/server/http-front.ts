@@ -40,6 +40,12 @@ export interface HttpFrontOptions {
   onWebSocket(ws: WebSocket, req: IncomingMessage, socket: Socket): void;
   /** The HTTP(S) server this front created failed after it started listening. */
   onError(err: Error): void;
+  /**
+   * Cluster mode: an upgrade on the instance-link path (`clusterPath`), after the rate limit. The
+   * handler answers a refusal on `socket` itself or calls `accept` to complete the upgrade.
+   */
+  onClusterUpgrade?(req: IncomingMessage, socket: Socket, accept: (onSocket: (ws: WebSocket) => void) => void): void;
+  clusterPath?: string;
 }
 
 export class HttpFront {
@@ -129,7 +135,9 @@ export class HttpFront {
       socket.end(DRAINING_RESPONSE);
       return;
     }
-    if (closing || !isSocketPath(pathOf(req))) {
+    const path = pathOf(req);
+    const cluster = this.options.onClusterUpgrade !== undefined && path === this.options.clusterPath;
+    if (closing || !(isSocketPath(path) || cluster)) {
       socket.end(NOT_FOUND_RESPONSE);
       return;
     }
@@ -139,6 +147,10 @@ export class HttpFront {
       // Cheaper than an upgrade, and a client retries it later instead of giving up as on an auth failure.
       logger.warn({ remote }, 'authentication rate limit reached, upgrade refused');
       socket.end(tooManyRequestsResponse(authLimiter.retryAfterSeconds(remote)));
+      return;
+    }
+    if (cluster) {
+      this.options.onClusterUpgrade!(req, socket as Socket, (onSocket) => this.wss.handleUpgrade(req, socket, head, onSocket));
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.options.onWebSocket(ws, req, socket as Socket));

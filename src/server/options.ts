@@ -111,6 +111,11 @@ export interface ClusterOptions {
   advertiseUrl?: string;
   /** This instance's id; default: random per start. */
   nodeId?: string;
+  /**
+   * Give channels to this instance's own providers while it has any, and to other instances only
+   * when it has none (saves the extra hop, gives up cluster-wide fairness); default false.
+   */
+  preferLocal?: boolean;
 }
 
 /** Options without a default: absent means "not used". */
@@ -273,5 +278,6 @@ function clusterOption(value: unknown, stateFile: unknown): ResolvedServerOption
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(nodeId)) {
     throw new InvalidArgumentError('cluster.nodeId', 'must be 1-64 letters, digits, dots, dashes or underscores');
   }
-  return Object.freeze({ ...(url !== undefined && { url }), ...(directory && { directory }), secret, ...(advertiseUrl !== undefined && { advertiseUrl }), nodeId });
+  const preferLocal = check.boolean('cluster.preferLocal', input.preferLocal, false);
+  return Object.freeze({ ...(url !== undefined && { url }), ...(directory && { directory }), secret, ...(advertiseUrl !== undefined && { advertiseUrl }), nodeId, preferLocal });
 }

@@ -21,6 +21,9 @@ import { GraceRoutes } from '../relay/route.js';
 import { udpChannelOpener } from '../relay/udp-dialing-side.js';
 import { createTcpDialer, parseUpstreamProxy, type UpstreamProxy } from '../relay/upstream.js';
 import { VERSION } from '../version.js';
+import { ClusterCounters } from '../cluster/cluster-counters.js';
+import { ClusterNode, lazyRemoteSet } from '../cluster/cluster-node.js';
+import { CLUSTER_PATH } from '../cluster/peer-auth.js';
 import { dialCheck, entryCheck, tokenCheck } from '../access/guard.js';
 import { AccessRules, DenyList, DestinationPolicy, type AccessRuleJson } from '../access/index.js';
 import type { ClusterDirectory } from '../cluster/directory.js';
@@ -85,6 +88,10 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
   readonly store: TokenStore;
   /** @internal [linksocks-ts] Per-token usage, rate limits and quotas (policy fields of the records). */
   readonly accounts: TokenAccounts;
+  /** Cluster mode: cross-instance channels and bytes of this instance (metrics). */
+  readonly clusterCounters: ClusterCounters | undefined;
+  /** Cluster mode: channels across instances (src/cluster/cluster-node.ts); set by start(). */
+  private cluster: ClusterNode | undefined;
   /** Set with the `metrics` option; also usable by embedding programs. */
   readonly metricsRegistry: Registry | undefined;
   private readonly logger: Logger;
@@ -157,6 +164,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     this.store.on('changed', (record: TokenRecord) => accounts.configure(record.token, record.policy));
     this.meterUsage = (token) => accounts.status(token);
     this.authLimiter = new AuthRateLimiter(options.authRateLimit);
+    this.clusterCounters = options.cluster ? new ClusterCounters() : undefined;
     const graceMs = options.transportGraceMs;
     this.auditLog = options.auditLog ? new AuditLog(this, { target: options.auditLog, logger }) : undefined;
     const forwardObserver = eventObserver(this, logger, 'forward');
@@ -185,6 +193,10 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       logger,
       onChange: (session, ejected, backoffMs) =>
         this.emit('provider-health', { token: session.token, linkId: session.link.id, ejected, backoffMs }),
+      ...(options.cluster && {
+        remoteFor: (token: string) => lazyRemoteSet(() => this.cluster, token, options.cluster?.preferLocal === true),
+        onPoolSize: (token: string, size: number) => this.cluster?.publish(token, size),
+      }),
     });
     this.channelGate = new ChannelGate(this.store, this.sessions, (token, reason) => {
       this.logger.info({ reason }, 'Channel refused by token policy');
@@ -230,6 +242,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       agentObserver: agentObserver(eventObserver(this, logger, 'agent'), this.sessions),
       isDraining: () => this.draining,
       clusterTokens: () => this.clusterTokens,
+      directory: () => this.directory,
       dialingOptions: (token) => ({
         ...dialingOptions(dialTcp, upstream, options, forwardObserver),
         meter: accounts.meterFor(token),
@@ -290,6 +303,13 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       isClosing: () => this.closing,
       onWebSocket: (ws, req, socket) => this.onWebSocket(ws, req, socket),
       onError: (err) => this.emit('error', err),
+      ...(options.cluster && {
+        clusterPath: CLUSTER_PATH,
+        onClusterUpgrade: (req: IncomingMessage, socket: Socket, accept: Parameters<ClusterNode['upgrade']>[2]) => {
+          if (this.cluster) this.cluster.upgrade(req, socket, accept);
+          else socket.destroy();
+        },
+      }),
     });
   }
 
@@ -495,6 +515,8 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       const joined = await joinCluster(cluster, this.logger);
       this.directory = joined.directory;
       this.clusterRedis = joined.redis;
+      // Ready for instance links as soon as the port listens; it follows the directory once announced.
+      this.cluster = this.clusterNode(cluster, joined.directory);
     }
     try {
       // Every token is loaded before the server listens.
@@ -511,7 +533,34 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
       await this.clusterRedis?.close();
       throw err;
     }
+    this.cluster?.start();
     this.feed?.start();
+  }
+
+  /** Cluster mode: the part that carries channels across instances (src/cluster/). */
+  private clusterNode(cluster: NonNullable<ResolvedServerOptions['cluster']>, directory: ClusterDirectory): ClusterNode {
+    const options = this.options;
+    return new ClusterNode({
+      directory,
+      secret: cluster.secret,
+      store: this.store,
+      sessions: this.sessions,
+      listeners: this.reverseListeners,
+      logger: this.logger,
+      relayCounters: this.counters,
+      clusterCounters: this.clusterCounters!,
+      channelIdleTimeoutMs: options.channelIdleTimeoutMs,
+      maxChannelsPerLink: options.maxChannelsPerLink,
+      providerWaitMs: options.connectorWaitProviderMs,
+      preferLocal: cluster.preferLocal === true,
+      observer: this.roleContext.agentObserver,
+      isDraining: () => this.draining,
+      onAuthFailure: (reason, socket) => {
+        this.authLimiter.recordFailure(socket.remoteAddress);
+        this.logger.info({ reason, remote: socket.remoteAddress }, 'Authentication failed');
+        this.emit('auth-failed', { reason, remoteAddress: socket.remoteAddress ?? '' });
+      },
+    });
   }
 
   /** [linksocks-ts] Cluster state for metrics and status; undefined outside cluster mode. */
@@ -545,6 +594,11 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     return this.auditLog?.dropped ?? 0;
   }
 
+  /** [linksocks-ts] Cluster mode: the open instance links, to other instances and from them. */
+  clusterLinks(): { outgoing: Link[]; incoming: Link[] } {
+    return this.cluster?.links() ?? { outgoing: [], incoming: [] };
+  }
+
   /** The bound address of a reverse token's SOCKS5 listener, once a provider has opened it. */
   socksAddress(token: string): AddressInfo | undefined {
     return this.reverseListeners.address(token);
@@ -559,8 +613,10 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     this.draining = true;
     this.emit('draining', { timeoutMs });
     this.logger.info({ timeoutMs }, 'Draining: waiting for open channels to finish');
+    // Other instances stop sending new channels here first; the ones they sent finish.
+    this.cluster?.stopServing();
     await this.reverseListeners.stopAccepting();
-    const busy = this.sessions.busyLinks();
+    const busy = [...this.sessions.busyLinks(), ...(this.cluster?.busyLinks() ?? [])];
     const allIdle = Promise.all(
       busy.map(
         (link) =>
@@ -592,6 +648,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     // links to an instance that left, and channels they carry through this one are allowed to finish.
     if (this.options.cluster) await this.leaveCluster();
     this.feed?.stop();
+    this.cluster?.close();
     this.handshakes.terminateAll();
     // Channels end when their link's 'close' arrives (a tick later): the audit log waits for it.
     const ending = this.auditLog ? linksClosed(this.sessions.busyLinks(), 2000) : undefined;
@@ -752,6 +809,7 @@ export class LinkSocksServer extends EventEmitter<LinkSocksServerEvents> {
     this.reverseListeners.closeFor(record.token);
     this.sessions.dropPool(record.token);
     this.accounts.forget(record.token);
+    this.cluster?.tokenRemoved(record.token);
   }
 
   private admin(): TokenAdmin {

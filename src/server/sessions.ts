@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import type { Link } from '../relay/link.js';
 import type { Logger } from '../log.js';
 import { ProviderHealth, type ProviderHealthOptions } from './provider-health.js';
-import { ProviderPool } from './provider-pool.js';
+import { ProviderPool, type RemoteProviderSet } from './provider-pool.js';
 import { DEFAULT_PROVIDER_STRATEGY } from './provider-strategy.js';
 import type { TokenStore } from './token-store.js';
 import type { Role } from './tokens.js';
@@ -36,6 +36,10 @@ export class Sessions {
     private readonly health: Omit<ProviderHealthOptions, 'onChange'> & {
       logger?: Logger;
       onChange?: (session: Session, ejected: boolean, backoffMs: number) => void;
+      /** Cluster mode: the token's providers on other instances, given to its pool. */
+      remoteFor?: (token: string) => RemoteProviderSet | undefined;
+      /** Cluster mode: the number of local providers of a pool changed. */
+      onPoolSize?: (token: string, size: number) => void;
     } = {},
   ) {}
 
@@ -103,8 +107,10 @@ export class Sessions {
   poolFor(token: string): ProviderPool {
     let pool = this.pools.get(token);
     if (!pool) {
-      const { onChange, ...healthOptions } = this.health;
+      const { onChange, remoteFor, onPoolSize, ...healthOptions } = this.health;
       pool = new ProviderPool({
+        remote: remoteFor?.(token),
+        ...(onPoolSize && { onSizeChange: (size: number) => onPoolSize(token, size) }),
         strategy: () => {
           const record = this.store.get(token);
           return (record?.kind === 'reverse' && record.strategy) || DEFAULT_PROVIDER_STRATEGY;
@@ -120,6 +126,11 @@ export class Sessions {
       this.pools.set(token, pool);
     }
     return pool;
+  }
+
+  /** Local provider count of every pool (cluster mode publishes them when it joins). */
+  poolSizes(): Array<[token: string, size: number]> {
+    return [...this.pools].map(([token, pool]) => [token, pool.size]);
   }
 
   /** The token is gone: its waiting SOCKS requests and connector Connects get no provider. */

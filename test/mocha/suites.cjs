@@ -9,6 +9,8 @@ const UNIT = [
   'test/socks5/parsers.test.ts',
   'test/socks5/http-message.test.ts',
   'test/server/port-pool.test.ts',
+  'test/cluster/peer-auth.test.ts',
+  'test/cluster/provider-pool-remote.test.ts',
   'test/server/token-store.test.ts',
   'test/cli/logger.test.ts',
   'test/cli/main.test.ts',

@@ -1,4 +1,5 @@
 /** What the role handlers get from the server that authenticated the session. */
+import type { ClusterDirectory } from '../../cluster/directory.js';
 import type { Logger } from '../../log.js';
 import type { DialingSideOptions } from '../../relay/dialing-side.js';
 import type { ResumableChannels, SuspendedOwners } from '../../relay/grace.js';
@@ -40,6 +41,8 @@ export interface RoleContext {
    * and connector tokens are written (so they exist on every instance); undefined otherwise.
    */
   clusterTokens?(): ClusterTokenWriter | undefined;
+  /** Cluster mode: the instances' presence and provider counts; undefined outside a cluster. */
+  directory(): ClusterDirectory | undefined;
   /** True once drain() has started: new channels are refused. */
   isDraining(): boolean;
   /** How the server dials targets for the forward clients of `token` (its rules included). */
