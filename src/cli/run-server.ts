@@ -81,6 +81,14 @@ export async function runServer(config: ServerCliConfig, deps: RunServerDeps): P
     server.off('error', onError);
     return fatalToStderr(deps, errorMessage(err));
   }
+  // Signals are taken before the "started" line: a supervisor (or a test) that sends SIGTERM as
+  // soon as it reads that line must get the orderly shutdown, not the default death by signal.
+  let onSignal: (() => void) | undefined;
+  let signalled = false;
+  const unsubscribe = deps.onShutdownSignal(() => {
+    signalled = true;
+    onSignal?.();
+  });
   logStarted(server, config, deps);
 
   let metrics: MetricsEndpoint | undefined;
@@ -88,6 +96,7 @@ export async function runServer(config: ServerCliConfig, deps: RunServerDeps): P
     try {
       metrics = await startMetricsListener(server, config.metricsListen, logger);
     } catch (err) {
+      unsubscribe();
       await closeQuietly(server);
       server.off('error', onError);
       return fatalToStderr(deps, `cannot start metrics listener: ${errorMessage(err)}`);
@@ -110,7 +119,7 @@ export async function runServer(config: ServerCliConfig, deps: RunServerDeps): P
       : undefined;
 
   const code = await new Promise<number>((resolve) => {
-    const unsubscribe = deps.onShutdownSignal(() => {
+    onSignal = () => {
       unsubscribe();
       logger.info('Shutting down server...');
       if (!server.drain) {
@@ -132,7 +141,8 @@ export async function runServer(config: ServerCliConfig, deps: RunServerDeps): P
           resolve(0);
         },
       );
-    });
+    };
+    if (signalled) onSignal();
     failed = (err) => {
       unsubscribe();
       logger.error({ err }, 'Server error occurred');

@@ -29,6 +29,21 @@ describe('runServer', () => {
     expect(h.unsubscribed).to.equal(true);
   });
 
+  it('a signal sent the moment "LinkSocks server started" is printed still shuts down in order (status 0)', async () => {
+    const h = new Harness();
+    const server = new FakeServer();
+    // Deliver SIGTERM from inside the logger, as a supervisor reacting to the line would.
+    const write = h.logger.info.bind(h.logger);
+    h.logger.info = ((...args: Parameters<typeof write>) => {
+      write(...args);
+      if (args.some((arg) => arg === 'LinkSocks server started')) h.signal();
+    }) as typeof h.logger.info;
+    const code = await runServer(parseServerFlags({}, {}), { ...h, createServer: () => server });
+    expect(code).to.equal(0);
+    expect(server.calls.at(-1)).to.equal('close');
+    expect(h.unsubscribed).to.equal(true);
+  });
+
   it('reverse: adds the reverse token, then a generated connector token, in Go order', async () => {
     const { h, server, done } = start({ reverse: true, token: 'P', socksPort: '9871', socksUsername: 'u', socksPassword: 'pw' });
     await h.subscribed;
