@@ -9,6 +9,9 @@
  *   peer.ts client  <url> <token>                forward client with a SOCKS5 port
  *   peer.ts provider <url> <token>               reverse client (provider)
  *   peer.ts echo                                 TCP echo target (idle-channel figure)
+ *   peer.ts cluster-server <redisUrl> <node> <socksHost> [<token> <reverseSocksPort>]
+ *                                                LinkSocksServer in cluster mode; with a token it
+ *                                                adds it as a reverse token (to the cluster's store)
  *
  * Env BENCH_BUFFER_SIZE sets bufferSize (largest Data payload) on servers and clients.
  */
@@ -154,6 +157,18 @@ async function startServer(): Promise<() => Promise<void>> {
   return () => server.close();
 }
 
+/** One instance of a cluster on a shared Redis (the `cluster` setup: SOCKS and provider on different instances). */
+async function startClusterServer(): Promise<() => Promise<void>> {
+  const url = need(args[0], 'redis url');
+  const nodeId = need(args[1], 'node id');
+  const socksHost = need(args[2], 'socks host');
+  const server = new LinkSocksServer({ host: '127.0.0.1', port: 0, socksHost, bufferSize, cluster: { url, secret: 'bench-cluster-secret', nodeId } });
+  await server.start();
+  if (args[3] !== undefined) await server.addReverseTokenAsync({ token: args[3], port: Number(need(args[4], 'reverse socks port')) });
+  ready({ ws: server.address().port });
+  return () => server.close();
+}
+
 async function startClient(reverse: boolean): Promise<() => Promise<void>> {
   const client = new LinkSocksClient({
     url: need(args[0], 'url'),
@@ -196,6 +211,9 @@ async function main(): Promise<void> {
       break;
     case 'server':
       stop = await startServer();
+      break;
+    case 'cluster-server':
+      stop = await startClusterServer();
       break;
     case 'client':
       stop = await startClient(false);

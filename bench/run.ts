@@ -16,7 +16,7 @@ const USAGE = `npm run bench [-- options]
   --json               machine-readable output instead of markdown
   --repeat N           repetitions per figure (default 3; quick 1)
   --size MiB           bytes per transfer (default 512; quick 64)
-  --setups a,b         only these setups (raw, raw-ts, ts-fwd, ts-rev, go-fwd, go-rev, tsC-goS, goC-tsS)
+  --setups a,b         only these setups (raw, raw-ts, ts-fwd, ts-rev, cluster, go-fwd, go-rev, tsC-goS, goC-tsS)
   --figures a,b        only these groups: latency, rtt, memory, throughput, eof
   --idle-channels N    channels held open for the memory figure (default 2000)
   --buffer-size N      bufferSize of TS peers and -b of Go servers

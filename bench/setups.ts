@@ -2,6 +2,7 @@
  * The proxy chains under test. Each one starts its processes, waits until a CONNECT through its
  * SOCKS port really reaches the echo target, and reports the pids whose CPU and memory count.
  */
+import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { freePort, spawnChild, waitForLine, type SpawnedChild } from './proc.js';
@@ -185,6 +186,32 @@ export function allSetups(opts: SetupOptions): Setup[] {
         }),
     },
   ];
+  // The cluster setup needs Debian's redis-server (installed by .ci/run); without it the run says so.
+  if (hasCommand('redis-server')) setups.push(
+    {
+      // Reverse mode across two cluster instances: the SOCKS port on one, the provider on the
+      // other, every channel crossing an instance link. Redis is a process of its own (counted).
+      name: 'cluster',
+      goReference: 'go-rev',
+      start: (targets) =>
+        guarded(async (started) => {
+          const redisPort = await freePort();
+          const redis = spawnChild('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+          started.push(redis);
+          await waitForListening(redisPort, redis);
+          const url = `redis://127.0.0.1:${redisPort}`;
+          const socksPort = await freePort();
+          const entry = await startPeer(opts, ['cluster-server', url, 'bench-a', '127.0.0.1', TOKEN, String(socksPort)]);
+          started.push(entry.proc);
+          const home = await startPeer(opts, ['cluster-server', url, 'bench-b', '127.0.0.2']);
+          started.push(home.proc);
+          const provider = await startPeer(opts, ['provider', `ws://127.0.0.1:${home.info.ws!}`, TOKEN]);
+          started.push(provider.proc);
+          return running(socksPort, [entry.proc, home.proc, provider.proc, redis], targets);
+        }),
+    },
+  );
+  else process.stderr.write('bench: redis-server not found, the cluster setup is left out\n');
   if (!opts.goBin) return setups;
   setups.push(
     {
@@ -238,4 +265,8 @@ export function allSetups(opts: SetupOptions): Setup[] {
     },
   );
   return setups;
+}
+
+function hasCommand(name: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
 }
