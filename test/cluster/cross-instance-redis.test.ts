@@ -66,4 +66,41 @@ describe('cluster: channels across instances on Redis', function () {
     await servers[1]!.close();
     await waitForValue(() => servers[0]!.clusterLinks().outgoing.length, 0, 'links to the closed instance');
   });
+
+  it('agent mode: both tokens written on B, the connector on A reaches the provider on B', async function () {
+    const [a, b] = [0, 1].map(
+      (i) =>
+        new LinkSocksServer({
+          host: LOCALHOST,
+          port: 0,
+          socksHost: `127.0.0.${i + 2}`,
+          connectorWaitProviderMs: 2000,
+          cluster: { url: redis!.url, secret: 'redis-cluster-secret', nodeId: `agent-node-${i}` },
+        }),
+    ) as [LinkSocksServer, LinkSocksServer];
+    for (const server of [a, b]) {
+      await server.start();
+      servers.push(server);
+    }
+    await b.addReverseTokenAsync({ token: 'agent-rev', port: await freePort() });
+    await b.addConnectorTokenAsync('agent-conn', 'agent-rev');
+    await waitForValue(() => a.store.get('agent-conn')?.kind, 'connector', 'connector token reached A');
+    const provider = new LinkSocksClient({ url: `ws://${LOCALHOST}:${b.address().port}`, token: 'agent-rev', reverse: true });
+    clients.push(provider);
+    await provider.start();
+    const connector = new LinkSocksClient({ url: `ws://${LOCALHOST}:${a.address().port}`, token: 'agent-conn', socksPort: 0 });
+    clients.push(connector);
+    await connector.start();
+    const socket = await socksConnect({ proxyPort: connector.socksAddress()!.port, host: LOCALHOST, port: echo.port });
+    try {
+      const payload = makePayload(1024 * 1024, 32);
+      const received = collectBytes(socket, payload.length, 30_000);
+      await writeAll(socket, payload);
+      expect(sha256(await received)).to.equal(sha256(payload));
+    } finally {
+      socket.destroy();
+    }
+    expect(a.clusterCounters!.channelsOutgoing).to.equal(1);
+    expect(b.clusterCounters!.channelsIncoming).to.equal(1);
+  });
 });

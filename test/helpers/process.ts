@@ -17,6 +17,11 @@ export interface SpawnOptions {
   cwd?: string;
   /** Label used in error messages; default the command's base name. */
   name?: string;
+  /**
+   * Lives until the suite stops it (stopAllProcesses), even when spawned inside a test: for
+   * processes later tests of a suite build on. Default: a process spawned in a test ends with it.
+   */
+  suiteScoped?: boolean;
 }
 
 export interface ExitInfo {
@@ -63,7 +68,7 @@ export class TestProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     registry.add(this);
-    noteSpawn(this);
+    if (options.suiteScoped !== true) noteSpawn(this);
     this.capture('stdout');
     this.capture('stderr');
     this.exited = new Promise<ExitInfo>((resolve) => {
