@@ -22,12 +22,19 @@ function get(port: number, path: string): Promise<{ status: number; body: string
   });
 }
 
-/** The port of the "Metrics listener started addr=…" line. */
-function metricsPort(h: Harness): number {
-  const line = h.messages().find((m) => m.startsWith('INF Metrics listener started'));
-  const port = line?.match(/addr=127\.0\.0\.1:(\d+)/)?.[1];
-  if (port === undefined) throw new Error(`no metrics line in:\n${h.messages().join('\n')}`);
-  return Number(port);
+/**
+ * The port of the "Metrics listener started addr=…" line, once it is printed (the server takes
+ * signals before it starts the metrics listener, so the line may come a little later).
+ */
+async function metricsPort(h: Harness): Promise<number> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const line = h.messages().find((m) => m.startsWith('INF Metrics listener started'));
+    const port = line?.match(/addr=127\.0\.0\.1:(\d+)/)?.[1];
+    if (port !== undefined) return Number(port);
+    if (Date.now() > deadline) throw new Error(`no metrics line in:\n${h.messages().join('\n')}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 describe('cli operator flags', () => {
@@ -179,7 +186,7 @@ describe('cli operator flags', () => {
       const h = new Harness();
       const done = runServer(parseServerFlags({ metricsListen: '127.0.0.1:0' }, {}), { ...h, createServer: () => new FakeServer() });
       await h.subscribed;
-      const port = metricsPort(h);
+      const port = await metricsPort(h);
       const scrape = await get(port, '/metrics');
       expect(scrape.status).to.equal(200);
       expect(scrape.body).to.include('linksocks_channels_open 0');
@@ -203,7 +210,7 @@ describe('cli operator flags', () => {
       Object.assign(server, { metricsRegistry: registry });
       const done = runServer(parseServerFlags({ metrics: true, metricsListen: '127.0.0.1:0' }, {}), { ...h, createServer: () => server });
       await h.subscribed;
-      const scrape = await get(metricsPort(h), '/metrics');
+      const scrape = await get(await metricsPort(h), '/metrics');
       // The shared registry has no metrics of its own; an attached one would list linksocks_*.
       expect(scrape.body).to.not.include('linksocks_');
       h.signal();
@@ -216,7 +223,7 @@ describe('cli operator flags', () => {
       client.counters.channelsOpen = 2;
       const done = runClient(parseClientFlags('client', { metricsListen: '127.0.0.1:0' }, {}), { ...h, createClient: () => client });
       await h.subscribed;
-      const port = metricsPort(h);
+      const port = await metricsPort(h);
       expect((await get(port, '/metrics')).body).to.include('linksocks_channels_open 2');
 
       const h2 = new Harness();
