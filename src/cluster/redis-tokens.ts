@@ -198,6 +198,8 @@ export class RedisTokens {
   /** Re-adding an existing identical mapping succeeds without change (as the store does). */
   async addConnector(token: string | undefined, reverseToken: string, rules?: AccessRules, policy?: TokenPolicy): Promise<ConnectorTokenRecord> {
     if (token === ANONYMOUS_TOKEN) throw new TokenError('ERR_LINKSOCKS_TOKEN_RESERVED', TOKEN_ERROR_TEXT.reservedConnector);
+    // The reverse token may have been added on another instance a moment ago: catch up first.
+    if (this.store.get(reverseToken)?.kind !== 'reverse') await this.catchUp();
     const target = this.store.get(reverseToken);
     if (target?.kind !== 'reverse') throw new TokenError('ERR_LINKSOCKS_REVERSE_TOKEN_UNKNOWN', TOKEN_ERROR_TEXT.reverseUnknown);
     if (token !== undefined && token !== '') {
@@ -324,6 +326,13 @@ export class RedisTokens {
     // again: then it stays removed); when it could not come back, put it here until the next load.
     if (!(await this.ack(Number(result)))) this.store.put(record);
     return (this.store.get(record.token) as T | undefined) ?? record;
+  }
+
+  /** Waits until every change Redis has numbered so far is applied here (bounded by the ack timeout). */
+  private async catchUp(): Promise<void> {
+    await this.writable();
+    const rev = Number(await this.wrap(() => this.redis.commands.get(`${this.prefix}rev`)));
+    if (Number.isSafeInteger(rev) && rev > 0) await this.ack(rev);
   }
 
   /** Redis must be up; a load in progress is waited for (a write must not race it), a failed one refuses. */

@@ -185,6 +185,15 @@ describe('cluster: tokens in Redis', function () {
       expect(await raw.hLen('linksocks:tokens')).to.equal(0);
     });
 
+    it('adds a connector token on one instance right after its reverse token was added on another', async () => {
+      const [b, c] = [await startServer(), await startServer()];
+      // No waiting between the two: c catches up with Redis instead of refusing an unknown token.
+      for (let i = 0; i < 30; i += 1) {
+        await b.addReverseTokenAsync({ token: `rev-race-${i}` });
+        expect(await c.addConnectorTokenAsync(`con-race-${i}`, `rev-race-${i}`)).to.equal(`con-race-${i}`);
+      }
+    });
+
     it('gives 100 concurrent reverse adds spread over 3 instances 100 distinct ports', async () => {
       const trio = [await startServer(), await startServer(), await startServer()];
       const results = await Promise.all(
