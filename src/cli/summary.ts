@@ -63,6 +63,9 @@ export function serverSummary(config: ServerCliConfig, listen: { host: string; p
     if (o.cluster.advertiseUrl !== undefined) fields.advertise_url = o.cluster.advertiseUrl;
     fields.cluster_secret = MASK;
   }
+  // Present only when set, like the access fields below.
+  if (o.auditLog !== undefined) fields.audit_log = o.auditLog;
+  if (config.strategy !== undefined) fields.strategy = config.strategy;
   if (o.apiKey !== undefined) fields.api_key = MASK;
   if (o.apiKeys !== undefined) fields.api_key_count = o.apiKeys.length + 1;
   if (o.access?.entry) fields.entry_rules = o.access.entry.length;

@@ -5,6 +5,7 @@ import { runServer } from '../../src/cli/run-server.js';
 import { LinkSocksServer } from '../../src/server/server.js';
 import { withCapturedHttpServers } from '../helpers/capture-http-server.js';
 import { FakeServer, Harness } from './fakes.js';
+import { serverSummary } from '../../src/cli/summary.js';
 
 function start(flags: Parameters<typeof parseServerFlags>[0], server = new FakeServer()) {
   const h = new Harness();
@@ -185,5 +186,13 @@ describe('runServer', () => {
     expect(code).to.equal(1);
     expect(h.stderr).to.include('cannot load TLS certificate/key: ENOENT');
     expect(server.calls).to.deep.equal([]);
+  });
+
+  it('Configuration summary names the audit log and the strategy when they are set, and only then', () => {
+    const set = serverSummary(parseServerFlags({ reverse: true, auditLog: '/var/log/ls-audit.jsonl', strategy: 'least-channels' }, {}), { host: '127.0.0.1', port: 1 });
+    expect(set).to.include({ audit_log: '/var/log/ls-audit.jsonl', strategy: 'least-channels' });
+    const unset = serverSummary(parseServerFlags({ reverse: true }, {}), { host: '127.0.0.1', port: 1 });
+    expect(unset).to.not.have.property('audit_log');
+    expect(unset).to.not.have.property('strategy');
   });
 });
