@@ -25,7 +25,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { AccessRules } from '../access/index.js';
 import { TOKEN_ERROR_TEXT, TokenError } from '../server/token-error.js';
-import { ANONYMOUS_TOKEN, generateToken, isInternal, makeTokenRecord, type ServerAccessRules, type StoreReverseOptions, type TokenStore } from '../server/token-store.js';
+import { ANONYMOUS_TOKEN, generateToken, isInternal, makeTokenRecord, sameRules, withPolicy, withRules, type ServerAccessRules, type StoreReverseOptions, type TokenStore } from '../server/token-store.js';
 import { isProviderStrategy, strategyError } from '../server/provider-strategy.js';
 import type {
   ConnectorTokenRecord,
@@ -204,7 +204,7 @@ export class RedisTokens {
     if (target?.kind !== 'reverse') throw new TokenError('ERR_LINKSOCKS_REVERSE_TOKEN_UNKNOWN', TOKEN_ERROR_TEXT.reverseUnknown);
     if (token !== undefined && token !== '') {
       const existing = this.store.get(token);
-      if (existing?.kind === 'connector' && existing.reverseToken === reverseToken && sameRulesOf(existing.rules, rules)) return existing;
+      if (existing?.kind === 'connector' && existing.reverseToken === reverseToken && sameRules(existing.rules, rules)) return existing;
     }
     return this.addNamed(token, TOKEN_ERROR_TEXT.reservedConnector, TOKEN_ERROR_TEXT.connectorExists, 'ERR_LINKSOCKS_CONNECTOR_EXISTS', (name) =>
       makeTokenRecord<ConnectorTokenRecord>({ token: name, kind: 'connector', reverseToken, ...withRules(rules), ...withPolicy(policy) }),
@@ -633,14 +633,3 @@ function rank(record: TokenRecord): number {
   return record.kind === 'connector' ? 2 : isInternal(record) ? 1 : 0;
 }
 
-function withRules(rules: AccessRules | undefined): { rules?: AccessRules } {
-  return rules === undefined || rules.isEmpty ? {} : { rules };
-}
-
-function withPolicy(policy: TokenPolicy | undefined): { policy?: TokenPolicy } {
-  return policy === undefined || Object.keys(policy).length === 0 ? {} : { policy };
-}
-
-function sameRulesOf(a: AccessRules | undefined, b: AccessRules | undefined): boolean {
-  return JSON.stringify(a?.toJSON() ?? []) === JSON.stringify(b?.toJSON() ?? []);
-}

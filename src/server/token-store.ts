@@ -546,16 +546,17 @@ function sameSettings(a: TokenRecord, b: TokenRecord): boolean {
 }
 
 /** Rules are kept on a record only when there are some. */
-function withRules(rules: AccessRules | undefined): { rules?: AccessRules } {
+export function withRules(rules: AccessRules | undefined): { rules?: AccessRules } {
   return rules === undefined || rules.isEmpty ? {} : { rules };
 }
 
 /** A policy is kept on a record only when it has a field. */
-function withPolicy(policy: TokenPolicy | undefined): { policy?: TokenPolicy } {
+export function withPolicy(policy: TokenPolicy | undefined): { policy?: TokenPolicy } {
   return policy === undefined || Object.keys(policy).length === 0 ? {} : { policy };
 }
 
-function sameRules(a: AccessRules | undefined, b: AccessRules | undefined): boolean {
+/** Equal rule lists (as written out). */
+export function sameRules(a: AccessRules | undefined, b: AccessRules | undefined): boolean {
   return JSON.stringify(a?.toJSON() ?? []) === JSON.stringify(b?.toJSON() ?? []);
 }
 
