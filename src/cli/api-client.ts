@@ -5,6 +5,7 @@
  */
 import type { AccessRule } from '../access/index.js';
 import { LinkSocksError } from '../errors.js';
+import type { TokenClientEntry } from '../server/admin-views.js';
 
 export type ApiClientErrorCode =
   | 'ERR_LINKSOCKS_API_UNREACHABLE' // no HTTP answer at all
@@ -85,18 +86,8 @@ export interface ServerStatusReply {
   [extra: string]: unknown;
 }
 
-/** [linksocks-ts] One connected client of a token (`GET /api/token/{token}/clients`). */
-export interface TokenClient {
-  id: number;
-  role: 'forward' | 'provider' | 'connector';
-  remote_address: string;
-  instance: string;
-  node_id: string | null;
-  connected_at: string;
-  channels: number;
-  bytes_in: number;
-  bytes_out: number;
-}
+/** [linksocks-ts] One connected client of a token (`GET /api/token/{token}/clients`), as the server writes it. */
+export type TokenClient = TokenClientEntry;
 
 export interface ApiClientOptions {
   /** Server base URL, e.g. http://127.0.0.1:8765 (a path prefix is kept). */
